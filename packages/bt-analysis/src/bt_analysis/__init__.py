@@ -1,0 +1,3 @@
+"""bt-analysis."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from bt_engine._engine import __version__
+
+__all__ = ["__version__"]
