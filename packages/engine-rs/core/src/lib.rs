@@ -1,1 +1,21 @@
-pub fn version() -> &'static str { "0.1.0" }
+//! pyrust-bt engine core: market data, matching, ledger, indicators and Rust-native drivers,
+//! in plain Rust so that it is tested with `cargo test` without Python.
+
+pub mod broker;
+pub mod config;
+pub mod data;
+pub mod drivers;
+pub mod error;
+pub mod indicators;
+pub mod time;
+pub mod types;
+
+pub use broker::Broker;
+pub use config::{Config, FillOn};
+pub use data::Bars;
+pub use error::{EngineError, ErrorKind, Result};
+pub use types::{
+    Event, Fill, Order, OrderKind, OrderRequest, OrderStatus, Side, TimeInForce, Trade,
+};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,143 @@
+//! Market data as borrowed columns: time x symbols, row-major, one shared timestamp index.
+
+use crate::error::{EngineError, Result};
+use crate::time::format_ts;
+
+/// Borrowed OHLCV columns. Element `[t * n_symbols + s]` is symbol `s` at bar `t`.
+/// A NaN close means "no bar for this symbol at this time".
+#[derive(Clone, Copy, Debug)]
+pub struct Bars<'a> {
+    pub ts: &'a [i64],
+    pub open: &'a [f64],
+    pub high: &'a [f64],
+    pub low: &'a [f64],
+    pub close: &'a [f64],
+    pub volume: &'a [f64],
+    pub n_bars: usize,
+    pub n_symbols: usize,
+}
+
+impl<'a> Bars<'a> {
+    /// Check shapes, timestamp order and every bar's prices, naming the first offender.
+    pub fn new(
+        ts: &'a [i64],
+        open: &'a [f64],
+        high: &'a [f64],
+        low: &'a [f64],
+        close: &'a [f64],
+        volume: &'a [f64],
+        n_symbols: usize,
+    ) -> Result<Self> {
+        let n_bars = ts.len();
+        if n_bars == 0 {
+            return Err(EngineError::data("no bars: the timestamp index is empty"));
+        }
+        if n_symbols == 0 {
+            return Err(EngineError::data("no symbols: the data has zero columns"));
+        }
+        let cells = n_bars * n_symbols;
+        for (name, col) in [
+            ("open", open),
+            ("high", high),
+            ("low", low),
+            ("close", close),
+            ("volume", volume),
+        ] {
+            if col.len() != cells {
+                return Err(EngineError::data(format!(
+                    "column {name} has {} values, expected {n_bars} bars x {n_symbols} symbols = {cells}",
+                    col.len()
+                )));
+            }
+        }
+        for t in 1..n_bars {
+            if ts[t] <= ts[t - 1] {
+                let what = if ts[t] == ts[t - 1] {
+                    "duplicate"
+                } else {
+                    "unsorted"
+                };
+                return Err(EngineError::data(format!(
+                    "{what} timestamps: bar {t} ({}) is not after bar {} ({})",
+                    format_ts(ts[t]),
+                    t - 1,
+                    format_ts(ts[t - 1])
+                )));
+            }
+        }
+        let bars = Self {
+            ts,
+            open,
+            high,
+            low,
+            close,
+            volume,
+            n_bars,
+            n_symbols,
+        };
+        for i in 0..cells {
+            bars.check_cell(i)?;
+        }
+        Ok(bars)
+    }
+
+    fn check_cell(&self, i: usize) -> Result<()> {
+        let (t, s) = (i / self.n_symbols, i % self.n_symbols);
+        let (o, h, l, c, v) = (
+            self.open[i],
+            self.high[i],
+            self.low[i],
+            self.close[i],
+            self.volume[i],
+        );
+        let where_ = || format!("bar {t} ({}), symbol #{s}", format_ts(self.ts[t]));
+        let present = [o, h, l, c].iter().filter(|x| !x.is_nan()).count();
+        if present == 0 {
+            return Ok(()); // no bar for this symbol now
+        }
+        if present != 4 {
+            return Err(EngineError::data(format!(
+                "partial bar at {}: open/high/low/close must be all present or all NaN (got {o}, {h}, {l}, {c})",
+                where_()
+            )));
+        }
+        for (name, x) in [("open", o), ("high", h), ("low", l), ("close", c)] {
+            if !x.is_finite() || x <= 0.0 {
+                return Err(EngineError::data(format!(
+                    "{name} must be a finite price > 0 at {}, got {x}",
+                    where_()
+                )));
+            }
+        }
+        if h < l {
+            return Err(EngineError::data(format!(
+                "high {h} < low {l} at {}",
+                where_()
+            )));
+        }
+        if o > h || o < l || c > h || c < l {
+            return Err(EngineError::data(format!(
+                "open {o} / close {c} outside the bar's range [{l}, {h}] at {}",
+                where_()
+            )));
+        }
+        if v.is_nan() || v < 0.0 || v.is_infinite() {
+            return Err(EngineError::data(format!(
+                "volume must be a finite number >= 0 at {}, got {v}",
+                where_()
+            )));
+        }
+        Ok(())
+    }
+
+    #[inline]
+    pub fn idx(&self, t: usize, s: usize) -> usize {
+        t * self.n_symbols + s
+    }
+
+    /// True when symbol `s` has a bar at time `t`.
+    #[inline]
+    pub fn has_bar(&self, t: usize, s: usize) -> bool {
+        !self.close[self.idx(t, s)].is_nan()
+    }
+}

@@ -1,0 +1,214 @@
+//! Strategies that run entirely in Rust, and the bar loop they share.
+
+use crate::broker::Broker;
+use crate::data::Bars;
+use crate::error::{EngineError, Result};
+use crate::indicators::sma;
+use crate::types::{OrderRequest, Side};
+
+/// A decision maker called once per bar, after the bar's fills and before its close fills.
+pub trait Driver {
+    fn on_bar(&mut self, t: usize, bars: &Bars, broker: &mut Broker) -> Result<()>;
+}
+
+/// Run `driver` over every bar.
+pub fn run<D: Driver>(bars: &Bars, broker: &mut Broker, driver: &mut D) -> Result<()> {
+    if broker.n_symbols() != bars.n_symbols {
+        return Err(EngineError::config(format!(
+            "broker has {} symbols but the data has {}",
+            broker.n_symbols(),
+            bars.n_symbols
+        )));
+    }
+    for t in 0..bars.n_bars {
+        broker.begin_bar(bars, t);
+        driver.on_bar(t, bars, broker)?;
+        broker.end_bar(bars, t);
+    }
+    Ok(())
+}
+
+fn check_matrix(name: &str, len: usize, bars: &Bars) -> Result<()> {
+    let cells = bars.n_bars * bars.n_symbols;
+    if len != cells {
+        return Err(EngineError::config(format!(
+            "{name} has {len} values, expected {} bars x {} symbols = {cells}",
+            bars.n_bars, bars.n_symbols
+        )));
+    }
+    Ok(())
+}
+
+/// Entry/exit signal arrays (time x symbols). Flat and entry -> buy `size`; long and exit ->
+/// sell the whole position. Exits win over entries on the same bar.
+pub struct Signals<'a> {
+    pub entries: &'a [bool],
+    pub exits: &'a [bool],
+    pub size: f64,
+}
+
+impl Signals<'_> {
+    pub fn validate(&self, bars: &Bars) -> Result<()> {
+        check_matrix("entries", self.entries.len(), bars)?;
+        check_matrix("exits", self.exits.len(), bars)?;
+        if !self.size.is_finite() || self.size <= 0.0 {
+            return Err(EngineError::config(format!(
+                "parameter size must be a finite number > 0, got {}",
+                self.size
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Driver for Signals<'_> {
+    fn on_bar(&mut self, t: usize, bars: &Bars, broker: &mut Broker) -> Result<()> {
+        for s in 0..bars.n_symbols {
+            let k = bars.idx(t, s);
+            if !bars.has_bar(t, s) || broker.has_active_order(s) {
+                continue;
+            }
+            let pos = broker.position(s);
+            if pos > 0.0 && self.exits[k] {
+                broker.submit(OrderRequest::market(s, Side::Sell, pos))?;
+            } else if pos == 0.0 && self.entries[k] && !self.exits[k] {
+                broker.submit(OrderRequest::market(s, Side::Buy, self.size))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Target weights (time x symbols, fraction of equity per symbol). A row that is all NaN
+/// means "no rebalance on this bar"; NaN inside a rebalancing row means weight 0. Orders are
+/// sized on the decision bar's close and filled by the broker (next open by default); sells
+/// are submitted before buys so that they free cash first.
+pub struct Weights<'a> {
+    pub weights: &'a [f64],
+    /// Trades smaller than this many units are skipped (avoids dust orders).
+    pub min_trade: f64,
+}
+
+impl Weights<'_> {
+    pub fn validate(&self, bars: &Bars) -> Result<()> {
+        check_matrix("weights", self.weights.len(), bars)?;
+        for (i, w) in self.weights.iter().enumerate() {
+            if w.is_infinite() || *w < 0.0 {
+                let (t, s) = (i / bars.n_symbols, i % bars.n_symbols);
+                return Err(EngineError::config(format!(
+                    "weight at bar {t}, symbol #{s} must be finite and >= 0 (long-only), got {w}"
+                )));
+            }
+        }
+        for t in 0..bars.n_bars {
+            let row = &self.weights[t * bars.n_symbols..(t + 1) * bars.n_symbols];
+            let total: f64 = row.iter().filter(|w| !w.is_nan()).sum();
+            if total > 1.0 + 1e-9 {
+                return Err(EngineError::config(format!(
+                    "weights at bar {t} sum to {total} > 1 (no leverage in long-only mode)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Driver for Weights<'_> {
+    fn on_bar(&mut self, t: usize, bars: &Bars, broker: &mut Broker) -> Result<()> {
+        let n = bars.n_symbols;
+        let row = &self.weights[t * n..(t + 1) * n];
+        if row.iter().all(|w| w.is_nan()) {
+            return Ok(());
+        }
+        let equity = broker.equity();
+        let mut buys = Vec::new();
+        for (s, &w) in row.iter().enumerate() {
+            if !bars.has_bar(t, s) {
+                continue; // cannot price or trade a symbol without a bar
+            }
+            let price = bars.close[bars.idx(t, s)];
+            let w = if w.is_nan() { 0.0 } else { w };
+            let delta = w * equity / price - broker.position(s);
+            if delta.abs() <= self.min_trade {
+                continue;
+            }
+            if delta < 0.0 {
+                broker.submit(OrderRequest::market(s, Side::Sell, -delta))?;
+            } else {
+                buys.push((s, delta));
+            }
+        }
+        for (s, q) in buys {
+            broker.submit(OrderRequest::market(s, Side::Buy, q))?;
+        }
+        Ok(())
+    }
+}
+
+/// Built-in SMA crossover: buy `size` when the fast SMA crosses above the slow one while
+/// flat; sell the whole position when it crosses below. A cross needs fast < slow on the
+/// previous bar and fast > slow on this bar (strict, as in backtesting.py's `crossover`).
+pub struct SmaCross {
+    fast: Vec<f64>,
+    slow: Vec<f64>,
+    size: f64,
+}
+
+impl SmaCross {
+    pub fn new(bars: &Bars, fast: usize, slow: usize, size: f64) -> Result<Self> {
+        if fast == 0 || slow == 0 || fast >= slow {
+            return Err(EngineError::config(format!(
+                "sma_cross needs 0 < fast < slow, got fast={fast}, slow={slow}"
+            )));
+        }
+        if !size.is_finite() || size <= 0.0 {
+            return Err(EngineError::config(format!(
+                "parameter size must be a finite number > 0, got {size}"
+            )));
+        }
+        let (nb, ns) = (bars.n_bars, bars.n_symbols);
+        let mut f = vec![f64::NAN; nb * ns];
+        let mut sl = vec![f64::NAN; nb * ns];
+        let mut col = vec![0.0; nb];
+        for s in 0..ns {
+            for (t, c) in col.iter_mut().enumerate() {
+                *c = bars.close[t * ns + s];
+            }
+            for (t, (a, b)) in sma(&col, fast)?
+                .into_iter()
+                .zip(sma(&col, slow)?)
+                .enumerate()
+            {
+                f[t * ns + s] = a;
+                sl[t * ns + s] = b;
+            }
+        }
+        Ok(Self {
+            fast: f,
+            slow: sl,
+            size,
+        })
+    }
+}
+
+impl Driver for SmaCross {
+    fn on_bar(&mut self, t: usize, bars: &Bars, broker: &mut Broker) -> Result<()> {
+        if t == 0 {
+            return Ok(());
+        }
+        let ns = bars.n_symbols;
+        for s in 0..ns {
+            let (k0, k1) = (t * ns + s, (t - 1) * ns + s);
+            let (f0, s0, f1, s1) = (self.fast[k0], self.slow[k0], self.fast[k1], self.slow[k1]);
+            let pos = broker.position(s);
+            if f1 < s1 && f0 > s0 {
+                if pos == 0.0 && !broker.has_active_order(s) {
+                    broker.submit(OrderRequest::market(s, Side::Buy, self.size))?;
+                }
+            } else if f1 > s1 && f0 < s0 && pos > 0.0 && !broker.has_active_order(s) {
+                broker.submit(OrderRequest::market(s, Side::Sell, pos))?;
+            }
+        }
+        Ok(())
+    }
+}
