@@ -1,3 +1,34 @@
-"""bt-analysis."""
+"""bt-analysis: performance metrics, drawdowns, round trips, factor analysis and HTML tear
+sheets for pyrust-bt. pandas in, pandas out; depends only on numpy, pandas and scipy (plotly for
+the HTML reports, via the ``report`` extra). It never imports the engine or bt-core.
+"""
+
+from bt_analysis import stats
+from bt_analysis._json import json_safe
+from bt_analysis._validation import AnalysisInputError
+from bt_analysis.drawdown import drawdown_segments, underwater
+from bt_analysis.metrics import METRIC_KEYS, performance_metrics, returns_from_equity
+from bt_analysis.periods import infer_periods_per_year, per_period_rate
+from bt_analysis.tearsheet import monthly_returns, report, report_html
+from bt_analysis.trades import round_trips, trade_metrics, trade_stats_by_symbol
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "METRIC_KEYS",
+    "AnalysisInputError",
+    "drawdown_segments",
+    "infer_periods_per_year",
+    "json_safe",
+    "monthly_returns",
+    "per_period_rate",
+    "performance_metrics",
+    "report",
+    "report_html",
+    "returns_from_equity",
+    "round_trips",
+    "stats",
+    "trade_metrics",
+    "trade_stats_by_symbol",
+    "underwater",
+]

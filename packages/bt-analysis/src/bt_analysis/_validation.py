@@ -1,0 +1,91 @@
+"""Input checks shared by the metric, drawdown and report functions.
+
+Every check raises :class:`AnalysisInputError` (a ``ValueError``) whose message names the
+argument and, where there is one, the offending timestamp or position. Nothing is repaired
+silently: a NaN equity value or an unsorted index is an error, never dropped or re-sorted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["AnalysisInputError", "check_datetime_index", "check_equity", "check_series_values"]
+
+
+class AnalysisInputError(ValueError):
+    """Bad input to a bt-analysis function (wrong type, NaN, unsorted index, missing column...)."""
+
+
+def check_datetime_index(index: object, name: str) -> pd.DatetimeIndex:
+    """Return ``index`` if it is a strictly increasing :class:`pandas.DatetimeIndex` without NaT.
+
+    Raises :class:`AnalysisInputError` naming ``name`` and the first offending position.
+    """
+    if not isinstance(index, pd.DatetimeIndex):
+        raise AnalysisInputError(
+            f"{name} must be indexed by a pandas DatetimeIndex, got {type(index).__name__}"
+        )
+    if index.hasnans:
+        pos = int(np.flatnonzero(index.isna())[0])
+        raise AnalysisInputError(f"{name} index has a missing timestamp (NaT) at position {pos}")
+    if len(index) > 1:
+        stamps = index.as_unit("ns").asi8
+        bad = np.flatnonzero(np.diff(stamps) <= 0)
+        if bad.size:
+            i = int(bad[0]) + 1
+            kind = "duplicate" if stamps[i] == stamps[i - 1] else "unsorted"
+            raise AnalysisInputError(
+                f"{name} index must be strictly increasing: {kind} timestamp {index[i]} at "
+                f"position {i} follows {index[i - 1]}"
+            )
+    return index
+
+
+def check_series_values(
+    series: pd.Series, name: str, *, positive: bool = False, non_negative: bool = False
+) -> np.ndarray:
+    """Return the values of ``series`` as float64, rejecting NaN/inf and (optionally) signs.
+
+    ``positive`` requires every value > 0; ``non_negative`` requires every value >= 0.
+    """
+    try:
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        raise AnalysisInputError(f"{name} must hold numbers, got dtype {series.dtype}") from exc
+    bad = ~np.isfinite(values)
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise AnalysisInputError(
+            f"{name} has a non-finite value ({values[pos]}) at {series.index[pos]} (position {pos})"
+        )
+    if positive:
+        bad = values <= 0
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            raise AnalysisInputError(
+                f"{name} must be strictly positive (percentage returns and drawdowns are "
+                f"undefined otherwise), got {values[pos]} at {series.index[pos]} (position {pos})"
+            )
+    if non_negative:
+        bad = values < 0
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            raise AnalysisInputError(
+                f"{name} must be >= 0, got {values[pos]} at {series.index[pos]} (position {pos})"
+            )
+    return values
+
+
+def check_equity(equity: object, name: str = "equity") -> tuple[pd.Series, np.ndarray]:
+    """Validate an equity curve: a non-empty Series on a strictly increasing DatetimeIndex with
+    finite, strictly positive values. Returns the series and its float64 values."""
+    if not isinstance(equity, pd.Series):
+        raise AnalysisInputError(
+            f"{name} must be a pandas Series indexed by datetime, got {type(equity).__name__}"
+        )
+    if len(equity) == 0:
+        raise AnalysisInputError(f"{name} is empty")
+    check_datetime_index(equity.index, name)
+    values = check_series_values(equity, name, positive=True)
+    return equity, values
