@@ -1,3 +1,29 @@
-"""bt-core."""
+"""bt-core: the Strategy API, the Backtest runner, results and the ``bt`` command.
+
+    from bt_core import Backtest, Strategy
+    result = Backtest(data, MyStrategy, cash=100_000, commission=0.0005).run(fast=10, slow=30)
+    result.stats, result.equity, result.fills, result.orders, result.trades
+"""
+
+from bt_core.backtest import BUILTINS, Backtest
+from bt_core.data import MarketData, load_data
+from bt_core.errors import ActionError, DataError, ParameterError, StrategyError
+from bt_core.result import Result
+from bt_core.strategy import Order, Strategy
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "BUILTINS",
+    "ActionError",
+    "Backtest",
+    "DataError",
+    "MarketData",
+    "Order",
+    "ParameterError",
+    "Result",
+    "Strategy",
+    "StrategyError",
+    "__version__",
+    "load_data",
+]

@@ -1,0 +1,340 @@
+"""``Backtest``: data + strategy + costs -> :class:`~bt_core.result.Result`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import bt_analysis
+from bt_core.data import FIELDS, MarketData, load_data
+from bt_core.errors import DataError, ParameterError
+from bt_core.result import Result, _utc
+from bt_core.strategy import DataView, Strategy
+from bt_engine import Engine
+
+BUILTINS = {"sma_cross": {"fast": 10, "slow": 30, "size": 1.0}}
+
+ProgressFn = Callable[[int, int], None]
+
+
+def _number(name: str, v: Any, *, positive: bool = False) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
+        raise ParameterError(f"parameter {name} must be a number, got {v!r}")
+    f = float(v)
+    if not math.isfinite(f):
+        raise ParameterError(f"parameter {name} must be finite, got {v!r}")
+    if f < 0 or (positive and f == 0):
+        raise ParameterError(f"parameter {name} must be {'> 0' if positive else '>= 0'}, got {v!r}")
+    return f
+
+
+class Backtest:
+    """A backtest of ``strategy`` on ``data``.
+
+    Args:
+        data: a DataFrame (wide: DatetimeIndex + OHLCV columns in any case; or long with a
+            ``symbol`` column), a dict of symbol -> DataFrame, or a CSV/Parquet path.
+        strategy: a :class:`Strategy` subclass, or the name of a built-in Rust strategy
+            (``"sma_cross"``); may be None when only ``run_signals``/``run_weights`` are used.
+        cash: starting cash.
+        commission: commission as a fraction of traded notional (0.0005 = 5 bps).
+        commission_min: minimum commission per fill. commission_fixed: added to every fill.
+        slippage_bps: slippage against the trader, in basis points of the fill's reference price.
+        fill_on: "next_open" (default: decided on bar t, filled on bar t+1) or "close"
+            (filled on the deciding bar's close: optimistic, it trades on a price it has seen).
+        periods_per_year: for annualised stats; inferred from the bar spacing when None.
+        symbol: name for single-symbol data without a symbol column, or the one symbol to
+            take from long data.
+        benchmark: optional benchmark price or equity series for alpha/beta.
+        day_offset_hours: shift applied to UTC times to find a DAY order's trading day.
+    """
+
+    def __init__(
+        self,
+        data: Any,
+        strategy: type[Strategy] | str | None = None,
+        *,
+        cash: float = 100_000.0,
+        commission: float = 0.0,
+        commission_min: float = 0.0,
+        commission_fixed: float = 0.0,
+        slippage_bps: float = 0.0,
+        fill_on: str = "next_open",
+        periods_per_year: float | None = None,
+        symbol: str | None = None,
+        benchmark: pd.Series | None = None,
+        day_offset_hours: float = 0.0,
+    ) -> None:
+        if isinstance(strategy, str):
+            if strategy not in BUILTINS:
+                raise ParameterError(
+                    f"unknown built-in strategy {strategy!r}; available: {', '.join(BUILTINS)}"
+                )
+        elif strategy is not None and not (
+            isinstance(strategy, type) and issubclass(strategy, Strategy)
+        ):
+            raise ParameterError(
+                f"strategy must be a Strategy subclass or a built-in name, got {strategy!r}"
+            )
+        if fill_on not in ("next_open", "close"):
+            raise ParameterError(f"parameter fill_on must be 'next_open' or 'close', got {fill_on!r}")
+        self.config: dict[str, Any] = {
+            "cash": _number("cash", cash, positive=True),
+            "commission": _number("commission", commission),
+            "commission_min": _number("commission_min", commission_min),
+            "commission_fixed": _number("commission_fixed", commission_fixed),
+            "slippage_bps": _number("slippage_bps", slippage_bps),
+            "fill_on": fill_on,
+            "day_offset_hours": float(day_offset_hours),
+        }
+        if periods_per_year is not None:
+            periods_per_year = _number("periods_per_year", periods_per_year, positive=True)
+        self.periods_per_year = periods_per_year
+        self.strategy = strategy
+        self.data: MarketData = load_data(data, symbol=symbol)
+        self.benchmark = benchmark
+        self._ppy: float | None = None
+
+    # ----- running ---------------------------------------------------------------------
+    def _engine(self) -> Engine:
+        md = self.data
+        f = md.fields
+        return Engine(
+            md.ts, f["open"], f["high"], f["low"], f["close"], f["volume"], list(md.symbols),
+            **self.config,
+        )
+
+    def run(self, progress: ProgressFn | None = None, **params: Any) -> Result:
+        """Run the strategy with ``params`` overriding its class-attribute defaults.
+
+        ``progress(done, total)`` is called every few thousand bars when given.
+        """
+        if self.strategy is None:
+            raise ParameterError("no strategy given: pass one to Backtest(...) or use run_signals")
+        if isinstance(self.strategy, str):
+            return self._run_builtin(self.strategy, params)
+        return self._run_python(self.strategy, params, progress)
+
+    def _run_builtin(self, name: str, params: dict[str, Any]) -> Result:
+        defaults = BUILTINS[name]
+        unknown = set(params) - set(defaults)
+        if unknown:
+            raise ParameterError(
+                f"unknown parameter(s) {sorted(unknown)} for {name}; its parameters are: "
+                f"{', '.join(defaults)}"
+            )
+        p = {**defaults, **params}
+        for k in ("fast", "slow"):
+            if isinstance(p[k], bool) or not isinstance(p[k], (int, np.integer)) or p[k] < 1:
+                raise ParameterError(f"parameter {k} must be an integer >= 1, got {p[k]!r}")
+        size = _number("size", p["size"], positive=True)
+        eng = self._engine()
+        try:
+            eng.run_sma_cross(int(p["fast"]), int(p["slow"]), size)
+        except ValueError as e:
+            raise ParameterError(str(e)) from e
+        return self._result(eng, name, p)
+
+    def _run_python(
+        self, cls: type[Strategy], params: dict[str, Any], progress: ProgressFn | None
+    ) -> Result:
+        bound = cls._bind_params(params)
+        strat = cls.__new__(cls)
+        for k, v in bound.items():
+            setattr(strat, k, v)
+        eng = self._engine()
+        strat._engine = eng
+        strat._md = self.data
+        strat.params = bound
+        strat.data = DataView(eng, self.data, strat._line_arrays)
+        bar = eng.bar_view()
+        strat._bar = bar
+        init = getattr(strat, "__init__", None)
+        if type(strat).__init__ is not object.__init__ and init is not None:
+            init()
+        strat.on_start()
+
+        def overridden(name: str) -> Any:
+            return getattr(strat, name) if getattr(cls, name) is not getattr(Strategy, name) else None
+
+        warmup = getattr(strat, "warmup", 0)
+        if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
+            raise ParameterError(f"warmup must be an integer >= 0, got {warmup!r}")
+        total = self.data.n_bars
+        every = max(1, total // 100)
+        tick = None if progress is None else (lambda done: progress(done, total))
+        eng.run_strategy(
+            strat.next,
+            bar,
+            strat._normalize,
+            on_order=overridden("on_order"),
+            on_trade=overridden("on_trade"),
+            progress=tick,
+            progress_every=every if tick else 0,
+            start=int(warmup),
+        )
+        strat.on_stop()
+        return self._result(eng, cls.__name__, bound)
+
+    def run_signals(
+        self, entries: Any, exits: Any, *, size: float = 1.0
+    ) -> Result:
+        """Vectorized: buy ``size`` on an entry while flat, sell all on an exit; loop in Rust.
+
+        ``entries``/``exits``: bool arrays (bars,) or (bars, symbols), or Series/DataFrames on
+        the data's index (columns = symbols).
+        """
+        e = self._matrix("entries", entries, bool)
+        x = self._matrix("exits", exits, bool)
+        eng = self._engine()
+        eng.run_signals(e, x, _number("size", size, positive=True))
+        return self._result(eng, "signals", {"size": size})
+
+    def run_weights(self, weights: Any, *, min_trade: float = 1e-9) -> Result:
+        """Vectorized target weights (fraction of equity per symbol, rows summing to <= 1).
+
+        A row that is all NaN means "do not rebalance"; orders are sized at the decision bar's
+        close and fill at the next open. Loop in Rust.
+        """
+        w = self._matrix("weights", weights, np.float64)
+        eng = self._engine()
+        try:
+            eng.run_weights(w, _number("min_trade", min_trade))
+        except ValueError as err:
+            raise ParameterError(str(err)) from err
+        return self._result(eng, "weights", {})
+
+    def _matrix(self, name: str, values: Any, dtype: Any) -> np.ndarray:
+        md = self.data
+        if isinstance(values, (pd.Series, pd.DataFrame)):
+            idx = values.index
+            if not isinstance(idx, pd.DatetimeIndex):
+                raise DataError(f"{name} must be indexed by datetime like the data")
+            idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
+            if not idx.equals(md.index):
+                raise DataError(
+                    f"{name} index does not match the data's {md.n_bars} timestamps "
+                    f"(got {len(idx)} rows from {idx.min()} to {idx.max()})"
+                )
+            if isinstance(values, pd.DataFrame):
+                missing = [s for s in md.symbols if s not in values.columns]
+                if missing:
+                    raise DataError(f"{name} has no column for symbols {missing}")
+                values = values[list(md.symbols)].to_numpy()
+            else:
+                values = values.to_numpy()
+        arr = np.asarray(values)
+        if arr.ndim == 1:
+            arr = arr.reshape(-1, 1)
+        if arr.shape != (md.n_bars, len(md.symbols)):
+            raise DataError(
+                f"{name} has shape {arr.shape}, expected ({md.n_bars}, {len(md.symbols)})"
+            )
+        if dtype is bool and arr.dtype != bool:
+            if not np.isin(arr[~pd.isna(arr)], [0, 1]).all() or pd.isna(arr).any():
+                raise DataError(f"{name} must be boolean (True/False), got dtype {arr.dtype}")
+        return np.ascontiguousarray(arr, dtype=dtype)
+
+    # ----- results ---------------------------------------------------------------------
+    def _periods_per_year(self) -> float | None:
+        if self.periods_per_year is not None:
+            return self.periods_per_year
+        if self.data.n_bars < 2:
+            return None
+        if self._ppy is None:
+            self._ppy = bt_analysis.infer_periods_per_year(self.data.index)
+        return self._ppy
+
+    def _result(self, eng: Engine, name: str, params: dict[str, Any]) -> Result:
+        md = self.data
+        sym = np.array(md.symbols, dtype=object)
+        equity = pd.Series(eng.equity_curve(), index=md.index, name="equity")
+        exposure = pd.Series(eng.exposure_curve(), index=md.index, name="exposure")
+        f = eng.fills()
+        fills = pd.DataFrame(
+            {
+                "order_id": f["order_id"].astype(np.int64),
+                "symbol": sym[f["symbol"]],
+                "datetime": _utc(f["ts"]),
+                "side": f["side"],
+                "size": f["size"],
+                "price": f["price"],
+                "commission": f["commission"],
+                "slippage": f["slippage"],
+            }
+        )
+        orders = pd.DataFrame(
+            [
+                {
+                    "order_id": o.id,
+                    "symbol": o.symbol,
+                    "side": o.side,
+                    "type": o.order_type,
+                    "tif": o.tif,
+                    "size": o.size,
+                    "filled": o.filled,
+                    "limit_price": o.limit_price,
+                    "avg_price": o.avg_price,
+                    "status": o.status,
+                    "reason": o.reason,
+                    "submitted": md.index[o.submitted_bar],
+                    "closed": None if o.closed_bar is None else md.index[o.closed_bar],
+                }
+                for o in eng.orders()
+            ],
+            columns=[
+                "order_id", "symbol", "side", "type", "tif", "size", "filled", "limit_price",
+                "avg_price", "status", "reason", "submitted", "closed",
+            ],
+        )
+        orders["closed"] = pd.to_datetime(orders["closed"], utc=True)
+        orders["submitted"] = pd.to_datetime(orders["submitted"], utc=True)
+        t = eng.trades()
+        gross = t["gross_pnl"]
+        pnl = gross - t["commission"]
+        entry_time, exit_time = _utc(t["entry_ts"]), _utc(t["exit_ts"])
+        trades = pd.DataFrame(
+            {
+                "symbol": sym[t["symbol"]],
+                "side": np.where(t["direction"] > 0, "long", "short"),
+                "size": t["size"],
+                "entry_time": entry_time,
+                "exit_time": exit_time,
+                "entry_price": t["entry_price"],
+                "exit_price": t["exit_price"],
+                "gross_pnl": gross,
+                "commission": t["commission"],
+                "pnl": pnl,
+                "return_pct": pnl / (t["entry_price"] * t["size"]),
+                "duration": exit_time - entry_time,
+                "bars_held": t["exit_bar"] - t["entry_bar"],
+            }
+        )
+        lg = eng.ledger()
+        ledger = pd.DataFrame(
+            {k: lg[k] for k in (
+                "position", "avg_cost", "last_price", "realized", "unrealized", "commission",
+                "slippage",
+            )},
+            index=pd.Index(md.symbols, name="symbol"),
+        )
+        return Result(
+            equity=equity,
+            exposure=exposure,
+            fills=fills,
+            orders=orders,
+            trades=trades,
+            ledger=ledger,
+            params=dict(params),
+            config=dict(self.config),
+            strategy=name,
+            periods_per_year=self._periods_per_year(),
+            benchmark=self.benchmark,
+        )
+
+
+__all__ = ["BUILTINS", "Backtest", "FIELDS"]

@@ -1,0 +1,104 @@
+//! numpy wrappers of the core indicators.
+
+use bt_engine_core::indicators as ind;
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+fn to_py(e: bt_engine_core::EngineError) -> PyErr {
+    PyValueError::new_err(e.message)
+}
+
+fn vec_of(x: &PyReadonlyArray1<'_, f64>) -> Vec<f64> {
+    // Strided or non-contiguous inputs are read element by element; contiguous ones borrowed.
+    match x.as_slice() {
+        Ok(s) => s.to_vec(),
+        Err(_) => x.as_array().iter().copied().collect(),
+    }
+}
+
+/// Simple moving average over the last `window` values (NaN = no bar; warm-up is NaN).
+#[pyfunction]
+fn sma<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray1<'py, f64>,
+    window: usize,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let v = vec_of(&x);
+    Ok(py
+        .detach(|| ind::sma(&v, window))
+        .map_err(to_py)?
+        .into_pyarray(py))
+}
+
+/// Exponential moving average, alpha = 2/(window+1), seeded with the SMA of the first window.
+#[pyfunction]
+fn ema<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray1<'py, f64>,
+    window: usize,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let v = vec_of(&x);
+    Ok(py
+        .detach(|| ind::ema(&v, window))
+        .map_err(to_py)?
+        .into_pyarray(py))
+}
+
+/// Wilder's RSI.
+#[pyfunction]
+fn rsi<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray1<'py, f64>,
+    window: usize,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let v = vec_of(&x);
+    Ok(py
+        .detach(|| ind::rsi(&v, window))
+        .map_err(to_py)?
+        .into_pyarray(py))
+}
+
+/// Average true range with Wilder smoothing.
+#[pyfunction]
+fn atr<'py>(
+    py: Python<'py>,
+    high: PyReadonlyArray1<'py, f64>,
+    low: PyReadonlyArray1<'py, f64>,
+    close: PyReadonlyArray1<'py, f64>,
+    window: usize,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let (h, l, c) = (vec_of(&high), vec_of(&low), vec_of(&close));
+    Ok(py
+        .detach(|| ind::atr(&h, &l, &c, window))
+        .map_err(to_py)?
+        .into_pyarray(py))
+}
+
+/// Bollinger bands (middle, upper, lower) with population standard deviation.
+#[pyfunction]
+#[pyo3(signature = (x, window, k = 2.0))]
+#[allow(clippy::type_complexity)]
+fn bollinger<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray1<'py, f64>,
+    window: usize,
+    k: f64,
+) -> PyResult<(
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+)> {
+    let v = vec_of(&x);
+    let (m, u, l) = py.detach(|| ind::bollinger(&v, window, k)).map_err(to_py)?;
+    Ok((m.into_pyarray(py), u.into_pyarray(py), l.into_pyarray(py)))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(sma, m)?)?;
+    m.add_function(wrap_pyfunction!(ema, m)?)?;
+    m.add_function(wrap_pyfunction!(rsi, m)?)?;
+    m.add_function(wrap_pyfunction!(atr, m)?)?;
+    m.add_function(wrap_pyfunction!(bollinger, m)?)?;
+    Ok(())
+}
