@@ -1,0 +1,348 @@
+"""MarketDataService: read the store first, fetch only what is missing, write it back.
+
+Gap detection is exact, not "compare the first and last stored bar": for each symbol it builds
+every bar label the calendar expects in the range (:func:`bt_data.calendars.expected_timestamps`),
+removes the labels stored and the labels remembered as absent, and merges what is left into
+contiguous runs of the calendar's own sequence. Holes at the start, in the middle and at the end
+are all found; a holiday is never a hole under a calendar that knows it, and under one that does
+not (the weekday default) it is asked for once, found empty, and remembered.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .calendars import (
+    ProviderCalendar,
+    TradingCalendar,
+    WeekdayCalendar,
+    expected_timestamps,
+    market_of,
+)
+from .errors import ProviderError
+from .periods import check_adjust, check_period
+from .providers.base import DataProvider, ProgressCallback, SupportsPrefetch
+from .store import BarStore, _symbols_list
+from .timeutil import DateLike, parse_bound
+
+__all__ = ["MarketDataService", "Gap", "BackfillReport"]
+
+_ProgressFactory = Callable[[str], "ProgressCallback | None"]
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A run of consecutive expected bars that the store lacks.
+
+    Attributes:
+        symbol: the symbol.
+        start, end: first and last missing bar label (``pandas.Timestamp``, UTC), inclusive.
+        bars: how many expected bars the run holds.
+    """
+
+    symbol: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    bars: int
+
+
+@dataclass
+class BackfillReport:
+    """What a backfill did: the gaps it saw, provider requests, bars written, keys found absent."""
+
+    gaps: list[Gap] = field(default_factory=list)
+    requests: int = 0
+    bars_written: int = 0
+    absent_recorded: int = 0
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Inclusive (first, last) index pairs of the runs of True in a boolean array."""
+    if not mask.any():
+        return []
+    padded = np.concatenate(([False], mask, [False]))
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return [(int(a), int(b) - 1) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+class MarketDataService:
+    """Bars from the store, with missing intervals backfilled from a provider.
+
+    Args:
+        store: the :class:`~bt_data.BarStore`.
+        provider: where missing bars come from; ``None`` makes :meth:`get_bars` read-only.
+        calendar: expected sessions; default: the provider's trading dates where it has them
+            (xtdata ``get_trading_dates``), else Monday–Friday, with A-share intraday sessions.
+        absence_horizon: bars the provider did not return are remembered as absent (and not
+            asked for again) if they are older than ``now - absence_horizon`` or earlier than a
+            bar the provider did return; recent ones may still arrive, so they are asked again.
+        progress: ``True`` for a rich progress bar on long backfills, a callable
+            ``(done, total, message)``, or ``False``.
+        transaction: ``"symbol"`` (default) commits each symbol's bars and absence notes in one
+            transaction, so an interrupted multi-symbol backfill keeps the finished symbols;
+            ``"all"`` commits the whole backfill in a single transaction.
+    """
+
+    def __init__(
+        self,
+        store: BarStore,
+        provider: DataProvider | None = None,
+        calendar: TradingCalendar | None = None,
+        *,
+        absence_horizon: dt.timedelta = dt.timedelta(days=7),
+        progress: bool | ProgressCallback = False,
+        transaction: str = "symbol",
+    ) -> None:
+        if transaction not in ("symbol", "all"):
+            raise ValueError(
+                f"parameter 'transaction': expected 'symbol' or 'all', got {transaction!r}"
+            )
+        self.store = store
+        self.provider = provider
+        self.calendar: TradingCalendar
+        if calendar is not None:
+            self.calendar = calendar
+        elif provider is not None:
+            self.calendar = ProviderCalendar(provider.trading_dates, WeekdayCalendar())
+        else:
+            self.calendar = WeekdayCalendar()
+        self.absence_horizon = pd.Timedelta(absence_horizon)
+        self.progress = progress
+        self.transaction = transaction
+
+    # ------------------------------------------------------------------ gaps
+    def _bounds(self, start: DateLike, end: DateLike | None) -> tuple[pd.Timestamp, pd.Timestamp]:
+        lo = parse_bound(start, is_end=False, name="start")
+        hi = parse_bound(end, is_end=True, name="end")
+        assert lo is not None
+        now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("us")
+        # Bars cannot exist after now: never count the future as missing.
+        hi = now if hi is None or hi > now else hi
+        if hi < lo:
+            raise ValueError(f"parameters 'start'/'end': start {start!r} is after end {end!r}")
+        return lo, hi
+
+    def missing(
+        self,
+        symbols: str | Sequence[str],
+        start: DateLike,
+        end: DateLike | None = None,
+        period: str = "1d",
+        adjust: str = "none",
+    ) -> dict[str, np.ndarray]:
+        """Per symbol, the expected bar labels (naive-UTC ``datetime64[ns]``) that are neither
+        stored nor remembered as absent: exactly *calendar − stored − absent*."""
+        syms = _symbols_list(symbols) or []
+        lo, hi = self._bounds(start, end)
+        expected, _, _ = self._plan(syms, lo, hi, check_period(period), check_adjust(adjust))
+        return {s: e[m] for s, (e, m) in expected.items()}
+
+    def _plan(
+        self, symbols: list[str], lo: pd.Timestamp, hi: pd.Timestamp, period: str, adjust: str
+    ) -> tuple[
+        dict[str, tuple[np.ndarray, np.ndarray]], dict[str, np.ndarray], dict[str, np.ndarray]
+    ]:
+        bars = self.store.stored_keys(symbols, lo, hi, period, adjust, table="bars")
+        absent = self.store.stored_keys(symbols, lo, hi, period, adjust, table="absent_bars")
+        plan: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for sym in symbols:
+            exp = expected_timestamps(self.calendar, lo, hi, period, market_of(sym))
+            have = np.union1d(bars[sym], absent[sym])
+            plan[sym] = (exp, ~np.isin(exp, have))
+        return plan, bars, absent
+
+    def find_gaps(
+        self,
+        symbols: str | Sequence[str],
+        start: DateLike,
+        end: DateLike | None = None,
+        period: str = "1d",
+        adjust: str = "none",
+    ) -> list[Gap]:
+        """The missing intervals in ``[start, end]`` (inclusive; ``end=None`` means now), merged
+        into contiguous runs of the calendar, ordered by symbol then time."""
+        syms = _symbols_list(symbols) or []
+        lo, hi = self._bounds(start, end)
+        plan, _, _ = self._plan(syms, lo, hi, check_period(period), check_adjust(adjust))
+        return self._gaps(plan)
+
+    @staticmethod
+    def _gaps(plan: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[Gap]:
+        out: list[Gap] = []
+        for sym in sorted(plan):
+            exp, mask = plan[sym]
+            for a, b in _runs(mask):
+                out.append(
+                    Gap(
+                        sym,
+                        pd.Timestamp(exp[a]).tz_localize("UTC"),
+                        pd.Timestamp(exp[b]).tz_localize("UTC"),
+                        b - a + 1,
+                    )
+                )
+        return out
+
+    # ------------------------------------------------------------------ backfill
+    def backfill(
+        self,
+        symbols: str | Sequence[str],
+        start: DateLike,
+        end: DateLike | None = None,
+        period: str = "1d",
+        adjust: str = "none",
+    ) -> BackfillReport:
+        """Fetch every missing interval from the provider and write it back.
+
+        One provider request per gap (per symbol, per contiguous run). Bars the provider returns
+        are upserted; expected bars it does not return are remembered as absent (see
+        ``absence_horizon``). Rerunning after an interruption fetches only what is still missing.
+
+        Raises:
+            ValueError: if there is no provider.
+            ProviderError: if the provider fails or answers for another symbol.
+        """
+        if self.provider is None:
+            raise ValueError("backfill needs a provider; this MarketDataService has none")
+        provider = self.provider
+        syms = _symbols_list(symbols) or []
+        period, adjust = check_period(period), check_adjust(adjust)
+        lo, hi = self._bounds(start, end)
+        plan, stored, _ = self._plan(syms, lo, hi, period, adjust)
+        gaps = self._gaps(plan)
+        report = BackfillReport(gaps=gaps)
+        if not gaps:
+            return report
+        now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+        settled_before = np.datetime64(int((now - self.absence_horizon).value), "ns")
+        by_symbol: dict[str, list[Gap]] = {}
+        for gap in gaps:
+            by_symbol.setdefault(gap.symbol, []).append(gap)
+        pending_bars: list[pd.DataFrame] = []
+        pending_absent: list[pd.DataFrame] = []
+        with self._progress() as progress:
+            if isinstance(provider, SupportsPrefetch):
+                first = min(g.start for g in gaps).tz_localize(None)
+                last = max(g.end for g in gaps).tz_localize(None)
+                provider.prefetch(list(by_symbol), period, first, last, progress("download"))
+            step = progress("fetch")
+            for sym, sym_gaps in by_symbol.items():
+                frames: list[pd.DataFrame] = []
+                for gap in sym_gaps:
+                    got = provider.fetch_bars(
+                        sym, period, gap.start.tz_localize(None), gap.end.tz_localize(None), adjust
+                    )
+                    report.requests += 1
+                    if step is not None:
+                        step(report.requests, len(gaps), f"{sym} {gap.start:%Y-%m-%d}")
+                    if len(got):
+                        others = got.loc[got["symbol"] != sym, "symbol"]
+                        if len(others):
+                            raise ProviderError(
+                                f"{provider.name} answered for {others.iloc[0]!r} when asked "
+                                f"for {sym!r}"
+                            )
+                        frames.append(got)
+                bars = pd.concat(frames, ignore_index=True) if frames else None
+                exp, mask = plan[sym]
+                wanted = exp[mask]
+                returned = (
+                    np.asarray(
+                        bars["datetime"].dt.tz_convert("UTC").dt.tz_localize(None),
+                        dtype="datetime64[ns]",
+                    )
+                    if bars is not None
+                    else np.empty(0, dtype="datetime64[ns]")
+                )
+                # The latest bar known to exist: anything the provider lacks before it is settled.
+                known = np.concatenate([returned, stored[sym]])
+                not_returned = wanted[~np.isin(wanted, returned)]
+                settled = not_returned < settled_before
+                if known.size:
+                    settled |= not_returned < known.max()
+                absent_ts = not_returned[settled]
+                absent = (
+                    pd.DataFrame({"symbol": [sym] * len(absent_ts), "datetime": absent_ts})
+                    if len(absent_ts)
+                    else None
+                )
+                report.absent_recorded += len(absent_ts)
+                if self.transaction == "symbol":
+                    report.bars_written += self.store.write_with_absent(
+                        bars,
+                        absent,
+                        period=period,
+                        adjust=adjust,
+                        source=f"{provider.name}:{sym}",
+                    )
+                else:
+                    if bars is not None:
+                        pending_bars.append(bars)
+                    if absent is not None:
+                        pending_absent.append(absent)
+            if self.transaction == "all" and (pending_bars or pending_absent):
+                report.bars_written += self.store.write_with_absent(
+                    pd.concat(pending_bars, ignore_index=True) if pending_bars else None,
+                    pd.concat(pending_absent, ignore_index=True) if pending_absent else None,
+                    period=period,
+                    adjust=adjust,
+                    source=provider.name,
+                )
+        return report
+
+    def get_bars(
+        self,
+        symbols: str | Sequence[str],
+        start: DateLike,
+        end: DateLike | None = None,
+        period: str = "1d",
+        adjust: str = "none",
+        *,
+        backfill: bool = True,
+    ) -> pd.DataFrame:
+        """Bars of ``symbols`` in ``[start, end]``: the store's, after backfilling what is missing.
+
+        Returns:
+            :meth:`BarStore.read`'s canonical long format (``symbol, datetime, open, high, low,
+            close, volume, amount``; ``datetime64[ns, UTC]``; sorted by symbol, datetime). Bars
+            that no source has stay missing: nothing is filled in.
+        """
+        if backfill and self.provider is not None:
+            self.backfill(symbols, start, end, period, adjust)
+        return self.store.read(symbols, start, end, period, adjust)
+
+    # ------------------------------------------------------------------ progress
+    @contextmanager
+    def _progress(self) -> Iterator[_ProgressFactory]:
+        if self.progress is False:
+            yield lambda _name: None
+            return
+        if callable(self.progress):
+            cb = self.progress
+            yield lambda name: lambda d, t, m: cb(d, t, f"{name}: {m}")
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[msg]}"),
+            transient=False,
+        ) as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def factory(name: str) -> ProgressCallback:
+                def update(done: int, total: int, msg: str) -> None:
+                    if name not in tasks:
+                        tasks[name] = bar.add_task(name, total=total, msg="")
+                    bar.update(tasks[name], completed=done, total=total, msg=msg[:40])
+
+                return update
+
+            yield factory
