@@ -81,6 +81,14 @@ impl Broker {
         })
     }
 
+    /// Pre-size the per-bar curves for a run of `n_bars` bars.
+    pub fn reserve(&mut self, n_bars: usize) {
+        self.equity
+            .reserve(n_bars.saturating_sub(self.equity.len()));
+        self.exposure
+            .reserve(n_bars.saturating_sub(self.exposure.len()));
+    }
+
     /// Keep order/fill events for a driver that forwards them (Python callbacks).
     pub fn set_record_events(&mut self, on: bool) {
         self.record_events = on;

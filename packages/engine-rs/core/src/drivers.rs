@@ -20,6 +20,7 @@ pub fn run<D: Driver>(bars: &Bars, broker: &mut Broker, driver: &mut D) -> Resul
             bars.n_symbols
         )));
     }
+    broker.reserve(bars.n_bars);
     for t in 0..bars.n_bars {
         broker.begin_bar(bars, t);
         driver.on_bar(t, bars, broker)?;
@@ -167,6 +168,13 @@ impl SmaCross {
             )));
         }
         let (nb, ns) = (bars.n_bars, bars.n_symbols);
+        if ns == 1 {
+            return Ok(Self {
+                fast: sma(bars.close, fast)?,
+                slow: sma(bars.close, slow)?,
+                size,
+            });
+        }
         let mut f = vec![f64::NAN; nb * ns];
         let mut sl = vec![f64::NAN; nb * ns];
         let mut col = vec![0.0; nb];

@@ -47,22 +47,19 @@ fn sma_dense(x: &[f64], n: usize) -> Vec<f64> {
     if x.len() < n {
         return out;
     }
-    // Kahan-compensated running sum: stays within ~1 ulp of a fresh sum over long series.
-    let (mut sum, mut comp) = (0.0f64, 0.0f64);
-    let mut add = |v: f64, sum: &mut f64| {
-        let y = v - comp;
-        let t = *sum + y;
-        comp = (t - *sum) - y;
-        *sum = t;
-    };
-    for (i, &v) in x.iter().enumerate() {
-        add(v, &mut sum);
-        if i >= n {
-            add(-x[i - n], &mut sum);
+    // Running sum (one add per step, no long dependency chain), re-summed exactly every
+    // RESYNC steps so rounding drift stays at the level of a fresh sum.
+    const RESYNC: usize = 1024;
+    let nf = n as f64;
+    let mut sum: f64 = x[..n].iter().sum();
+    out[n - 1] = sum / nf;
+    for i in n..x.len() {
+        if i % RESYNC == 0 {
+            sum = x[i + 1 - n..=i].iter().sum();
+        } else {
+            sum += x[i] - x[i - n];
         }
-        if i + 1 >= n {
-            out[i] = sum / n as f64;
-        }
+        out[i] = sum / nf;
     }
     out
 }
