@@ -26,7 +26,7 @@ def _trading_days_per_year(index: pd.DatetimeIndex) -> float:
         coverage = len(dates) / span_days
         return 365.0 if coverage > _CALENDAR_COVERAGE_24_7 else 252.0
     # Too short to measure coverage: any bar on a Saturday or Sunday means a 7-day market.
-    return 365.0 if bool((dates.dayofweek >= 5).any()) else 252.0
+    return 365.0 if bool((dates.day_of_week >= 5).any()) else 252.0
 
 
 def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
