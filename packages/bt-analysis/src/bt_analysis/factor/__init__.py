@@ -1,0 +1,1 @@
+"""Factor analysis: forward returns, quantiles, IC, quantile portfolios, tear sheet."""

@@ -1,0 +1,364 @@
+"""Vectorized quantile-portfolio backtests of a cross-sectional factor.
+
+Model (all conventions deliberate and tested):
+
+* Dates are the rows of ``prices``. The factor row of date ``t`` is known at
+  ``t`` and trades at the price of ``t`` (as alphalens assumes; pass the
+  prices you can actually trade at, e.g. next-bar opens aligned to ``t``).
+* Rebalance every ``rebalance`` rows, starting on the first date with at least
+  ``min_assets`` eligible names. Eligible on a rebalance date: finite factor
+  AND a price on that date (no future information is used; alphalens instead
+  drops names without a forward return, which peeks at the future). A
+  rebalance date with too few eligible names keeps the previous holdings
+  (reported in ``skipped_rebalances``).
+* Buckets: equal-count quantiles (:func:`bt_analysis.factor.core.quantize`
+  rule). Weights within a bucket: ``"equal"`` (1/n) or ``"factor"``
+  (proportional to ``|f - mean f|`` over that date's eligible names, so the
+  extreme names weigh most; a bucket whose names all sit at the mean falls
+  back to equal weights).
+* Between rebalances holdings drift with prices (buy and hold); a held name
+  without a price is marked at its last price (prices are forward-filled for
+  valuation only, never for selection).
+* Turnover at a rebalance = sum of |target weight - drifted weight| (one-way
+  traded value over portfolio value; the first rebalance trades from cash, so
+  its turnover is 1). Costs: ``cost_bps / 1e4`` times the traded value,
+  charged at the rebalance close, so that date's net return is
+  ``(1 + gross) * (1 - c * turnover) - 1``.
+* ``long_short``: long the top bucket, short the bottom one, one unit each
+  per unit of capital (gross 2), returns ``top - bottom`` per period minus the
+  cost of both legs' turnover. ``universe``: all eligible names, equal weight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from bt_analysis.factor._validate import FactorInputError, as_wide, check_prices, json_safe
+from bt_analysis.factor.core import _quantile_labels
+
+__all__ = ["CrossSectionFactorBacktester", "FactorBacktestResult"]
+
+Weighting = Literal["equal", "factor"]
+
+
+@dataclass(frozen=True)
+class FactorBacktestResult:
+    """Output of :meth:`CrossSectionFactorBacktester.run`.
+
+    Attributes
+    ----------
+    returns: net simple returns per date (index ``date``, the price dates from
+        the first rebalance on); columns ``Q1..Qn`` (Q1 = lowest factor),
+        ``long_short`` and ``universe``.
+    equity: ``(1 + returns).cumprod()``, starting from 1 before the first cost.
+    turnover: one-way turnover per rebalance date (index ``date``), same columns.
+    costs: cost as a fraction of portfolio value per rebalance date.
+    counts: names held per bucket at each rebalance date.
+    skipped_rebalances: scheduled rebalance dates with too few eligible names.
+    params: the settings used.
+    """
+
+    returns: pd.DataFrame
+    equity: pd.DataFrame
+    turnover: pd.DataFrame
+    costs: pd.DataFrame
+    counts: pd.DataFrame
+    skipped_rebalances: pd.Index
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def stats(self) -> pd.DataFrame:
+        """Per-portfolio summary (rows = portfolios).
+
+        ``total_return``; ``annual_return`` (geometric, CAGR over
+        ``periods_per_year``); ``annual_volatility`` (std ddof=1 x sqrt(ppy));
+        ``sharpe`` (mean / std x sqrt(ppy), zero risk-free rate);
+        ``max_drawdown`` (<= 0); ``mean_turnover`` per rebalance;
+        ``total_cost`` (sum of per-rebalance cost fractions).
+        """
+        ppy = float(self.params.get("periods_per_year", 252))
+        r = self.returns
+        n = r.count()
+        total = self.equity.iloc[-1] - 1.0
+        with np.errstate(all="ignore"):
+            cagr = (1.0 + total) ** (ppy / n) - 1.0
+            std = r.std(ddof=1)
+            sharpe = r.mean() / std * np.sqrt(ppy)
+        dd = (self.equity / self.equity.cummax() - 1.0).min()
+        out = pd.DataFrame(
+            {
+                "total_return": total,
+                "annual_return": cagr,
+                "annual_volatility": std * np.sqrt(ppy),
+                "sharpe": sharpe.where(std > 0),
+                "max_drawdown": dd,
+                "mean_turnover": self.turnover.mean(),
+                "total_cost": self.costs.sum(),
+            }
+        )
+        out.index.name = "portfolio"
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict: params, stats, and the equity curves as ``{date: value}``."""
+        return json_safe(
+            {
+                "params": self.params,
+                "stats": self.stats().to_dict(orient="index"),
+                "equity": {c: self.equity[c].to_dict() for c in self.equity.columns},
+                "skipped_rebalances": list(self.skipped_rebalances),
+            }
+        )
+
+
+class CrossSectionFactorBacktester:
+    """Quantile portfolios of a cross-sectional factor, rebalanced every N periods.
+
+    Parameters
+    ----------
+    factor:
+        ``date x asset`` frame or ``(date, asset)`` Series; dates must be in
+        ``prices.index``, assets columns of ``prices``.
+    prices:
+        ``date x asset`` positive trade prices.
+    quantiles:
+        Number of equal-count buckets (>= 2).
+    rebalance:
+        Rebalance every this many price rows (>= 1).
+    weighting:
+        ``"equal"`` or ``"factor"`` (see module docstring).
+    cost_bps:
+        Cost per unit of traded value, in basis points (one way).
+    min_assets:
+        Minimum eligible names to rebalance (default ``quantiles``).
+    periods_per_year:
+        For annualised statistics (default 252, daily bars).
+    """
+
+    def __init__(
+        self,
+        factor: pd.DataFrame | pd.Series,
+        prices: pd.DataFrame,
+        *,
+        quantiles: int = 5,
+        rebalance: int = 1,
+        weighting: Weighting = "equal",
+        cost_bps: float = 0.0,
+        min_assets: int | None = None,
+        periods_per_year: float = 252.0,
+    ) -> None:
+        if isinstance(quantiles, bool) or not isinstance(quantiles, (int, np.integer)) or quantiles < 2:
+            raise FactorInputError(f"quantiles: must be an integer >= 2, got {quantiles!r}")
+        if isinstance(rebalance, bool) or not isinstance(rebalance, (int, np.integer)) or rebalance < 1:
+            raise FactorInputError(f"rebalance: must be an integer >= 1, got {rebalance!r}")
+        if weighting not in ("equal", "factor"):
+            raise FactorInputError(f"weighting: expected 'equal' or 'factor', got {weighting!r}")
+        if not np.isfinite(cost_bps) or cost_bps < 0:
+            raise FactorInputError(f"cost_bps: must be a finite number >= 0, got {cost_bps!r}")
+        if not periods_per_year > 0:
+            raise FactorInputError(f"periods_per_year: must be > 0, got {periods_per_year!r}")
+        self.prices = check_prices(prices)
+        fac = as_wide(factor, "factor")
+        missing = fac.index.difference(self.prices.index)
+        if len(missing):
+            raise FactorInputError(f"factor: date {missing[0]!r} is not in prices.index")
+        missing_a = fac.columns.difference(self.prices.columns)
+        if len(missing_a):
+            raise FactorInputError(f"factor: asset {missing_a[0]!r} is not a column of prices")
+        self.factor = fac.reindex(index=self.prices.index, columns=self.prices.columns)
+        self.quantiles = int(quantiles)
+        self.rebalance = int(rebalance)
+        self.weighting: Weighting = weighting
+        self.cost_bps = float(cost_bps)
+        self.min_assets = self.quantiles if min_assets is None else int(min_assets)
+        if self.min_assets < 1:
+            raise FactorInputError(f"min_assets: must be >= 1, got {min_assets!r}")
+        self.periods_per_year = float(periods_per_year)
+
+    # ------------------------------------------------------------------ internals
+
+    def _schedule(self, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ok = eligible.sum(axis=1) >= self.min_assets
+        if not ok.any():
+            raise FactorInputError(
+                f"factor: no date has at least min_assets={self.min_assets} names with "
+                "a finite factor and a price"
+            )
+        r0 = int(np.argmax(ok))
+        scheduled = np.arange(r0, len(ok), self.rebalance)
+        return scheduled[ok[scheduled]], scheduled[~ok[scheduled]]
+
+    def _raw_weights(self, f: np.ndarray, held: np.ndarray) -> np.ndarray:
+        """Unnormalised weights: 1 (equal) or ``|f - mean f|`` (factor); 0 if not held."""
+        if self.weighting == "equal":
+            return held.astype(np.float64)
+        with np.errstate(all="ignore"):
+            mu = np.where(held, f, 0.0).sum(axis=1) / held.sum(axis=1)
+        return np.where(held, np.abs(f - mu[:, None]), 0.0)
+
+    @staticmethod
+    def _simulate(
+        px: np.ndarray, reb: np.ndarray, lab: np.ndarray, raw: np.ndarray, nk: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Gross returns (rows ``reb[0]..``, nk+1), turnover and names per bucket (R, nk+1).
+
+        ``px``: forward-filled prices, 0 where an asset never had a price.
+        ``lab`` (R x A): bucket 0..nk-1 of each held name, ``nk`` if not held.
+        ``raw``: unnormalised weights (0 if not held); bucket weights are
+        ``raw / bucket total``. Column ``nk`` of the outputs is the union of
+        all buckets weighted the same way (the universe portfolio).
+
+        Everything is a handful of whole-array passes plus ``np.bincount``
+        over (row, bucket) keys: no loop over dates or assets.
+        """
+        T = px.shape[0]
+        R = len(reb)
+        r0 = int(reb[0])
+        K = nk + 1
+        held = lab < nk
+        key = (np.arange(R) * K)[:, None] + lab  # flat (rebalance, bucket) cell
+
+        def sums(k: np.ndarray, v: np.ndarray, rows: int) -> np.ndarray:
+            return np.bincount(k.ravel(), weights=v.ravel(), minlength=rows * K).reshape(rows, K)
+
+        norm = sums(key, raw, R)  # bucket totals of raw weight
+        cnt = np.bincount(key.ravel(), minlength=R * K).reshape(R, K).astype(np.float64)
+        norm[:, nk] = norm[:, :nk].sum(axis=1)
+        cnt[:, nk] = cnt[:, :nk].sum(axis=1)
+        # shares per unit of raw weight, bought at the rebalance price
+        u = np.divide(raw, px[reb], out=np.zeros_like(raw), where=held)
+
+        # Unnormalised bucket values at each row t under the block holding (t-1, t].
+        lengths = np.diff(np.append(reb, T - 1))
+        blk = np.repeat(np.arange(R), lengths)
+        n = len(blk)
+        key_t = (np.arange(n) * K)[:, None] + np.repeat(lab, lengths, axis=0)
+        s_end = sums(key_t, np.repeat(u, lengths, axis=0) * px[r0 + 1 :], n)
+        s_end[:, nk] = s_end[:, :nk].sum(axis=1)
+        s_beg = np.empty_like(s_end)
+        if n:
+            s_beg[0] = norm[0]
+            s_beg[1:] = s_end[:-1]
+            starts = reb[1:] - r0  # the row after a rebalance starts from the new book
+            inside = starts < n
+            s_beg[starts[inside]] = norm[1:][inside]
+        with np.errstate(all="ignore"):
+            g = np.where(s_beg > 0, s_end / s_beg - 1.0, 0.0)  # empty bucket = cash
+        gross = np.vstack([np.zeros((1, K)), g])
+
+        to = np.zeros((R, K))
+        to[0] = norm[0] > 0  # the first rebalance buys everything from cash
+        if R > 1:
+            prev = lab[:-1]
+            new = lab[1:]
+            with np.errstate(all="ignore"):
+                inv_norm = np.where(norm > 0, 1.0 / norm, 0.0)
+                value = u[:-1] * px[reb[1:]]  # drifted (unnormalised) holdings
+                s_reb = s_end[reb[1:] - r0 - 1]  # their bucket totals
+                inv_s = np.where(s_reb > 0, 1.0 / s_reb, 0.0)
+            t_new = raw[1:] * inv_norm.ravel()[key[1:]]
+            d_old = value * inv_s.ravel()[key[:-1]]
+            # Per bucket: names that stay trade |t - d|, entering names trade t,
+            # leaving names trade d = (totals of t and d) - (stayers' t and d).
+            stay = (prev == new) & held[1:]
+            key_s = np.where(stay, key[:-1], key[:-1] - prev + nk)
+            adj = sums(key_s, np.abs(t_new - d_old) - t_new - d_old, R - 1)
+            to[1:, :nk] = (norm[1:, :nk] > 0).astype(np.float64) + (s_reb[:, :nk] > 0) + adj[:, :nk]
+            # universe: every held name is in it, weights normalised over all buckets
+            tu = raw[1:] * inv_norm[1:, nk][:, None]
+            du = value * inv_s[:, nk][:, None]
+            to[1:, nk] = np.abs(tu - du).sum(axis=1)
+        return gross, to, cnt
+
+    # ------------------------------------------------------------------ public
+
+    def run(self) -> FactorBacktestResult:
+        """Run the backtest; see :class:`FactorBacktestResult` for the output."""
+        raw = self.prices.to_numpy()
+        fv = self.factor.to_numpy()
+        eligible = np.isfinite(fv) & ~np.isnan(raw)
+        reb, skipped = self._schedule(eligible)
+        # Valuation prices: a held name without a price keeps its last price;
+        # 0 where an asset never had a price (it can never be held there).
+        px = np.nan_to_num(self.prices.ffill().to_numpy(), nan=0.0)
+        Q = self.quantiles
+        elig_reb = eligible[reb]
+        f_reb = np.where(elig_reb, fv[reb], np.nan)
+        qlab = _quantile_labels(f_reb, Q)
+        lab = np.where(np.isnan(qlab), Q, qlab - 1).astype(np.int64)
+        held = lab < Q
+        raw = self._raw_weights(f_reb, held)
+        if self.weighting == "factor":
+            # A bucket whose names all sit exactly at the mean has no factor
+            # weight: give those names equal weights (rare, so a small loop).
+            key = (np.arange(len(reb)) * (Q + 1))[:, None] + lab
+            tot = np.bincount(key.ravel(), weights=raw.ravel(), minlength=len(reb) * (Q + 1))
+            zero = held & (tot[key] == 0)
+            raw[zero] = 1.0
+        gross_all, to_all, cnt = self._simulate(px, reb, lab, raw, Q)
+        gross, ugross = gross_all[:, :Q], gross_all[:, Q:]
+        to, uto = to_all[:, :Q], to_all[:, Q:]
+
+        c = self.cost_bps / 1e4
+        r0 = int(reb[0])
+        dates = self.prices.index[r0:]
+        reb_pos = reb - r0
+        names = [f"Q{k + 1}" for k in range(Q)]
+
+        def net(gr: np.ndarray, tover: np.ndarray) -> np.ndarray:
+            cost = np.zeros_like(gr)
+            cost[reb_pos] = c * tover
+            return (1.0 + gr) * (1.0 - cost) - 1.0
+
+        q_net = net(gross, to)
+        u_net = net(ugross, uto)
+        top, bot = gross[:, Q - 1], gross[:, 0]
+        ls_cost = np.zeros(len(dates))
+        ls_cost[reb_pos] = c * (to[:, Q - 1] * (1 + top[reb_pos]) + to[:, 0] * (1 + bot[reb_pos]))
+        ls = top - bot - ls_cost
+        cols = [*names, "long_short", "universe"]
+        returns = pd.DataFrame(
+            np.column_stack([q_net, ls, u_net[:, 0]]), index=dates, columns=cols
+        )
+        returns.index.name = "date"
+        returns.columns.name = "portfolio"
+        equity = (1.0 + returns).cumprod()
+        reb_dates = self.prices.index[reb]
+        ls_to = to[:, Q - 1] + to[:, 0]
+        turnover = pd.DataFrame(
+            np.column_stack([to, ls_to, uto[:, 0]]), index=reb_dates, columns=cols
+        )
+        turnover.index.name = "date"
+        costs = pd.DataFrame(
+            np.column_stack(
+                [c * to, ls_cost[reb_pos], c * uto[:, 0]]
+            ),
+            index=reb_dates,
+            columns=cols,
+        )
+        costs.index.name = "date"
+        counts = pd.DataFrame(
+            cnt[:, :Q].astype(np.int64),
+            index=reb_dates,
+            columns=names,
+        )
+        counts.index.name = "date"
+        return FactorBacktestResult(
+            returns=returns,
+            equity=equity,
+            turnover=turnover,
+            costs=costs,
+            counts=counts,
+            skipped_rebalances=self.prices.index[skipped],
+            params={
+                "quantiles": Q,
+                "rebalance": self.rebalance,
+                "weighting": self.weighting,
+                "cost_bps": self.cost_bps,
+                "min_assets": self.min_assets,
+                "periods_per_year": self.periods_per_year,
+            },
+        )
