@@ -315,12 +315,15 @@ def _validate_stage(
     checks.append(
         ("suspend_flag", "suspend_flag NOT IN (-1, 0, 1)", "suspend_flag must be -1, 0 or 1")
     )
+    # Offsets from the first rowid, so numbering holds even if staged inside a transaction.
     sql = ", ".join(f"min(rowid) FILTER (WHERE {cond})" for _, cond, _ in checks)
-    found = con.execute(f"SELECT {sql} FROM {STAGE}").fetchone()
+    found = con.execute(f"SELECT min(rowid), {sql} FROM {STAGE}").fetchone()
     assert found is not None
-    for (col, _, what), rowid in zip(checks, found, strict=True):
-        if rowid is None:
+    base = int(found[0]) if found[0] is not None else 0
+    for (col, _, what), abs_rowid in zip(checks, found[1:], strict=True):
+        if abs_rowid is None:
             continue
+        rowid = int(abs_rowid) - base
         src_col = mapping.get(col, col)
         row = int(rowid) + 1
         raw = (
@@ -334,7 +337,7 @@ def _validate_stage(
         shown = f" (value {raw[0]!r})" if raw is not None else ""
         if col == "high":
             vals = con.execute(
-                f"SELECT high, low FROM {STAGE} WHERE rowid = {int(rowid)}"
+                f"SELECT high, low FROM {STAGE} WHERE rowid = {int(abs_rowid)}"
             ).fetchone()
             shown = f" (high {vals[0]!r} < low {vals[1]!r})" if vals else shown
         raise DataValidationError(
@@ -345,7 +348,7 @@ def _validate_stage(
         "GROUP BY symbol, ts HAVING count(*) > 1 ORDER BY min(rowid) LIMIT 1"
     ).fetchone()
     if dup is not None:
-        rows = [int(r) + 1 for r in dup[2]]
+        rows = [int(r) - base + 1 for r in dup[2]]
         raise DataValidationError(
             f"duplicate timestamp {dup[1]} for symbol {dup[0]!r} in rows {rows[0]} and {rows[1]}"
             f"{_line_hint(rows[1], header_lines)}",

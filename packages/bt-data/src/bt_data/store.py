@@ -319,14 +319,22 @@ class BarStore:
         opts = IngestOptions(period, adjust).checked()
         with self._connect(write=True) as con:
             written = 0
-            con.execute("BEGIN TRANSACTION")
+            has_bars = bars is not None and len(bars) > 0
             try:
-                if bars is not None and len(bars):
+                if has_bars:
+                    # Parse and validate outside the transaction: a failed statement would abort
+                    # it, and nothing is written before validation passes anyway.
                     con.register("_bt_src", _to_arrow(bars, source))
                     try:
                         _ingest.stage_source(con, "_bt_src", opts, source)
                     finally:
                         con.unregister("_bt_src")
+            except BaseException:
+                con.execute(f"DROP TABLE IF EXISTS {STAGE}")
+                raise
+            con.execute("BEGIN TRANSACTION")
+            try:
+                if has_bars:
                     written = self._upsert_stage(con)
                 if absent is not None and len(absent):
                     self._record_absent(con, absent, period, adjust, reason)
@@ -348,9 +356,14 @@ class BarStore:
         label: str,
         header_lines: int = 0,
     ) -> int:
+        try:
+            # Parse and validate first, outside the transaction (see write_with_absent).
+            _ingest.stage_source(con, source_sql, opts, label, header_lines=header_lines)
+        except BaseException:
+            con.execute(f"DROP TABLE IF EXISTS {STAGE}")
+            raise
         con.execute("BEGIN TRANSACTION")
         try:
-            _ingest.stage_source(con, source_sql, opts, label, header_lines=header_lines)
             written = self._upsert_stage(con)
             if self._fault_hook is not None:
                 self._fault_hook()
