@@ -23,8 +23,14 @@ SYMBOLS = {  # symbol: (start price, annual drift, annual volatility)
 SEED = 20240101
 
 
-def make_bars(symbol: str, start: float, mu: float, sigma: float, rng: np.random.Generator,
-              index: pd.DatetimeIndex) -> pd.DataFrame:
+def make_bars(
+    symbol: str,
+    start: float,
+    mu: float,
+    sigma: float,
+    rng: np.random.Generator,
+    index: pd.DatetimeIndex,
+) -> pd.DataFrame:
     n = len(index)
     dt = 1.0 / 252.0
     log_ret = (mu - 0.5 * sigma**2) * dt + sigma * np.sqrt(dt) * rng.standard_normal(n)
@@ -35,15 +41,17 @@ def make_bars(symbol: str, start: float, mu: float, sigma: float, rng: np.random
     high = np.maximum(open_, close) * (1.0 + spread[0])
     low = np.minimum(open_, close) * (1.0 - spread[1])
     volume = np.round(rng.lognormal(mean=13.0, sigma=0.4, size=n))
-    return pd.DataFrame({
-        "symbol": symbol,
-        "datetime": index.strftime("%Y-%m-%d"),
-        "open": np.round(open_, 3),
-        "high": np.round(high, 3),
-        "low": np.round(low, 3),
-        "close": np.round(close, 3),
-        "volume": volume.astype(np.int64),
-    })
+    return pd.DataFrame(
+        {
+            "symbol": symbol,
+            "datetime": index.strftime("%Y-%m-%d"),
+            "open": np.round(open_, 3),
+            "high": np.round(high, 3),
+            "low": np.round(low, 3),
+            "close": np.round(close, 3),
+            "volume": volume.astype(np.int64),
+        }
+    )
 
 
 def main() -> None:

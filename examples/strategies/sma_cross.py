@@ -1,6 +1,6 @@
 """SMA crossover, long-only: buy on a golden cross, close on a death cross.
 
-    uv run bt run examples/strategies/sma_cross.py --data examples/data/sample.csv
+uv run bt run examples/strategies/sma_cross.py --data examples/data/sample.csv
 """
 
 from bt_core import Strategy

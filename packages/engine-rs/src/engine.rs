@@ -410,7 +410,81 @@ impl Engine {
         Ok(d)
     }
 
-    /// Every order with its final status.
+    /// Every order with its final status, as columns: id, symbol (index), side, type, tif,
+    /// size, filled, limit_price (NaN for market), avg_price (NaN if unfilled), status,
+    /// reason (None unless rejected), submitted_bar, closed_bar (-1 while working).
+    fn order_columns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let b = self.broker.borrow();
+        let o = b.orders();
+        let d = PyDict::new(py);
+        d.set_item(
+            "order_id",
+            o.iter().map(|x| x.id).collect::<Vec<_>>().into_pyarray(py),
+        )?;
+        d.set_item(
+            "symbol",
+            o.iter()
+                .map(|x| x.symbol as i64)
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
+        d.set_item("side", PyList::new(py, o.iter().map(|x| x.side.as_str()))?)?;
+        d.set_item("type", PyList::new(py, o.iter().map(|x| x.kind.as_str()))?)?;
+        d.set_item("tif", PyList::new(py, o.iter().map(|x| x.tif.as_str()))?)?;
+        d.set_item(
+            "size",
+            o.iter()
+                .map(|x| x.size)
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
+        d.set_item(
+            "filled",
+            o.iter()
+                .map(|x| x.filled)
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
+        d.set_item(
+            "limit_price",
+            o.iter()
+                .map(|x| x.kind.limit_price().unwrap_or(f64::NAN))
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
+        d.set_item(
+            "avg_price",
+            o.iter()
+                .map(|x| x.avg_price)
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
+        d.set_item(
+            "status",
+            PyList::new(py, o.iter().map(|x| x.status.as_str()))?,
+        )?;
+        d.set_item(
+            "reason",
+            PyList::new(py, o.iter().map(|x| x.reason.clone()))?,
+        )?;
+        d.set_item(
+            "submitted_bar",
+            o.iter()
+                .map(|x| x.submitted_bar as i64)
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
+        d.set_item(
+            "closed_bar",
+            o.iter()
+                .map(|x| x.closed_bar.map_or(-1, |c| c as i64))
+                .collect::<Vec<_>>()
+                .into_pyarray(py),
+        )?;
+        Ok(d)
+    }
+
+    /// Every order with its final status, as objects.
     fn orders(&self) -> Vec<OrderInfo> {
         let b = self.broker.borrow();
         b.orders()

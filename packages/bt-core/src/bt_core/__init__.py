@@ -1,8 +1,8 @@
 """bt-core: the Strategy API, the Backtest runner, results and the ``bt`` command.
 
-    from bt_core import Backtest, Strategy
-    result = Backtest(data, MyStrategy, cash=100_000, commission=0.0005).run(fast=10, slow=30)
-    result.stats, result.equity, result.fills, result.orders, result.trades
+from bt_core import Backtest, Strategy
+result = Backtest(data, MyStrategy, cash=100_000, commission=0.0005).run(fast=10, slow=30)
+result.stats, result.equity, result.fills, result.orders, result.trades
 """
 
 from bt_core.backtest import BUILTINS, Backtest

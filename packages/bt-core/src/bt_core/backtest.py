@@ -6,15 +6,15 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import bt_analysis
 import numpy as np
 import pandas as pd
+from bt_engine import Engine
 
-import bt_analysis
 from bt_core.data import FIELDS, MarketData, load_data
 from bt_core.errors import DataError, ParameterError
 from bt_core.result import Result, _utc
 from bt_core.strategy import DataView, Strategy
-from bt_engine import Engine
 
 BUILTINS = {"sma_cross": {"fast": 10, "slow": 30, "size": 1.0}}
 
@@ -81,7 +81,9 @@ class Backtest:
                 f"strategy must be a Strategy subclass or a built-in name, got {strategy!r}"
             )
         if fill_on not in ("next_open", "close"):
-            raise ParameterError(f"parameter fill_on must be 'next_open' or 'close', got {fill_on!r}")
+            raise ParameterError(
+                f"parameter fill_on must be 'next_open' or 'close', got {fill_on!r}"
+            )
         self.config: dict[str, Any] = {
             "cash": _number("cash", cash, positive=True),
             "commission": _number("commission", commission),
@@ -104,7 +106,13 @@ class Backtest:
         md = self.data
         f = md.fields
         return Engine(
-            md.ts, f["open"], f["high"], f["low"], f["close"], f["volume"], list(md.symbols),
+            md.ts,
+            f["open"],
+            f["high"],
+            f["low"],
+            f["close"],
+            f["volume"],
+            list(md.symbols),
             **self.config,
         )
 
@@ -159,7 +167,9 @@ class Backtest:
         strat.on_start()
 
         def overridden(name: str) -> Any:
-            return getattr(strat, name) if getattr(cls, name) is not getattr(Strategy, name) else None
+            return (
+                getattr(strat, name) if getattr(cls, name) is not getattr(Strategy, name) else None
+            )
 
         warmup = getattr(strat, "warmup", 0)
         if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
@@ -180,9 +190,7 @@ class Backtest:
         strat.on_stop()
         return self._result(eng, cls.__name__, bound)
 
-    def run_signals(
-        self, entries: Any, exits: Any, *, size: float = 1.0
-    ) -> Result:
+    def run_signals(self, entries: Any, exits: Any, *, size: float = 1.0) -> Result:
         """Vectorized: buy ``size`` on an entry while flat, sell all on an exit; loop in Rust.
 
         ``entries``/``exits``: bool arrays (bars,) or (bars, symbols), or Series/DataFrames on
@@ -234,9 +242,12 @@ class Backtest:
             raise DataError(
                 f"{name} has shape {arr.shape}, expected ({md.n_bars}, {len(md.symbols)})"
             )
-        if dtype is bool and arr.dtype != bool:
-            if not np.isin(arr[~pd.isna(arr)], [0, 1]).all() or pd.isna(arr).any():
-                raise DataError(f"{name} must be boolean (True/False), got dtype {arr.dtype}")
+        if (
+            dtype is bool
+            and arr.dtype != bool
+            and (pd.isna(arr).any() or not np.isin(arr, [0, 1]).all())
+        ):
+            raise DataError(f"{name} must be boolean (True/False), got dtype {arr.dtype}")
         return np.ascontiguousarray(arr, dtype=dtype)
 
     # ----- results ---------------------------------------------------------------------
@@ -267,32 +278,28 @@ class Backtest:
                 "slippage": f["slippage"],
             }
         )
+        o = eng.order_columns()
+        closed_bar = o["closed_bar"]
+        closed = np.full(len(closed_bar), np.iinfo(np.int64).min, dtype=np.int64)  # NaT
+        has_closed = closed_bar >= 0
+        closed[has_closed] = md.ts[closed_bar[has_closed]]
         orders = pd.DataFrame(
-            [
-                {
-                    "order_id": o.id,
-                    "symbol": o.symbol,
-                    "side": o.side,
-                    "type": o.order_type,
-                    "tif": o.tif,
-                    "size": o.size,
-                    "filled": o.filled,
-                    "limit_price": o.limit_price,
-                    "avg_price": o.avg_price,
-                    "status": o.status,
-                    "reason": o.reason,
-                    "submitted": md.index[o.submitted_bar],
-                    "closed": None if o.closed_bar is None else md.index[o.closed_bar],
-                }
-                for o in eng.orders()
-            ],
-            columns=[
-                "order_id", "symbol", "side", "type", "tif", "size", "filled", "limit_price",
-                "avg_price", "status", "reason", "submitted", "closed",
-            ],
+            {
+                "order_id": o["order_id"].astype(np.int64),
+                "symbol": sym[o["symbol"]],
+                "side": o["side"],
+                "type": o["type"],
+                "tif": o["tif"],
+                "size": o["size"],
+                "filled": o["filled"],
+                "limit_price": o["limit_price"],
+                "avg_price": o["avg_price"],
+                "status": o["status"],
+                "reason": pd.Series(o["reason"], dtype=object),
+                "submitted": _utc(md.ts[o["submitted_bar"]]),
+                "closed": _utc(closed),
+            }
         )
-        orders["closed"] = pd.to_datetime(orders["closed"], utc=True)
-        orders["submitted"] = pd.to_datetime(orders["submitted"], utc=True)
         t = eng.trades()
         gross = t["gross_pnl"]
         pnl = gross - t["commission"]
@@ -316,10 +323,18 @@ class Backtest:
         )
         lg = eng.ledger()
         ledger = pd.DataFrame(
-            {k: lg[k] for k in (
-                "position", "avg_cost", "last_price", "realized", "unrealized", "commission",
-                "slippage",
-            )},
+            {
+                k: lg[k]
+                for k in (
+                    "position",
+                    "avg_cost",
+                    "last_price",
+                    "realized",
+                    "unrealized",
+                    "commission",
+                    "slippage",
+                )
+            },
             index=pd.Index(md.symbols, name="symbol"),
         )
         return Result(

@@ -74,9 +74,11 @@ def _lower_columns(df: pd.DataFrame, where: str) -> pd.DataFrame:
     dup = sorted({c for c in cols if cols.count(c) > 1})
     if dup:
         raise DataError(f"{where}: duplicate columns after lower-casing: {dup}")
-    out = df.copy()
-    out.columns = cols
-    return out
+    if cols == list(df.columns):
+        return df
+    # A shallow frame over the same column arrays: renaming must not copy the data.
+    renamed = {c: df[orig] for c, orig in zip(cols, df.columns, strict=True)}
+    return pd.DataFrame(renamed, index=df.index)
 
 
 def _to_utc(values: Any, where: str, column: str) -> pd.DatetimeIndex:
@@ -143,25 +145,28 @@ def _frame_to_bars(
         if bad_rows.size:
             r = int(bad_rows[0])
             raise DataError(
-                f"{where}: column {c!r} must hold finite prices > 0; row {row(r)} ({idx[r]}) is {v[r]}"
+                f"{where}: column {c!r} must hold finite prices > 0; "
+                f"row {row(r)} ({idx[r]}) is {v[r]}"
                 f" ({bad_rows.size} bad rows in all)"
             )
     vol = cols["volume"]
     bad_rows = np.flatnonzero(~np.isfinite(vol) | (vol < 0))
     if bad_rows.size:
         r = int(bad_rows[0])
-        raise DataError(f"{where}: column 'volume' must be finite and >= 0; row {row(r)} is {vol[r]}")
-    o, h, lo, c = cols["open"], cols["high"], cols["low"], cols["close"]
+        raise DataError(
+            f"{where}: column 'volume' must be finite and >= 0; row {row(r)} is {vol[r]}"
+        )
+    o, h, lo, cl = cols["open"], cols["high"], cols["low"], cols["close"]
     bad_rows = np.flatnonzero(h < lo)
     if bad_rows.size:
         r = int(bad_rows[0])
         raise DataError(f"{where}: high < low at row {row(r)} ({idx[r]}): high={h[r]}, low={lo[r]}")
-    bad_rows = np.flatnonzero((o > h) | (o < lo) | (c > h) | (c < lo))
+    bad_rows = np.flatnonzero((o > h) | (o < lo) | (cl > h) | (cl < lo))
     if bad_rows.size:
         r = int(bad_rows[0])
         raise DataError(
             f"{where}: open/close outside [low, high] at row {row(r)} ({idx[r]}): "
-            f"open={o[r]}, high={h[r]}, low={lo[r]}, close={c[r]}"
+            f"open={o[r]}, high={h[r]}, low={lo[r]}, close={cl[r]}"
         )
     return idx, cols
 
@@ -218,10 +223,10 @@ def load_data(data: Any, *, symbol: str | None = None) -> MarketData:
         if sym_col.isna().any():
             r = int(np.flatnonzero(sym_col.isna().to_numpy())[0])
             raise DataError(f"{where}: column 'symbol' is empty at row {r}")
-        names = pd.unique(sym_col.astype(str))
+        names: list[str] = [str(n) for n in pd.unique(sym_col.astype(str))]
         if symbol is not None:
             if symbol not in names:
-                raise DataError(f"{where}: symbol {symbol!r} not found; symbols are {list(names)}")
+                raise DataError(f"{where}: symbol {symbol!r} not found; symbols are {names}")
             names = [symbol]
         per = {}
         for name in names:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 import bt_engine
+import numpy as np
 
 
 def _arr(x: Any) -> np.ndarray:
@@ -37,7 +36,9 @@ def atr(high: Any, low: Any, close: Any, window: int = 14) -> np.ndarray:
     return bt_engine.atr(_arr(high), _arr(low), _arr(close), window)
 
 
-def bollinger(x: Any, window: int = 20, k: float = 2.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bollinger(
+    x: Any, window: int = 20, k: float = 2.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(middle, upper, lower) bands with the population standard deviation."""
     return bt_engine.bollinger(_arr(x), window, k)
 

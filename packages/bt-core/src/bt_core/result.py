@@ -8,10 +8,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import bt_analysis
 import numpy as np
 import pandas as pd
-
-import bt_analysis
 
 
 @dataclass
@@ -51,13 +50,13 @@ class Result:
         def table(df: pd.DataFrame) -> list[dict[str, Any]]:
             out = df.copy()
             for c in out.columns:
-                if isinstance(out[c].dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(
-                    out[c]
-                ):
+                if isinstance(
+                    out[c].dtype, pd.DatetimeTZDtype
+                ) or pd.api.types.is_datetime64_any_dtype(out[c]):
                     out[c] = out[c].map(lambda t: None if pd.isna(t) else t.isoformat())
                 elif pd.api.types.is_timedelta64_dtype(out[c]):
                     out[c] = out[c].dt.total_seconds()
-            return out.to_dict(orient="records")
+            return [{str(k): v for k, v in row.items()} for row in out.to_dict(orient="records")]
 
         return bt_analysis.json_safe(
             {

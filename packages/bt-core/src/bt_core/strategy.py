@@ -188,8 +188,11 @@ class Strategy:
             if klass is object:
                 continue
             for k, v in vars(klass).items():
-                if k.startswith("_") or callable(v) or isinstance(v, (property, classmethod,
-                                                                       staticmethod)):
+                if (
+                    k.startswith("_")
+                    or callable(v)
+                    or isinstance(v, (property, classmethod, staticmethod))
+                ):
                     continue
                 out[k] = v
         return out
@@ -292,7 +295,7 @@ class Strategy:
         limit: float | None = None,
         tif: str = "gtc",
     ) -> int:
-        """Buy ``size`` units (default ``order_size``) at market, or at ``limit``; returns the id."""
+        """Buy ``size`` units (default ``order_size``) at market or ``limit``; returns the id."""
         return self._submit(symbol, "buy", size, limit, tif)
 
     def sell(
@@ -404,7 +407,10 @@ class Strategy:
                 raise ActionError("a market action takes no 'price' (use type='limit')")
             return [
                 self._request(
-                    ret.get("symbol"), action.lower(), ret.get("size"), price,
+                    ret.get("symbol"),
+                    action.lower(),
+                    ret.get("size"),
+                    price,
                     ret.get("tif", "gtc"),
                 )
             ]
