@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from bt_data import (
     ADJUSTS,
     PERIODS,

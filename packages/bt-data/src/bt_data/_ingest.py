@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
@@ -91,6 +92,15 @@ class IngestOptions:
                         f"canonical columns are {', '.join(CANONICAL)}"
                     )
         return self
+
+
+def fetch_one(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+    """First row of a pending result, consuming the rest.
+
+    duckdb 2 keeps a partly fetched result open and then refuses ``register`` on the connection.
+    """
+    rows = result.fetchall()
+    return tuple(rows[0]) if rows else None
 
 
 def quote_ident(name: str) -> str:
@@ -286,7 +296,8 @@ def stage_source(
         ) from exc
     finally:
         con.execute("SET TimeZone = 'UTC'")
-    n = int(con.execute(f"SELECT count(*) FROM {STAGE}").fetchone()[0])  # type: ignore[index]
+    counted = fetch_one(con.execute(f"SELECT count(*) FROM {STAGE}"))
+    n = int(counted[0]) if counted else 0
     _validate_stage(con, source_sql, mapping, label, header_lines)
     return n
 
@@ -317,7 +328,7 @@ def _validate_stage(
     )
     # Offsets from the first rowid, so numbering holds even if staged inside a transaction.
     sql = ", ".join(f"min(rowid) FILTER (WHERE {cond})" for _, cond, _ in checks)
-    found = con.execute(f"SELECT min(rowid), {sql} FROM {STAGE}").fetchone()
+    found = fetch_one(con.execute(f"SELECT min(rowid), {sql} FROM {STAGE}"))
     assert found is not None
     base = int(found[0]) if found[0] is not None else 0
     for (col, _, what), abs_rowid in zip(checks, found[1:], strict=True):
@@ -327,26 +338,30 @@ def _validate_stage(
         src_col = mapping.get(col, col)
         row = int(rowid) + 1
         raw = (
-            con.execute(
-                f"SELECT CAST({quote_ident(src_col)} AS VARCHAR) FROM {source_sql} "
-                f"LIMIT 1 OFFSET {int(rowid)}"
-            ).fetchone()
+            fetch_one(
+                con.execute(
+                    f"SELECT CAST({quote_ident(src_col)} AS VARCHAR) FROM {source_sql} "
+                    f"LIMIT 1 OFFSET {int(rowid)}"
+                )
+            )
             if col in mapping
             else None
         )
         shown = f" (value {raw[0]!r})" if raw is not None else ""
         if col == "high":
-            vals = con.execute(
-                f"SELECT high, low FROM {STAGE} WHERE rowid = {int(abs_rowid)}"
-            ).fetchone()
+            vals = fetch_one(
+                con.execute(f"SELECT high, low FROM {STAGE} WHERE rowid = {int(abs_rowid)}")
+            )
             shown = f" (high {vals[0]!r} < low {vals[1]!r})" if vals else shown
         raise DataValidationError(
             f"{what}{shown}{_line_hint(row, header_lines)}", source=label, row=row, column=src_col
         )
-    dup = con.execute(
-        f"SELECT symbol, ts, list(rowid ORDER BY rowid)[1:2] AS r FROM {STAGE} "
-        "GROUP BY symbol, ts HAVING count(*) > 1 ORDER BY min(rowid) LIMIT 1"
-    ).fetchone()
+    dup = fetch_one(
+        con.execute(
+            f"SELECT symbol, ts, list(rowid ORDER BY rowid)[1:2] AS r FROM {STAGE} "
+            "GROUP BY symbol, ts HAVING count(*) > 1 ORDER BY min(rowid) LIMIT 1"
+        )
+    )
     if dup is not None:
         rows = [int(r) - base + 1 for r in dup[2]]
         raise DataValidationError(

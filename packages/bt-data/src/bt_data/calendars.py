@@ -151,26 +151,36 @@ class WeekdayCalendar:
 class DateListCalendar:
     """A calendar given as an explicit list of trading dates (e.g. an exchange's published list).
 
-    Ranges reaching outside ``[min(dates), max(dates)]`` raise :class:`CalendarError` instead of
-    guessing, because the list cannot say whether those days trade.
+    The list is authoritative for ``[valid_from, valid_to]`` (default: its first and last date);
+    ranges reaching outside raise :class:`CalendarError` instead of guessing, because the list
+    cannot say whether those days trade.
     """
 
     def __init__(
-        self, dates: Iterable[dt.date | str], intraday: IntradaySessions = A_SHARE_SESSIONS
+        self,
+        dates: Iterable[dt.date | str],
+        intraday: IntradaySessions = A_SHARE_SESSIONS,
+        *,
+        valid_from: dt.date | str | None = None,
+        valid_to: dt.date | str | None = None,
     ) -> None:
         arr = np.unique(np.asarray([pd.Timestamp(d).date() for d in dates], dtype="datetime64[D]"))
         if arr.size == 0:
             raise CalendarError("DateListCalendar needs at least one trading date")
         self.dates = arr
         self.intraday = intraday
+        self.valid_from = (
+            np.datetime64(pd.Timestamp(valid_from).date(), "D") if valid_from else arr[0]
+        )
+        self.valid_to = np.datetime64(pd.Timestamp(valid_to).date(), "D") if valid_to else arr[-1]
 
     def sessions(self, start: dt.date, end: dt.date, market: str | None = None) -> np.ndarray:
-        """Listed dates in ``[start, end]``; raises if the range leaves the listed span."""
+        """Listed dates in ``[start, end]``; raises if the range leaves the valid span."""
         lo, hi = np.datetime64(start, "D"), np.datetime64(end, "D")
-        if lo < self.dates[0] or hi > self.dates[-1]:
+        if lo < self.valid_from or hi > self.valid_to:
             raise CalendarError(
                 f"range {start}..{end} leaves the calendar's known span "
-                f"{self.dates[0]}..{self.dates[-1]}"
+                f"{self.valid_from}..{self.valid_to}"
             )
         return self.dates[(self.dates >= lo) & (self.dates <= hi)]
 

@@ -37,7 +37,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import _ingest
-from ._ingest import STAGE, STAGE_COLUMNS, IngestOptions, quote_literal
+from ._ingest import STAGE, STAGE_COLUMNS, IngestOptions, fetch_one, quote_literal
 from ._lock import FileLock, lock_path_for
 from .errors import DataValidationError, SchemaVersionError, StoreLockedError
 from .periods import ADJUSTS, PERIODS, check_adjust, check_period
@@ -181,7 +181,7 @@ class BarStore:
             "CREATE TABLE IF NOT EXISTS schema_version "
             "(version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)"
         )
-        row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+        row = fetch_one(con.execute("SELECT max(version) FROM schema_version"))
         current = int(row[0]) if row and row[0] is not None else 0
         if current > SCHEMA_VERSION:
             raise SchemaVersionError(
@@ -202,7 +202,7 @@ class BarStore:
     def schema_version(self) -> int:
         """The schema version of the store file."""
         with self._connect(write=False) as con:
-            row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+            row = fetch_one(con.execute("SELECT max(version) FROM schema_version"))
         return int(row[0]) if row and row[0] is not None else 0
 
     # ------------------------------------------------------------------ writes
@@ -393,7 +393,7 @@ class BarStore:
         con.execute(f"DELETE FROM absent_bars AS t {key_filter}")
         cols = ", ".join(STAGE_COLUMNS)
         con.execute(f"INSERT INTO bars ({cols}) SELECT {cols} FROM {STAGE}")
-        row = con.execute(f"SELECT count(*) FROM {STAGE}").fetchone()
+        row = fetch_one(con.execute(f"SELECT count(*) FROM {STAGE}"))
         return int(row[0]) if row else 0
 
     @staticmethod
@@ -435,7 +435,7 @@ class BarStore:
         Returns the number of keys forgotten."""
         where, params = self._filters(_symbols_list(symbols), None, None, period, adjust)
         with self._connect(write=True) as con:
-            row = con.execute(f"SELECT count(*) FROM absent_bars {where}", params).fetchone()
+            row = fetch_one(con.execute(f"SELECT count(*) FROM absent_bars {where}", params))
             con.execute(f"DELETE FROM absent_bars {where}", params)
         return int(row[0]) if row else 0
 
@@ -457,7 +457,7 @@ class BarStore:
             check_adjust(adjust),
         )
         with self._connect(write=True) as con:
-            row = con.execute(f"SELECT count(*) FROM bars {where}", params).fetchone()
+            row = fetch_one(con.execute(f"SELECT count(*) FROM bars {where}", params))
             con.execute(f"DELETE FROM bars {where}", params)
         return int(row[0]) if row else 0
 
@@ -635,21 +635,25 @@ class BarStore:
         """Number of stored bars (optionally of one period/adjustment)."""
         where, params = self._filters(None, None, None, period, adjust)
         with self._connect(write=False) as con:
-            row = con.execute(f"SELECT count(*) FROM bars {where}", params).fetchone()
+            row = fetch_one(con.execute(f"SELECT count(*) FROM bars {where}", params))
         return int(row[0]) if row else 0
 
     def check_integrity(self) -> None:
         """Raise :class:`DataValidationError` if any key is stored twice or is both stored and
         marked absent. A healthy store never does; tests and ``bt-data info --check`` call this."""
         with self._connect(write=False) as con:
-            dup = con.execute(
-                "SELECT symbol, period, adjust, ts, count(*) FROM bars GROUP BY ALL "
-                "HAVING count(*) > 1 LIMIT 1"
-            ).fetchone()
-            both = con.execute(
-                "SELECT a.symbol, a.period, a.adjust, a.ts FROM absent_bars a JOIN bars b "
-                "USING (symbol, period, adjust, ts) LIMIT 1"
-            ).fetchone()
+            dup = fetch_one(
+                con.execute(
+                    "SELECT symbol, period, adjust, ts, count(*) FROM bars GROUP BY ALL "
+                    "HAVING count(*) > 1 LIMIT 1"
+                )
+            )
+            both = fetch_one(
+                con.execute(
+                    "SELECT a.symbol, a.period, a.adjust, a.ts FROM absent_bars a JOIN bars b "
+                    "USING (symbol, period, adjust, ts) LIMIT 1"
+                )
+            )
         if dup is not None:
             raise DataValidationError(f"key {dup[:4]} is stored {dup[4]} times", source=self.path)
         if both is not None:
@@ -685,7 +689,7 @@ class BarStore:
         fmt = "FORMAT CSV, HEADER" if ext == ".csv" else "FORMAT PARQUET"
         Path(file).parent.mkdir(parents=True, exist_ok=True)
         with self._connect(write=False) as con:
-            row = con.execute(f"SELECT count(*) FROM bars {where}", params).fetchone()
+            row = fetch_one(con.execute(f"SELECT count(*) FROM bars {where}", params))
             con.execute(
                 f"COPY (SELECT {cols} FROM bars {where} ORDER BY symbol, ts) "
                 f"TO {quote_literal(file)} ({fmt})",

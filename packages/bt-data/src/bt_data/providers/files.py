@@ -11,7 +11,7 @@ import duckdb
 import pandas as pd
 
 from .. import _ingest
-from .._ingest import STAGE, IngestOptions, quote_literal
+from .._ingest import STAGE, IngestOptions, fetch_one, quote_literal
 from ..errors import DataValidationError, ProviderError
 from ..periods import check_adjust, check_period
 from .base import PROVIDER_COLUMNS, empty_bars
@@ -146,9 +146,9 @@ class FileProvider:
             else:
                 source = f"read_parquet({quote_literal(label)})"
             _ingest.stage_source(con, source, opts, label, header_lines=1 if is_csv else 0)
-            other = con.execute(
-                f"SELECT symbol FROM {STAGE} WHERE symbol <> ? LIMIT 1", [symbol]
-            ).fetchone()
+            other = fetch_one(
+                con.execute(f"SELECT symbol FROM {STAGE} WHERE symbol <> ? LIMIT 1", [symbol])
+            )
             if other is not None:
                 raise DataValidationError(
                     f"file for {symbol!r} contains symbol {other[0]!r}",
