@@ -167,14 +167,16 @@ def test_alpha_beta_equal_empyrical(pairs, nan_mask, annual_rf) -> None:
 @example(r=np.array([0.05]))
 @given(r=returns_arrays(nans=False))
 def test_performance_metrics_equal_empyrical_on_equity(r: np.ndarray, equity_from_returns) -> None:
-    """The dict from an equity curve carries the same numbers (None where empyrical has NaN or
-    inf), computed from the returns the equity implies."""
+    """The dict from an equity curve carries empyrical's numbers for the returns that built the
+    curve (None where empyrical has NaN or inf)."""
     equity = equity_from_returns(r, start=250_000.0)
     rf_annual = 0.02
     m = ba.performance_metrics(equity, periods_per_year=252, risk_free=rf_annual)
     rf = ba.per_period_rate(rf_annual, 252)
-    rets = ba.returns_from_equity(equity).to_numpy()
-    np.testing.assert_allclose(rets, r, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ba.returns_from_equity(equity).to_numpy(), r, atol=1e-12)
+    # The reference sees the exact returns that built the curve (the ones recovered from the
+    # equity carry ~1e-16 of rounding noise; see the last test of this file).
+    rets = r
 
     def check(key: str, ref: object) -> None:
         ref_f = float(ref)  # type: ignore[arg-type]
@@ -216,3 +218,19 @@ def test_performance_metrics_alpha_beta_equal_empyrical(sample_close: pd.Series)
     assert_same(m["alpha"], ref_alpha)  # type: ignore[arg-type]
     assert 0.3 < m["beta"] < 0.9  # type: ignore[operator]
     assert_same(m["benchmark_total_return"], bench.iloc[-1] / bench.iloc[0] - 1)  # type: ignore[arg-type]
+
+
+def test_rounding_noise_counts_as_no_dispersion_unlike_empyrical(equity_from_returns) -> None:
+    """A deliberate difference (Sharpe, volatility, skew, kurtosis): a constant 1 % return recovered from a
+    compounded equity curve differs by ~1e-16 between bars. empyrical divides by that noise
+    and reports a Sharpe of ~1e15; we treat a spread below 64 ulps of 1.0 as none (inf)."""
+    r = ba.returns_from_equity(equity_from_returns(np.full(20, 0.01))).to_numpy()
+    assert r.max() != r.min()  # the noise is real
+    assert abs(_ref(ep.sharpe_ratio, r, annualization=252)) > 1e12
+    assert st.sharpe_ratio(r, 252) == math.inf
+    assert st.annual_volatility(r, 252) == 0.0
+    assert not math.isnan(_ref(scipy.stats.skew, r))  # scipy: the skew of the noise
+    assert math.isnan(st.skew(r)) and math.isnan(st.kurtosis(r))
+    # A genuine spread of 1e-12 is still a spread:
+    r2 = np.array([0.01, 0.01 + 1e-12] * 5)
+    assert_same(st.sharpe_ratio(r2, 252), _ref(ep.sharpe_ratio, r2, annualization=252))

@@ -97,21 +97,33 @@ def cagr(returns: ReturnsLike, periods_per_year: float) -> float:
 
 def annual_volatility(returns: ReturnsLike, periods_per_year: float) -> float:
     """Sample standard deviation (ddof=1) of the returns times ``sqrt(periods_per_year)``.
-    NaN with fewer than 2 observations."""
+    NaN with fewer than 2 observations; exactly 0 for returns equal up to rounding noise."""
     r = _arr(returns)
     ppy = _check_ppy(periods_per_year)
     v = _valid(r)
     if r.size < 2 or v.size < 2:
         return float("nan")
-    return float(np.std(v, ddof=1) * ppy**0.5)
+    return float(_dispersion(v) * ppy**0.5)
+
+
+# Returns recovered from an equity curve (equity[t] / equity[t-1] - 1) carry rounding noise of
+# a few ulps of 1.0, not of the return itself; spreads below this count as no dispersion.
+_CONSTANT_SPREAD = 64 * np.finfo(np.float64).eps
 
 
 def _dispersion(v: np.ndarray) -> float:
-    """Sample std, exactly 0 when all values are equal (the floating mean can differ from the
-    values in the last bit, which would otherwise turn an infinite ratio into ~1e15)."""
+    """Sample std, exactly 0 when all values are equal to within ``64 * eps * max(1, |v|)``.
+
+    empyrical does the same for exactly equal values (the floating mean can differ from them
+    in the last bit, turning an infinite ratio into ~1e15). We deliberately extend it to values
+    equal up to rounding noise: a constant 1 % return recovered from a compounded equity curve
+    differs by ~1e-16 from bar to bar, and a Sharpe ratio of 1e15 from that is noise, not a
+    statistic. Returns that truly differ (by more than ~1e-14) are unaffected.
+    """
     if v.size < 2:
         return float("nan")
-    if v.max() == v.min():
+    hi, lo = float(v.max()), float(v.min())
+    if hi - lo <= _CONSTANT_SPREAD * max(1.0, abs(hi), abs(lo)):
         return 0.0
     return float(np.std(v, ddof=1))
 
@@ -244,7 +256,9 @@ def conditional_value_at_risk(returns: ReturnsLike, cutoff: float = 0.05) -> flo
 
 
 def _moment_stat(fn: object, v: np.ndarray) -> float:
-    if v.size < 1:
+    if v.size < 1 or (v.size >= 2 and _dispersion(v) == 0.0):
+        # A constant series (up to rounding noise, see _dispersion) has no shape: NaN, where
+        # scipy would return the moments of the noise (e.g. a skew of 0.05).
         return float("nan")
     # scipy warns (and returns NaN) for a constant series; NaN is the answer we document.
     with warnings.catch_warnings():
@@ -253,14 +267,15 @@ def _moment_stat(fn: object, v: np.ndarray) -> float:
 
 
 def skew(returns: ReturnsLike) -> float:
-    """Sample skewness (biased, ``scipy.stats.skew``) of the non-NaN returns; NaN if constant.
-    Differs from empyrical's use of scipy only in skipping NaNs (scipy propagates them)."""
+    """Sample skewness (biased, ``scipy.stats.skew``) of the non-NaN returns; NaN if constant
+    (up to rounding noise). Differs from empyrical's use of scipy only in skipping NaNs (scipy
+    propagates them) and in that noise rule."""
     return _moment_stat(_sps.skew, _valid(_arr(returns)))
 
 
 def kurtosis(returns: ReturnsLike) -> float:
     """Excess (Fisher) kurtosis, biased (``scipy.stats.kurtosis``), of the non-NaN returns;
-    NaN if constant. NaNs are skipped (scipy would propagate them)."""
+    NaN if constant (up to rounding noise). NaNs are skipped (scipy would propagate them)."""
     return _moment_stat(_sps.kurtosis, _valid(_arr(returns)))
 
 
