@@ -52,8 +52,8 @@ def as_wide(obj: pd.DataFrame | pd.Series, what: str) -> pd.DataFrame:
             f"got {type(obj).__name__}"
         )
     if wide.columns.has_duplicates:
-        dup = wide.columns[wide.columns.duplicated()][0]
-        raise FactorInputError(f"{what}: duplicate asset column {dup!r}")
+        dup_col = wide.columns[wide.columns.duplicated()][0]
+        raise FactorInputError(f"{what}: duplicate asset column {dup_col!r}")
     _check_index(wide.index, what)
     bad = [c for c in wide.columns if not pd.api.types.is_numeric_dtype(wide[c].dtype)]
     if bad:
@@ -95,7 +95,9 @@ def check_int_list(values: Any, what: str, *, minimum: int = 1) -> tuple[int, ..
     if not out:
         raise FactorInputError(f"{what}: must not be empty")
     if any(v < minimum for v in out) or any(int(v) != v for v in values):
-        raise FactorInputError(f"{what}: every value must be an integer >= {minimum}, got {values!r}")
+        raise FactorInputError(
+            f"{what}: every value must be an integer >= {minimum}, got {values!r}"
+        )
     return out
 
 

@@ -150,9 +150,17 @@ class CrossSectionFactorBacktester:
         min_assets: int | None = None,
         periods_per_year: float = 252.0,
     ) -> None:
-        if isinstance(quantiles, bool) or not isinstance(quantiles, (int, np.integer)) or quantiles < 2:
+        if (
+            isinstance(quantiles, bool)
+            or not isinstance(quantiles, (int, np.integer))
+            or quantiles < 2
+        ):
             raise FactorInputError(f"quantiles: must be an integer >= 2, got {quantiles!r}")
-        if isinstance(rebalance, bool) or not isinstance(rebalance, (int, np.integer)) or rebalance < 1:
+        if (
+            isinstance(rebalance, bool)
+            or not isinstance(rebalance, (int, np.integer))
+            or rebalance < 1
+        ):
             raise FactorInputError(f"rebalance: must be an integer >= 1, got {rebalance!r}")
         if weighting not in ("equal", "factor"):
             raise FactorInputError(f"weighting: expected 'equal' or 'factor', got {weighting!r}")
@@ -320,9 +328,7 @@ class CrossSectionFactorBacktester:
         ls_cost[reb_pos] = c * (to[:, Q - 1] * (1 + top[reb_pos]) + to[:, 0] * (1 + bot[reb_pos]))
         ls = top - bot - ls_cost
         cols = [*names, "long_short", "universe"]
-        returns = pd.DataFrame(
-            np.column_stack([q_net, ls, u_net[:, 0]]), index=dates, columns=cols
-        )
+        returns = pd.DataFrame(np.column_stack([q_net, ls, u_net[:, 0]]), index=dates, columns=cols)
         returns.index.name = "date"
         returns.columns.name = "portfolio"
         equity = (1.0 + returns).cumprod()
@@ -333,9 +339,7 @@ class CrossSectionFactorBacktester:
         )
         turnover.index.name = "date"
         costs = pd.DataFrame(
-            np.column_stack(
-                [c * to, ls_cost[reb_pos], c * uto[:, 0]]
-            ),
+            np.column_stack([c * to, ls_cost[reb_pos], c * uto[:, 0]]),
             index=reb_dates,
             columns=cols,
         )

@@ -77,7 +77,9 @@ def _forward_returns_wide(prices: pd.DataFrame, period: int) -> pd.DataFrame:
     return pd.DataFrame(out, index=prices.index, columns=prices.columns)
 
 
-def forward_returns(prices: pd.DataFrame, periods: Sequence[int] | int = (1, 5, 10)) -> pd.DataFrame:
+def forward_returns(
+    prices: pd.DataFrame, periods: Sequence[int] | int = (1, 5, 10)
+) -> pd.DataFrame:
     """Forward simple returns per asset for each horizon.
 
     Parameters
@@ -228,7 +230,9 @@ def _check_bucketing(
     except (TypeError, ValueError) as exc:
         raise FactorInputError(f"{what}: expected an int or a sequence of numbers") from exc
     if arr.ndim != 1 or len(arr) < 2 or not np.all(np.diff(arr) > 0) or not np.isfinite(arr).all():
-        raise FactorInputError(f"{what}: edges must be >= 2 finite increasing numbers, got {spec!r}")
+        raise FactorInputError(
+            f"{what}: edges must be >= 2 finite increasing numbers, got {spec!r}"
+        )
     if quantiles is not None and (arr[0] < 0 or arr[-1] > 1):
         raise FactorInputError(f"quantiles: probabilities must lie in [0, 1], got {spec!r}")
     return (
@@ -359,9 +363,7 @@ class FactorData:
         """
         m = self.mask
         r, c = np.nonzero(m)
-        idx = pd.MultiIndex.from_arrays(
-            [self.dates[r], self.assets[c]], names=["date", "asset"]
-        )
+        idx = pd.MultiIndex.from_arrays([self.dates[r], self.assets[c]], names=["date", "asset"])
         data: dict[str, Any] = {
             col: self.forward_returns[col].to_numpy()[r, c] for col in self.columns
         }
@@ -401,10 +403,18 @@ class FactorData:
         fac = frame["factor"].astype(float).unstack("asset")
         dates, assets = fac.index, fac.columns
         fwd = {
-            period_column(h): frame[c].astype(float).unstack("asset").reindex(index=dates, columns=assets)
+            period_column(h): frame[c]
+            .astype(float)
+            .unstack("asset")
+            .reindex(index=dates, columns=assets)
             for c, h in return_columns.items()
         }
-        q = frame["factor_quantile"].astype(float).unstack("asset").reindex(index=dates, columns=assets)
+        q = (
+            frame["factor_quantile"]
+            .astype(float)
+            .unstack("asset")
+            .reindex(index=dates, columns=assets)
+        )
         codes = labels = None
         if "group" in frame.columns:
             g = frame["group"].astype(object).unstack("asset").reindex(index=dates, columns=assets)

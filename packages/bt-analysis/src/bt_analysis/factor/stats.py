@@ -118,8 +118,12 @@ def factor_ic(
     m = fd.mask
     f = np.where(m, fd.factor.to_numpy(), np.nan)
     cols = fd.columns
-    rets = {c: _demeaned_returns(fd, c, group_adjust) if group_adjust else
-            np.where(m, fd.forward_returns[c].to_numpy(), np.nan) for c in cols}
+    rets = {
+        c: _demeaned_returns(fd, c, group_adjust)
+        if group_adjust
+        else np.where(m, fd.forward_returns[c].to_numpy(), np.nan)
+        for c in cols
+    }
     if by_group:
         if fd.group_codes is None or fd.group_labels is None:
             raise FactorInputError("by_group=True needs a FactorData built with groups=")
@@ -146,7 +150,7 @@ def factor_ic(
     for c in cols:
         r = rets[c]
         data[c] = row_corr(f, _rank_rows(r) if method == "spearman" else r)
-    present = m.any(axis=1)
+    present = np.flatnonzero(m.any(axis=1))
     out = pd.DataFrame({c: v[present] for c, v in data.items()}, index=fd.dates[present])
     out.index.name = "date"
     return out
@@ -325,9 +329,9 @@ def quantile_spread(
         return frame.loc[q]
 
     spread = pick(mean, upper) - pick(mean, lower)
-    se = None
+    se: pd.DataFrame | pd.Series | None = None
     if std_err is not None:
-        se = np.sqrt(pick(std_err, upper) ** 2 + pick(std_err, lower) ** 2)
+        se = (pick(std_err, upper) ** 2 + pick(std_err, lower) ** 2) ** 0.5
     return spread, se
 
 
