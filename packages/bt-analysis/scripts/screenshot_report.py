@@ -15,9 +15,10 @@ import shutil
 import subprocess
 import sys
 
-import bt_analysis as ba
 import numpy as np
 import pandas as pd
+
+import bt_analysis as ba
 
 
 def demo_inputs(seed: int = 7) -> tuple[pd.Series, pd.DataFrame, pd.Series]:

@@ -6,13 +6,14 @@ recovery = first later bar back at or above the peak; flat equity at the peak is
 
 from __future__ import annotations
 
-import bt_analysis as ba
 import empyrical as ep
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hst
+
+import bt_analysis as ba
 
 
 def curve(values: list[float], start: str = "2024-01-01", freq: str = "D") -> pd.Series:

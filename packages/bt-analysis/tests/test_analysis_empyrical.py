@@ -12,15 +12,16 @@ from __future__ import annotations
 import math
 import warnings
 
-import bt_analysis as ba
 import empyrical as ep
 import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats
-from bt_analysis import stats as st
 from hypothesis import example, given, settings
 from hypothesis import strategies as hst
+
+import bt_analysis as ba
+from bt_analysis import stats as st
 
 PPY = [252.0, 52.0, 12.0, 365.0, 60480.0]
 EDGE_CASES = [
@@ -221,9 +222,10 @@ def test_performance_metrics_alpha_beta_equal_empyrical(sample_close: pd.Series)
 
 
 def test_rounding_noise_counts_as_no_dispersion_unlike_empyrical(equity_from_returns) -> None:
-    """A deliberate difference (Sharpe, volatility, skew, kurtosis): a constant 1 % return recovered from a
-    compounded equity curve differs by ~1e-16 between bars. empyrical divides by that noise
-    and reports a Sharpe of ~1e15; we treat a spread below 64 ulps of 1.0 as none (inf)."""
+    """A deliberate difference (Sharpe, volatility, skew, kurtosis): a constant 1 % return
+    recovered from a compounded equity curve differs by ~1e-16 between bars. empyrical divides
+    by that noise and reports a Sharpe of ~1e15; we treat a spread below 64 ulps of 1.0 as none
+    (Sharpe inf, volatility 0, skew and kurtosis NaN)."""
     r = ba.returns_from_equity(equity_from_returns(np.full(20, 0.01))).to_numpy()
     assert r.max() != r.min()  # the noise is real
     assert abs(_ref(ep.sharpe_ratio, r, annualization=252)) > 1e12

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import math
 
-import bt_analysis as ba
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hst
+
+import bt_analysis as ba
 
 
 def test_every_documented_key_is_present_and_the_dict_is_json_safe(sample_close) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import bt_analysis as ba
 import pandas as pd
 import pytest
+
+import bt_analysis as ba
 
 
 def a_share_minutes(days: pd.DatetimeIndex) -> pd.DatetimeIndex:

@@ -11,10 +11,11 @@ import struct
 import subprocess
 import sys
 
-import bt_analysis as ba
 import numpy as np
 import pandas as pd
 import pytest
+
+import bt_analysis as ba
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "scripts" / "screenshot_report.py"
 SECTIONS = [

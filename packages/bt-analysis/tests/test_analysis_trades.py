@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
-import bt_analysis as ba
 import numpy as np
 import pandas as pd
 import pytest
-from bt_analysis.trades import TRADE_COLUMNS
 from hypothesis import given, settings
 from hypothesis import strategies as hst
+
+import bt_analysis as ba
+from bt_analysis.trades import TRADE_COLUMNS
 
 T0 = pd.Timestamp("2024-01-02", tz="UTC")
 

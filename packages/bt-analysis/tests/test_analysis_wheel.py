@@ -17,10 +17,11 @@ import subprocess
 import sys
 import zipfile
 
-import bt_analysis as ba
 import numpy as np
 import pandas as pd
 import pytest
+
+import bt_analysis as ba
 from bt_analysis.factor.core import prepare_factor_data
 from bt_analysis.factor.stats import factor_ic
 
