@@ -1,0 +1,188 @@
+"""CrossSectionFactorBacktester against a slow explicit simulation and alphalens."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats as sps
+
+from bt_analysis.factor import CrossSectionFactorBacktester, FactorInputError
+
+
+def make_panel(
+    n_dates: int = 40, n_assets: int = 12, seed: int = 0, holes: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range("2023-01-02", periods=n_dates)
+    assets = [f"Z{i:02d}" for i in range(n_assets)]
+    prices = pd.DataFrame(
+        20 * np.exp(np.cumsum(rng.normal(0, 0.03, (n_dates, n_assets)), axis=0)),
+        index=dates,
+        columns=assets,
+    )
+    factor = pd.DataFrame(rng.normal(size=(n_dates, n_assets)), index=dates, columns=assets)
+    if holes:
+        prices.iloc[:6, 0] = np.nan  # listed later
+        prices.iloc[15:19, 1] = np.nan  # suspended
+        factor = factor.mask(rng.random(factor.shape) < 0.1)
+    return factor, prices
+
+
+def reference(
+    factor: pd.DataFrame,
+    prices: pd.DataFrame,
+    q: int,
+    every: int,
+    weighting: str,
+    cost_bps: float,
+    min_assets: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Explicit share-by-share simulation, one date and one asset at a time."""
+    c = cost_bps / 1e4
+    px = prices.ffill()
+    dates = prices.index
+    fac = factor.reindex(index=dates, columns=prices.columns)
+
+    def eligible(t: int) -> list[str]:
+        return [
+            a
+            for a in prices.columns
+            if np.isfinite(fac.iloc[t][a]) and np.isfinite(prices.iloc[t][a])
+        ]
+
+    first = next(t for t in range(len(dates)) if len(eligible(t)) >= min_assets)
+    books = ["Q%d" % (k + 1) for k in range(q)] + ["universe"]
+    shares: dict[str, dict[str, float]] = {b: {} for b in books}
+    value = {b: 0.0 for b in books}
+    rets: dict[str, list[float]] = {b: [] for b in books}
+    tos: dict[str, list[float]] = {b: [] for b in books}
+    for t in range(first, len(dates)):
+        p = px.iloc[t]
+        now = {b: sum(n * p[a] for a, n in shares[b].items()) for b in books}
+        gross = {
+            b: (now[b] / value[b] - 1.0 if value[b] > 0 else 0.0) if t > first else 0.0
+            for b in books
+        }
+        el = eligible(t)
+        if (t - first) % every == 0 and len(el) >= min_assets:
+            f = fac.iloc[t][el]
+            ranks = sps.rankdata(f.to_numpy(), method="min") - 1
+            n = len(el)
+            labels = [max(1, math.ceil(r * q / (n - 1))) for r in ranks]
+            mu = float(f.mean())
+            raw = {a: (1.0 if weighting == "equal" else abs(f[a] - mu)) for a in el}
+            members = {
+                b: [a for a, lab in zip(el, labels, strict=True) if b == f"Q{lab}"] for b in books
+            }
+            members["universe"] = el
+            for b in books:
+                tot = sum(raw[a] for a in members[b])
+                target = {a: raw[a] / tot for a in members[b]}
+                cur = {a: n_ * p[a] / now[b] for a, n_ in shares[b].items()} if now[b] > 0 else {}
+                to = sum(abs(target.get(a, 0.0) - cur.get(a, 0.0)) for a in set(target) | set(cur))
+                base = 1.0 if t == first else now[b]
+                after = base * (1 - c * to)
+                shares[b] = {a: w * after / p[a] for a, w in target.items()}
+                value[b] = after
+                rets[b].append((1 + gross[b]) * (1 - c * to) - 1)
+                tos[b].append(to)
+        else:
+            for b in books:
+                value[b] = now[b]
+                rets[b].append(gross[b])
+    idx = dates[first:]
+    return pd.DataFrame(rets, index=idx), pd.DataFrame(tos)
+
+
+@pytest.mark.parametrize(
+    ("every", "weighting", "cost", "holes"),
+    [(1, "equal", 0.0, False), (3, "equal", 25.0, True), (4, "factor", 10.0, True)],
+)
+def test_matches_explicit_simulation(every: int, weighting: str, cost: float, holes: bool) -> None:
+    factor, prices = make_panel(holes=holes, seed=every)
+    res = CrossSectionFactorBacktester(
+        factor, prices, quantiles=4, rebalance=every, weighting=weighting, cost_bps=cost
+    ).run()
+    ref_r, ref_to = reference(factor, prices, 4, every, weighting, cost, 4)
+    cols = ["Q1", "Q2", "Q3", "Q4", "universe"]
+    np.testing.assert_allclose(res.returns[cols].to_numpy(), ref_r[cols].to_numpy(), atol=1e-12)
+    np.testing.assert_allclose(res.turnover[cols].to_numpy(), ref_to[cols].to_numpy(), atol=1e-12)
+    assert res.returns.index.equals(ref_r.index)
+    eq = (1 + ref_r[cols]).cumprod()
+    np.testing.assert_allclose(res.equity[cols].to_numpy(), eq.to_numpy(), rtol=1e-12)
+
+
+def test_long_short_is_top_minus_bottom_minus_both_legs_costs() -> None:
+    factor, prices = make_panel(seed=11)
+    gross = CrossSectionFactorBacktester(factor, prices, quantiles=3, rebalance=2).run()
+    net = CrossSectionFactorBacktester(factor, prices, quantiles=3, rebalance=2, cost_bps=30).run()
+    r = gross.returns
+    np.testing.assert_allclose(r["long_short"], r["Q3"] - r["Q1"], atol=1e-15)
+    c = 30 / 1e4
+    to = net.turnover
+    extra = (r["long_short"] - net.returns["long_short"]).loc[to.index]
+    expected = c * (to["Q3"] * (1 + r["Q3"].loc[to.index]) + to["Q1"] * (1 + r["Q1"].loc[to.index]))
+    np.testing.assert_allclose(extra, expected, atol=1e-15)
+    assert (net.equity.iloc[-1] <= gross.equity.iloc[-1] + 1e-15).all()
+
+
+def test_daily_equal_weight_quantiles_equal_alphalens_forward_means() -> None:
+    al_utils = pytest.importorskip("alphalens.utils")
+    al_perf = pytest.importorskip("alphalens.performance")
+    factor, prices = make_panel(n_dates=50, n_assets=21, seed=2)  # gcd(20, 5) > 1: use 4 buckets
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        al = al_utils.get_clean_factor_and_forward_returns(
+            factor.iloc[:-1].stack(), prices, quantiles=4, periods=(1,), filter_zscore=None
+        )
+    ref, _ = al_perf.mean_return_by_quantile(al, by_date=True, demeaned=False)
+    ref = ref["1D"].unstack("factor_quantile")
+    res = CrossSectionFactorBacktester(factor, prices, quantiles=4, rebalance=1).run()
+    # the bucket formed on date t earns its 1-bar forward return on date t+1
+    ours = res.returns[["Q1", "Q2", "Q3", "Q4"]].shift(-1).loc[ref.index]
+    np.testing.assert_allclose(ours.to_numpy(), ref.to_numpy(), rtol=0, atol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 5000), every=st.integers(1, 5), q=st.integers(2, 5))
+def test_turnover_bounds_and_cost_identity(seed: int, every: int, q: int) -> None:
+    factor, prices = make_panel(n_dates=25, n_assets=10, seed=seed, holes=True)
+    res = CrossSectionFactorBacktester(
+        factor, prices, quantiles=q, rebalance=every, cost_bps=15, weighting="factor"
+    ).run()
+    to = res.turnover.drop(columns="long_short")
+    assert ((to >= -1e-12) & (to <= 2 + 1e-12)).all().all()
+    assert (to.iloc[0] == 1.0).all()
+    np.testing.assert_allclose(res.costs["Q1"], 15 / 1e4 * res.turnover["Q1"], atol=1e-15)
+    assert np.isfinite(res.returns.to_numpy()).all()
+    assert (res.counts.sum(axis=1) <= 10).all()
+
+
+def test_skipped_rebalance_keeps_holdings_and_errors() -> None:
+    factor, prices = make_panel(n_dates=12, n_assets=6)
+    factor.iloc[4, 1:] = np.nan  # date 4 has 1 eligible name
+    res = CrossSectionFactorBacktester(factor, prices, quantiles=2, rebalance=2).run()
+    assert list(res.skipped_rebalances) == [factor.index[4]]
+    assert factor.index[4] not in res.turnover.index
+    json.dumps(res.to_dict(), allow_nan=False)
+    stats = res.stats()
+    assert set(stats.index) == {"Q1", "Q2", "long_short", "universe"}
+    with pytest.raises(FactorInputError, match="quantiles"):
+        CrossSectionFactorBacktester(factor, prices, quantiles=1)
+    with pytest.raises(FactorInputError, match="rebalance"):
+        CrossSectionFactorBacktester(factor, prices, rebalance=0)
+    with pytest.raises(FactorInputError, match="weighting"):
+        CrossSectionFactorBacktester(factor, prices, weighting="cap")  # type: ignore[arg-type]
+    with pytest.raises(FactorInputError, match="cost_bps"):
+        CrossSectionFactorBacktester(factor, prices, cost_bps=-1)
+    with pytest.raises(FactorInputError, match="min_assets"):
+        CrossSectionFactorBacktester(factor, prices, quantiles=2, min_assets=99).run()
