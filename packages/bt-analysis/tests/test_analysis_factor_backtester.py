@@ -60,7 +60,7 @@ def reference(
         ]
 
     first = next(t for t in range(len(dates)) if len(eligible(t)) >= min_assets)
-    books = ["Q%d" % (k + 1) for k in range(q)] + ["universe"]
+    books = [f"Q{k + 1}" for k in range(q)] + ["universe"]
     shares: dict[str, dict[str, float]] = {b: {} for b in books}
     value = {b: 0.0 for b in books}
     rets: dict[str, list[float]] = {b: [] for b in books}

@@ -214,7 +214,7 @@ def test_planted_signal_has_positive_ic_and_monotone_returns() -> None:
     assert summary["spread"]["fwd_1"] > 0
 
 
-# ----------------------------------------------------------------------------- groups and neutralisation
+# --------------------------------------------------------------- groups and neutralisation
 
 
 def test_by_group_ic_and_group_summary() -> None:
