@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from bt_data import (
     BarStore,
     CalendarError,
@@ -20,8 +23,6 @@ from bt_data import (
     expected_timestamps,
 )
 from bt_data.providers.base import empty_bars
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 Bars = Callable[..., pd.DataFrame]
 DAYS_2020 = pd.bdate_range("2020-01-01", "2020-03-31")
@@ -318,8 +319,7 @@ def test_gaps_are_exactly_calendar_days_minus_stored_days(
         assert all(d in want for d in run)  # a run holds only missing days...
         covered += run
     assert covered == want  # ...and the runs cover all of them
-    for a, b in zip(
-        gaps, gaps[1:], strict=False
-    ):  # runs are maximal: something present lies between
+    # Runs are maximal: something present lies between two runs.
+    for a, b in zip(gaps, gaps[1:], strict=False):
         between = [d for d in calendar_days if a.end.date() < d < b.start.date()]
         assert between and not any(d in want for d in between)
