@@ -83,9 +83,9 @@ def test_two_processes_write_and_backfill_concurrently(tmp_path: Path) -> None:
     store.check_integrity()
     cov = store.coverage().set_index("symbol")["count"].to_dict()
     assert cov == {
-        "OWNA.SH": 40,
-        "OWNB.SH": 40,
-        "SHARED.SH": 40,
+        "OWNA.SH": 25,
+        "OWNB.SH": 25,
+        "SHARED.SH": 25,
         "FILEA.SZ": len(days),
         "FILEB.SZ": len(days),
     }
