@@ -354,11 +354,12 @@ impl Broker {
             still.append(&mut self.active);
             self.active = still;
         }
-        let eq = self.equity();
-        let mut gross = 0.0;
+        let (mut eq, mut gross) = (self.cash, 0.0);
         for (p, px) in self.position.iter().zip(&self.last_price) {
             if *p != 0.0 {
-                gross += (p * px).abs();
+                let v = p * px;
+                eq += v;
+                gross += v.abs();
             }
         }
         self.equity.push(eq);

@@ -75,14 +75,29 @@ impl<'a> Bars<'a> {
             n_bars,
             n_symbols,
         };
+        // Fast pass without a branch per field; the detailed check only runs where a bar
+        // looks wrong, so that the message can name the exact problem.
         for i in 0..cells {
-            bars.check_cell(i)?;
+            let (o, h, l, c, v) = (open[i], high[i], low[i], close[i], volume[i]);
+            let good = o > 0.0
+                && l > 0.0
+                && h < f64::INFINITY
+                && v >= 0.0
+                && v < f64::INFINITY
+                && l <= o
+                && o <= h
+                && l <= c
+                && c <= h;
+            let missing = o.is_nan() && h.is_nan() && l.is_nan() && c.is_nan();
+            if !(good || missing) {
+                bars.check_cell(i / n_symbols, i % n_symbols)?;
+            }
         }
         Ok(bars)
     }
 
-    fn check_cell(&self, i: usize) -> Result<()> {
-        let (t, s) = (i / self.n_symbols, i % self.n_symbols);
+    fn check_cell(&self, t: usize, s: usize) -> Result<()> {
+        let i = self.idx(t, s);
         let (o, h, l, c, v) = (
             self.open[i],
             self.high[i],
