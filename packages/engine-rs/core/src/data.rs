@@ -82,8 +82,7 @@ impl<'a> Bars<'a> {
             let good = o > 0.0
                 && l > 0.0
                 && h < f64::INFINITY
-                && v >= 0.0
-                && v < f64::INFINITY
+                && (0.0..f64::INFINITY).contains(&v)
                 && l <= o
                 && o <= h
                 && l <= c
