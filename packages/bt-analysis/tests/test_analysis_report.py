@@ -130,3 +130,29 @@ def test_headless_chromium_draws_every_chart_offline(demo_report: pathlib.Path, 
     assert (width, height) == (1280, 2400)
     # A blank page of that size compresses to a few kB; drawn charts and tables do not.
     assert len(data) > 100_000
+
+
+def test_long_curves_are_thinned_for_plotting_only() -> None:
+    from bt_analysis.tearsheet import _thin
+
+    index = pd.date_range("2024-01-01", periods=10, freq="min", tz="UTC")
+    values = pd.Series([5.0, 1.0, 4.0, 3.0, 9.0, 0.0, 8.0, 7.0, 2.0, 6.0], index=index)
+    last = _thin(values, "last", 3)  # buckets of bars 0-3, 4-6, 7-9
+    assert last.index.tolist() == [index[3], index[6], index[9]]
+    assert last.tolist() == [3.0, 8.0, 6.0]
+    assert _thin(values, "min", 3).tolist() == [1.0, 0.0, 2.0]
+    assert _thin(values, "last", 10) is values
+
+
+def test_a_minute_bar_run_gives_a_small_page(tmp_path: pathlib.Path) -> None:
+    """150,000 one-minute bars: statistics on every bar, charts on at most max_points."""
+    rng = np.random.default_rng(5)
+    index = pd.date_range("2024-01-01", periods=150_000, freq="min", tz="UTC")
+    equity = pd.Series(1e6 * np.exp(np.cumsum(rng.normal(0, 1e-4, index.size))), index=index)
+    small = ba.report_html(equity, max_points=2000)
+    from plotly.offline import get_plotlyjs
+
+    assert len(small) - len(get_plotlyjs()) < 1_500_000
+    assert f"{150_000:,}" in small  # n_bars in the metrics table
+    with pytest.raises(ValueError, match="max_points"):
+        ba.report_html(equity, max_points=1)

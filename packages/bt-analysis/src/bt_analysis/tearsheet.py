@@ -125,6 +125,20 @@ def _metrics_table(metrics: dict[str, MetricValue]) -> str:
     return f'<div class="metrics-grid">{"".join(cols)}</div>'
 
 
+def _thin(series: pd.Series, how: str, max_points: int) -> pd.Series:
+    """At most ``max_points`` points for plotting: equal-count buckets of consecutive bars, each
+    shown at its last timestamp with the bucket's ``how`` ("last" or "min") value. A long
+    minute-bar run keeps a readable, small page; the statistics use every bar."""
+    n = len(series)
+    if n <= max_points:
+        return series
+    bucket = np.arange(n) * max_points // n
+    grouped = pd.Series(series.to_numpy(), index=bucket).groupby(level=0)
+    values = grouped.min() if how == "min" else grouped.last()
+    stamps = series.index[np.flatnonzero(np.diff(np.append(bucket, max_points)))]
+    return pd.Series(values.to_numpy(), index=stamps)
+
+
 def _rolling_window(periods_per_year: float, n_returns: int) -> int:
     # Half a year of bars (126 for daily data), never more than the data, at least 2.
     return int(max(2, min(round(periods_per_year / 2), n_returns)))
@@ -140,6 +154,7 @@ def report_html(
     risk_free: float = 0.0,
     exposure: pd.Series | None = None,
     max_trades: int = 500,
+    max_points: int = 5000,
 ) -> str:
     """The tear sheet as one HTML string (see :func:`report`)."""
     go = _require_plotly()
@@ -149,6 +164,8 @@ def report_html(
     series, values = check_equity(equity)
     if max_trades < 0:
         raise AnalysisInputError(f"max_trades must be >= 0, got {max_trades}")
+    if max_points < 2:
+        raise AnalysisInputError(f"max_points must be >= 2, got {max_points}")
     metrics = performance_metrics(
         series,
         trades,
@@ -161,17 +178,22 @@ def report_html(
     returns = pd.Series(values[1:] / values[:-1] - 1.0, index=series.index[1:])
     figures: list[tuple[str, Any]] = []
 
+    shown = _thin(series, "last", max_points)
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=series.index, y=values, name="strategy", mode="lines"))
+    fig.add_trace(go.Scatter(x=shown.index, y=shown.to_numpy(), name="strategy", mode="lines"))
     if benchmark is not None:
         common = series.index.intersection(benchmark.index)
         bench = benchmark.loc[common].astype(np.float64)
-        scaled = bench / bench.iloc[0] * float(series.loc[common[0]])
-        fig.add_trace(go.Scatter(x=common, y=scaled, name="benchmark (rebased)", mode="lines"))
+        scaled = _thin(bench / bench.iloc[0] * float(series.loc[common[0]]), "last", max_points)
+        fig.add_trace(
+            go.Scatter(
+                x=scaled.index, y=scaled.to_numpy(), name="benchmark (rebased)", mode="lines"
+            )
+        )
     fig.update_layout(yaxis_title="equity")
     figures.append(("Equity" + (" vs benchmark" if benchmark is not None else ""), fig))
 
-    uw = underwater(series) * 100
+    uw = _thin(underwater(series) * 100, "min", max_points)
     fig = go.Figure(go.Scatter(x=uw.index, y=uw, fill="tozeroy", mode="lines", name="drawdown"))
     fig.update_layout(yaxis_title="drawdown (%)", showlegend=False)
     figures.append(("Underwater (drawdown from the running peak)", fig))
@@ -201,14 +223,33 @@ def report_html(
         rolling_sharpe = (mean / std.where(std > 0)) * math.sqrt(ppy)
         rolling_vol = std * math.sqrt(ppy) * 100
         fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
-        fig.add_trace(go.Scatter(x=returns.index, y=rolling_sharpe, name="Sharpe"), row=1, col=1)
-        fig.add_trace(go.Scatter(x=returns.index, y=rolling_vol, name="volatility"), row=2, col=1)
+        rolling_sharpe = _thin(rolling_sharpe, "last", max_points)
+        rolling_vol = _thin(rolling_vol, "last", max_points)
+        fig.add_trace(
+            go.Scatter(x=rolling_sharpe.index, y=rolling_sharpe.to_numpy(), name="Sharpe"),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(x=rolling_vol.index, y=rolling_vol.to_numpy(), name="volatility"),
+            row=2,
+            col=1,
+        )
         fig.update_yaxes(title_text="Sharpe", row=1, col=1)
         fig.update_yaxes(title_text="ann. vol (%)", row=2, col=1)
         figures.append((f"Rolling Sharpe and volatility ({window} bars)", fig))
 
     if returns.size >= 1:
-        fig = go.Figure(go.Histogram(x=returns * 100, nbinsx=60, name="returns"))
+        # Binned here (not by plotly) so a million minute returns do not go into the page.
+        counts, edges = np.histogram(returns.to_numpy() * 100, bins=60)
+        fig = go.Figure(
+            go.Bar(
+                x=(edges[:-1] + edges[1:]) / 2,
+                y=counts,
+                width=np.diff(edges),
+                name="returns",
+            )
+        )
         for key, label in (("var_95", "VaR 95%"), ("cvar_95", "CVaR 95%")):
             val = metrics.get(key)
             if isinstance(val, float):
@@ -254,9 +295,15 @@ def report_html(
             blocks.append(
                 "<section><h2>Trades by symbol</h2>" + _table(by_symbol[keep]) + "</section>"
             )
-        shown = trades.head(max_trades)
-        note = f"first {len(shown)} of {len(trades)} trades" if len(shown) < len(trades) else ""
-        blocks.append("<section><h2>Trades</h2>" + _table(shown, caption=note) + "</section>")
+        first_trades = trades.head(max_trades)
+        note = (
+            f"first {len(first_trades)} of {len(trades)} trades"
+            if len(first_trades) < len(trades)
+            else ""
+        )
+        blocks.append(
+            "<section><h2>Trades</h2>" + _table(first_trades, caption=note) + "</section>"
+        )
 
     span = f"{metrics['start']} → {metrics['end']}, {metrics['n_bars']} bars"
     return _PAGE.format(
@@ -279,6 +326,7 @@ def report(
     risk_free: float = 0.0,
     exposure: pd.Series | None = None,
     max_trades: int = 500,
+    max_points: int = 5000,
 ) -> pathlib.Path:
     """Write the strategy tear sheet to ``path`` and return the path.
 
@@ -287,7 +335,9 @@ def report(
     (rebased to the strategy's equity at the first common timestamp), the underwater drawdown
     curve, a monthly returns heatmap, rolling Sharpe and volatility over half a year of bars,
     the distribution of per-bar returns with VaR/CVaR, the five worst drawdowns, trade
-    statistics per symbol and the trades table (first ``max_trades`` rows).
+    statistics per symbol and the trades table (first ``max_trades`` rows). Curves longer than
+    ``max_points`` bars are thinned for plotting only (the last value of each of
+    ``max_points`` equal runs of bars; the underwater curve keeps each run's minimum).
 
     Needs plotly (``pip install 'bt-analysis[report]'``); raises ImportError saying so if it is
     missing. Arguments are those of :func:`bt_analysis.performance_metrics`.
@@ -301,6 +351,7 @@ def report(
         risk_free=risk_free,
         exposure=exposure,
         max_trades=max_trades,
+        max_points=max_points,
     )
     out = pathlib.Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
