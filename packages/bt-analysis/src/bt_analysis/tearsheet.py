@@ -305,7 +305,10 @@ def report_html(
             "<section><h2>Trades</h2>" + _table(first_trades, caption=note) + "</section>"
         )
 
-    span = f"{metrics['start']} → {metrics['end']}, {metrics['n_bars']} bars"
+    span = (
+        f"{_short_time(str(metrics['start']))} → {_short_time(str(metrics['end']))}, "
+        f"{metrics['n_bars']:,} bars"
+    )
     return _PAGE.format(
         title=html.escape(title),
         subtitle=html.escape(span),
