@@ -32,3 +32,53 @@ __all__ = [
     "trade_stats_by_symbol",
     "underwater",
 ]
+
+# --- factor analysis (bt_analysis.factor) ---
+from bt_analysis import factor  # noqa: E402
+from bt_analysis.factor import (  # noqa: E402
+    CrossSectionFactorBacktester,
+    FactorBacktestResult,
+    FactorData,
+    FactorInputError,
+    MultiFactorAnalyzer,
+    factor_ic,
+    factor_rank_autocorrelation,
+    factor_summary,
+    factor_tear_sheet,
+    forward_returns,
+    group_ic_summary,
+    ic_decay,
+    ic_summary,
+    mean_return_by_quantile,
+    monotonicity,
+    neutralize,
+    prepare_factor_data,
+    quantile_spread,
+    quantile_turnover,
+    quantize,
+)
+
+__all__ += [
+    "CrossSectionFactorBacktester",
+    "FactorBacktestResult",
+    "FactorData",
+    "FactorInputError",
+    "MultiFactorAnalyzer",
+    "factor",
+    "factor_ic",
+    "factor_rank_autocorrelation",
+    "factor_summary",
+    "factor_tear_sheet",
+    "forward_returns",
+    "group_ic_summary",
+    "ic_decay",
+    "ic_summary",
+    "mean_return_by_quantile",
+    "monotonicity",
+    "neutralize",
+    "prepare_factor_data",
+    "quantile_spread",
+    "quantile_turnover",
+    "quantize",
+]
+# --- end factor analysis ---

@@ -13,11 +13,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bt_analysis._validation import AnalysisInputError
+
 __all__ = ["FactorInputError", "json_safe"]
 
 
-class FactorInputError(ValueError):
-    """Bad input to a factor-analysis function (names the argument and location)."""
+class FactorInputError(AnalysisInputError):
+    """Bad input to a factor-analysis function (names the argument and location).
+
+    A ``ValueError`` (via the package-wide :class:`bt_analysis.AnalysisInputError`).
+    """
 
 
 def _check_index(index: pd.Index, what: str) -> None:
@@ -55,11 +60,10 @@ def as_wide(obj: pd.DataFrame | pd.Series, what: str) -> pd.DataFrame:
         dup_col = wide.columns[wide.columns.duplicated()][0]
         raise FactorInputError(f"{what}: duplicate asset column {dup_col!r}")
     _check_index(wide.index, what)
-    bad = [c for c in wide.columns if not pd.api.types.is_numeric_dtype(wide[c].dtype)]
+    dtypes = wide.dtypes
+    bad = [c for c, dt in dtypes.items() if not pd.api.types.is_numeric_dtype(dt)]
     if bad:
-        raise FactorInputError(
-            f"{what}: column {bad[0]!r} has non-numeric dtype {wide[bad[0]].dtype}"
-        )
+        raise FactorInputError(f"{what}: column {bad[0]!r} has non-numeric dtype {dtypes[bad[0]]}")
     out = wide.astype("float64")
     out.index.name = "date"
     out.columns.name = "asset"

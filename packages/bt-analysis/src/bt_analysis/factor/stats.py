@@ -264,8 +264,8 @@ def mean_return_by_quantile(
             mu = np.bincount(key_m, weights=v, minlength=ncell) / cnt
             ss = np.bincount(key_m, weights=(v - mu[key_m]) ** 2, minlength=ncell)
             sd = np.sqrt(ss / (cnt - 1))
+            ses[c] = sd / np.sqrt(cnt)
         means[c] = mu
-        ses[c] = sd / np.sqrt(cnt)
     cell_q = np.repeat(np.arange(1, nq + 1), T * G)
     cell_d = np.tile(np.repeat(np.arange(T), G), nq)
     cell_g = np.tile(np.arange(G), nq * T)
