@@ -60,10 +60,9 @@ def as_wide(obj: pd.DataFrame | pd.Series, what: str) -> pd.DataFrame:
         dup_col = wide.columns[wide.columns.duplicated()][0]
         raise FactorInputError(f"{what}: duplicate asset column {dup_col!r}")
     _check_index(wide.index, what)
-    dtypes = wide.dtypes
-    bad = [c for c, dt in dtypes.items() if not pd.api.types.is_numeric_dtype(dt)]
+    bad = [(c, dt) for c, dt in wide.dtypes.items() if not pd.api.types.is_numeric_dtype(dt)]
     if bad:
-        raise FactorInputError(f"{what}: column {bad[0]!r} has non-numeric dtype {dtypes[bad[0]]}")
+        raise FactorInputError(f"{what}: column {bad[0][0]!r} has non-numeric dtype {bad[0][1]}")
     out = wide.astype("float64")
     out.index.name = "date"
     out.columns.name = "asset"
