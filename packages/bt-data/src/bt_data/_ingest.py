@@ -179,26 +179,28 @@ def resolve_columns(
     return mapping
 
 
-def _instant_expr(col: str, col_type: str, opts: IngestOptions, label: str) -> str:
-    """SQL giving a TIMESTAMPTZ instant for the source date/time column.
+def _time_expr(col: str, col_type: str, opts: IngestOptions, label: str) -> tuple[str, str]:
+    """SQL reading the source date/time column, and what kind of value it gives.
 
-    Runs with the session ``TimeZone`` set to ``opts.tz`` so naive values mean local time there.
+    Kinds: ``"local"`` (naive TIMESTAMP, wall time in ``opts.tz``), ``"utc"`` (naive TIMESTAMP
+    meaning UTC) or ``"instant"`` (TIMESTAMPTZ). The statement runs with the session
+    ``TimeZone`` set to ``opts.tz``, so text without an offset means local time there.
     """
     ref = quote_ident(col)
     fmt = opts.date_format
     base = col_type.upper()
     if fmt == "epoch_ms":
-        return f"timezone('UTC', epoch_ms(TRY_CAST({ref} AS BIGINT)))"
+        return f"epoch_ms(TRY_CAST({ref} AS BIGINT))", "utc"
     if fmt == "epoch_s":
-        return f"to_timestamp(TRY_CAST({ref} AS DOUBLE))"
+        return f"make_timestamp(CAST(TRY_CAST({ref} AS DOUBLE) * 1000000 AS BIGINT))", "utc"
     if base.startswith("TIMESTAMP WITH TIME ZONE"):
-        return ref
+        return ref, "instant"
     if base.startswith("TIMESTAMP") or base == "DATE":
-        return f"CAST({ref} AS TIMESTAMPTZ)"
+        return f"CAST({ref} AS TIMESTAMP)", "local"
     if fmt is not None:
         text = ref if base == "VARCHAR" else f"CAST({ref} AS VARCHAR)"
         parsed = f"try_strptime({text}, {quote_literal(fmt)})"
-        return parsed if "%z" in fmt else f"CAST({parsed} AS TIMESTAMPTZ)"
+        return (parsed, "instant") if "%z" in fmt else (parsed, "local")
     if base in _INTEGER_TYPES:
         raise DataValidationError(
             f"datetime column {col!r} holds integers ({col_type}); pass date_format "
@@ -207,7 +209,26 @@ def _instant_expr(col: str, col_type: str, opts: IngestOptions, label: str) -> s
             column=col,
         )
     text = ref if base == "VARCHAR" else f"CAST({ref} AS VARCHAR)"
-    return f"TRY_CAST({text} AS TIMESTAMPTZ)"
+    return f"TRY_CAST({text} AS TIMESTAMPTZ)", "instant"
+
+
+def _ts_expr(expr: str, kind: str, opts: IngestOptions) -> str:
+    """The stored ``ts``: naive UTC for intraday bars, the local trading date for longer ones.
+
+    ``make_timestamp(epoch_us(x))`` turns an instant into naive UTC with integer arithmetic,
+    avoiding a time-zone library call per row; naive UTC input needs no work at all.
+    """
+    utc_tz = opts.tz == "UTC"
+    if is_intraday(opts.period):
+        if kind == "utc" or (kind == "local" and utc_tz):
+            return expr
+        inst = f"CAST({expr} AS TIMESTAMPTZ)" if kind == "local" else expr
+        return f"make_timestamp(epoch_us({inst}))"
+    # Date-labelled bars: the trading date in opts.tz, stored at 00:00 (see timeutil).
+    if kind == "local" or (kind == "utc" and utc_tz):
+        return f"CAST(CAST({expr} AS DATE) AS TIMESTAMP)"
+    inst = f"timezone('UTC', {expr})" if kind == "utc" else expr
+    return f"CAST(CAST({inst} AS DATE) AS TIMESTAMP)"
 
 
 def stage_select(
@@ -219,12 +240,8 @@ def stage_select(
 ) -> str:
     """The SELECT that turns ``source_sql`` into rows of :data:`STAGE_COLUMNS`."""
     dt_col = mapping["datetime"]
-    inst = _instant_expr(dt_col, types[dt_col], opts, label)
-    if is_intraday(opts.period):
-        ts = f"timezone('UTC', {inst})"
-    else:
-        # Date-labelled bars: the trading date in opts.tz, stored at 00:00 (see timeutil).
-        ts = f"CAST(CAST({inst} AS DATE) AS TIMESTAMP)"
+    expr, kind = _time_expr(dt_col, types[dt_col], opts, label)
+    ts = _ts_expr(expr, kind, opts)
     sym = (
         quote_literal(opts.symbol)
         if opts.symbol is not None
@@ -356,21 +373,27 @@ def _validate_stage(
         raise DataValidationError(
             f"{what}{shown}{_line_hint(row, header_lines)}", source=label, row=row, column=src_col
         )
+    # Cheap existence check first; the query that names the rows runs only on failure.
+    any_dup = fetch_one(
+        con.execute(f"SELECT symbol FROM {STAGE} GROUP BY symbol, ts HAVING count(*) > 1 LIMIT 1")
+    )
+    if any_dup is None:
+        return
     dup = fetch_one(
         con.execute(
             f"SELECT symbol, ts, list(rowid ORDER BY rowid)[1:2] AS r FROM {STAGE} "
             "GROUP BY symbol, ts HAVING count(*) > 1 ORDER BY min(rowid) LIMIT 1"
         )
     )
-    if dup is not None:
-        rows = [int(r) - base + 1 for r in dup[2]]
-        raise DataValidationError(
-            f"duplicate timestamp {dup[1]} for symbol {dup[0]!r} in rows {rows[0]} and {rows[1]}"
-            f"{_line_hint(rows[1], header_lines)}",
-            source=label,
-            row=rows[1],
-            column=mapping["datetime"],
-        )
+    assert dup is not None
+    rows = [int(r) - base + 1 for r in dup[2]]
+    raise DataValidationError(
+        f"duplicate timestamp {dup[1]} for symbol {dup[0]!r} in rows {rows[0]} and {rows[1]}"
+        f"{_line_hint(rows[1], header_lines)}",
+        source=label,
+        row=rows[1],
+        column=mapping["datetime"],
+    )
 
 
 def _line_hint(row: int, header_lines: int) -> str:
@@ -378,9 +401,10 @@ def _line_hint(row: int, header_lines: int) -> str:
 
 
 def csv_source_sql(path: str, columns_as_double: Sequence[str], datetime_col: str | None) -> str:
-    """``read_csv(...)`` expression with price/volume columns forced to DOUBLE and the date/time
-    column read as text, so bad numbers are reported by DuckDB with their line number and dates
-    are parsed under our rules."""
+    """``read_csv(...)`` expression with price/volume columns forced to DOUBLE, so DuckDB reports
+    a bad number with its line. ``datetime_col`` (given when a ``date_format`` applies) is read as
+    text; otherwise DuckDB's sniffer types it (DATE / TIMESTAMP / TIMESTAMPTZ parsed natively
+    while scanning, or VARCHAR when the sample is not uniform, which we then parse ourselves)."""
     types = {c: "DOUBLE" for c in columns_as_double}
     if datetime_col is not None:
         types[datetime_col] = "VARCHAR"

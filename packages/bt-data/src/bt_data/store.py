@@ -248,7 +248,9 @@ class BarStore:
             )
             mapping = _ingest.resolve_columns([c for c, _ in sniffed], opts, file)
             numeric = [mapping[c] for c in (*_ingest.PRICE_COLUMNS, "volume")]
-            source = _ingest.csv_source_sql(file, numeric, mapping["datetime"])
+            source = _ingest.csv_source_sql(
+                file, numeric, mapping["datetime"] if opts.date_format else None
+            )
             return self._ingest_and_write(con, source, opts, file, header_lines=1)
 
     def import_parquet(
@@ -379,18 +381,33 @@ class BarStore:
     def _upsert_stage(con: duckdb.DuckDBPyConnection) -> int:
         """Replace stored rows that share a key with the staged rows, then insert the staged rows.
 
-        Restricting the delete to each symbol's [min, max] staged range lets DuckDB skip row
-        groups by their min/max statistics, so appending new history does not scan old history.
+        Each symbol's staged [min, max] range is computed once; a table with no row in any of
+        those ranges (a fresh store, appended history) needs no delete at all, and otherwise the
+        range condition lets DuckDB skip row groups by their min/max statistics.
         """
-        key_filter = (
-            f"USING (SELECT symbol, period, adjust, min(ts) AS lo, max(ts) AS hi FROM {STAGE} "
-            "GROUP BY ALL) AS r WHERE t.symbol = r.symbol AND t.period = r.period "
-            "AND t.adjust = r.adjust AND t.ts BETWEEN r.lo AND r.hi "
-            f"AND (t.symbol, t.period, t.adjust, t.ts) IN "
-            f"(SELECT symbol, period, adjust, ts FROM {STAGE})"
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _bt_ranges AS SELECT symbol, period, adjust, "
+            f"min(ts) AS lo, max(ts) AS hi FROM {STAGE} GROUP BY ALL"
         )
-        con.execute(f"DELETE FROM bars AS t {key_filter}")
-        con.execute(f"DELETE FROM absent_bars AS t {key_filter}")
+        try:
+            match = (
+                "t.symbol = r.symbol AND t.period = r.period AND t.adjust = r.adjust "
+                "AND t.ts BETWEEN r.lo AND r.hi"
+            )
+            for table in ("bars", "absent_bars"):
+                overlap = fetch_one(
+                    con.execute(
+                        f"SELECT 1 FROM {table} AS t JOIN _bt_ranges AS r ON {match} LIMIT 1"
+                    )
+                )
+                if overlap is not None:
+                    con.execute(
+                        f"DELETE FROM {table} AS t USING _bt_ranges AS r WHERE {match} "
+                        "AND (t.symbol, t.period, t.adjust, t.ts) IN "
+                        f"(SELECT symbol, period, adjust, ts FROM {STAGE})"
+                    )
+        finally:
+            con.execute("DROP TABLE IF EXISTS _bt_ranges")
         cols = ", ".join(STAGE_COLUMNS)
         con.execute(f"INSERT INTO bars ({cols}) SELECT {cols} FROM {STAGE}")
         row = fetch_one(con.execute(f"SELECT count(*) FROM {STAGE}"))

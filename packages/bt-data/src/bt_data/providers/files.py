@@ -142,7 +142,9 @@ class FileProvider:
             if is_csv:
                 mapping = _ingest.resolve_columns(names, opts, label)
                 numeric = [mapping[c] for c in (*_ingest.PRICE_COLUMNS, "volume")]
-                source = _ingest.csv_source_sql(label, numeric, mapping["datetime"])
+                source = _ingest.csv_source_sql(
+                    label, numeric, mapping["datetime"] if self.date_format else None
+                )
             else:
                 source = f"read_parquet({quote_literal(label)})"
             _ingest.stage_source(con, source, opts, label, header_lines=1 if is_csv else 0)
