@@ -72,7 +72,8 @@ def main() -> None:
         csv = root / "bars.csv"
         t0 = time.perf_counter()
         make_csv(csv, args.rows)
-        n = sum(1 for _ in open(csv)) - 1
+        with open(csv) as fh:
+            n = sum(1 for _ in fh) - 1
         print(
             f"generated {n:,} rows ({csv.stat().st_size / 1e6:.0f} MB) in "
             f"{time.perf_counter() - t0:.1f} s; cpu count {os.cpu_count()}"
