@@ -9,14 +9,16 @@ still open at the last bar has no recovery; its length runs to the last bar.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 
 from bt_analysis._validation import check_equity
 
-__all__ = ["drawdown_segments", "underwater"]
+__all__ = ["SEGMENT_COLUMNS", "drawdown_segments", "underwater"]
 
-_DAY = pd.Timedelta(days=1)
+_NS_PER_DAY = 86_400e9
 
 SEGMENT_COLUMNS = [
     "peak",
@@ -43,6 +45,24 @@ def underwater(equity: pd.Series) -> pd.Series:
     return pd.Series(values / peaks - 1.0, index=series.index, name="drawdown")
 
 
+def _empty_segments(index: pd.DatetimeIndex) -> pd.DataFrame:
+    times = pd.DatetimeIndex([], dtype=str(index.dtype))
+    return pd.DataFrame(
+        {
+            "peak": times,
+            "valley": times,
+            "recovery": times,
+            "peak_equity": np.empty(0),
+            "valley_equity": np.empty(0),
+            "depth": np.empty(0),
+            "length_bars": np.empty(0, dtype=np.int64),
+            "length_days": np.empty(0),
+            "decline_bars": np.empty(0, dtype=np.int64),
+            "recovered": np.empty(0, dtype=bool),
+        }
+    )
+
+
 def drawdown_segments(equity: pd.Series) -> pd.DataFrame:
     """One row per drawdown of ``equity``, in chronological order.
 
@@ -60,7 +80,7 @@ def drawdown_segments(equity: pd.Series) -> pd.DataFrame:
     negative ``depth`` equals :func:`bt_analysis.stats.max_drawdown` of the curve's returns.
     """
     series, values = check_equity(equity)
-    index = series.index
+    index = cast(pd.DatetimeIndex, series.index)
     n = values.size
     peaks = np.maximum.accumulate(values)
     below = values < peaks
@@ -68,40 +88,31 @@ def drawdown_segments(equity: pd.Series) -> pd.DataFrame:
     edges = np.diff(np.concatenate(([0], below.astype(np.int8), [0])))
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1) - 1  # inclusive last underwater bar
-    rows = []
-    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
-        peak_pos = s - 1  # bar 0 is never underwater, so s >= 1 and s - 1 is at the peak
-        valley_pos = s + int(np.argmin(values[s : e + 1]))
-        recovered = e + 1 < n
-        end_pos = e + 1 if recovered else n - 1
-        rows.append(
-            {
-                "peak": index[peak_pos],
-                "valley": index[valley_pos],
-                "recovery": index[e + 1] if recovered else pd.NaT,
-                "peak_equity": float(values[peak_pos]),
-                "valley_equity": float(values[valley_pos]),
-                "depth": float(values[valley_pos] / values[peak_pos] - 1.0),
-                "length_bars": int(end_pos - peak_pos),
-                "length_days": float((index[end_pos] - index[peak_pos]) / _DAY),
-                "decline_bars": int(valley_pos - peak_pos),
-                "recovered": bool(recovered),
-            }
-        )
-    table = pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
-    # Keep the index dtype (tz-aware UTC stays tz-aware) even for an empty or open-ended table.
-    for col in ("peak", "valley", "recovery"):
-        table[col] = pd.Series(
-            pd.DatetimeIndex(table[col].tolist(), dtype=str(index.dtype)), index=table.index
-        )
-    return table.astype(
+    if starts.size == 0:
+        return _empty_segments(index)
+    # Vectorised per segment (a minute-bar run can have tens of thousands of drawdowns).
+    under = np.flatnonzero(below)  # positions of underwater bars, grouped by segment
+    segment_of = np.searchsorted(starts, under, side="right") - 1
+    segment_min = np.minimum.reduceat(values[under], np.searchsorted(under, starts))
+    at_min = values[under] == segment_min[segment_of]
+    first_min = np.unique(segment_of[at_min], return_index=True)[1]
+    valley_pos = under[at_min][first_min]  # first lowest bar of each segment
+    peak_pos = starts - 1  # bar 0 is never underwater, so s >= 1 and s - 1 is at the peak
+    recovered = ends + 1 < n
+    end_pos = np.where(recovered, ends + 1, n - 1)
+    peak_time = index[peak_pos]
+    stamps = index.as_unit("ns").asi8
+    return pd.DataFrame(
         {
-            "peak_equity": "float64",
-            "valley_equity": "float64",
-            "depth": "float64",
-            "length_bars": "int64",
-            "length_days": "float64",
-            "decline_bars": "int64",
-            "recovered": "bool",
+            "peak": peak_time,
+            "valley": index[valley_pos],
+            "recovery": index[end_pos].where(recovered),
+            "peak_equity": values[peak_pos],
+            "valley_equity": values[valley_pos],
+            "depth": values[valley_pos] / values[peak_pos] - 1.0,
+            "length_bars": end_pos - peak_pos,
+            "length_days": (stamps[end_pos] - stamps[peak_pos]) / _NS_PER_DAY,
+            "decline_bars": valley_pos - peak_pos,
+            "recovered": recovered,
         }
     )
