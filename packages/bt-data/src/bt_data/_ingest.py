@@ -8,6 +8,7 @@ source order (DuckDB preserves insertion order), which is how errors name the of
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -400,7 +401,26 @@ def _line_hint(row: int, header_lines: int) -> str:
     return f"; line {row + header_lines} of the file" if header_lines else ""
 
 
-def csv_source_sql(path: str, columns_as_double: Sequence[str], datetime_col: str | None) -> str:
+def csv_header(path: str) -> tuple[list[str], str]:
+    """Column names and delimiter of a CSV file, from its first line.
+
+    Read in Python so DuckDB sniffs the file once (in the import itself), not twice.
+    """
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+        first = fh.readline()
+    if not first.strip():
+        raise DataValidationError("the file is empty or has an empty header line", source=path)
+    try:
+        delim = csv.Sniffer().sniff(first, delimiters=",;\t|").delimiter
+    except csv.Error:
+        delim = ","  # a single-column header: nothing to detect
+    names = next(csv.reader([first.rstrip("\r\n")], delimiter=delim))
+    return [n.strip() for n in names], delim
+
+
+def csv_source_sql(
+    path: str, columns_as_double: Sequence[str], datetime_col: str | None, delim: str = ","
+) -> str:
     """``read_csv(...)`` expression with price/volume columns forced to DOUBLE, so DuckDB reports
     a bad number with its line. ``datetime_col`` (given when a ``date_format`` applies) is read as
     text; otherwise DuckDB's sniffer types it (DATE / TIMESTAMP / TIMESTAMPTZ parsed natively
@@ -409,4 +429,7 @@ def csv_source_sql(path: str, columns_as_double: Sequence[str], datetime_col: st
     if datetime_col is not None:
         types[datetime_col] = "VARCHAR"
     type_sql = ", ".join(f"{quote_literal(k)}: {quote_literal(v)}" for k, v in types.items())
-    return f"read_csv({quote_literal(path)}, header = true, types = {{{type_sql}}})"
+    return (
+        f"read_csv({quote_literal(path)}, header = true, delim = {quote_literal(delim)}, "
+        f"types = {{{type_sql}}})"
+    )

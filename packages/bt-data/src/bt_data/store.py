@@ -243,13 +243,11 @@ class BarStore:
         if not os.path.isfile(file):
             raise FileNotFoundError(f"CSV file not found: {file!r}")
         with self._connect(write=True) as con:
-            sniffed = _ingest.describe(
-                con, f"read_csv({quote_literal(file)}, header = true, all_varchar = true)"
-            )
-            mapping = _ingest.resolve_columns([c for c, _ in sniffed], opts, file)
+            names, delim = _ingest.csv_header(file)
+            mapping = _ingest.resolve_columns(names, opts, file)
             numeric = [mapping[c] for c in (*_ingest.PRICE_COLUMNS, "volume")]
             source = _ingest.csv_source_sql(
-                file, numeric, mapping["datetime"] if opts.date_format else None
+                file, numeric, mapping["datetime"] if opts.date_format else None, delim
             )
             return self._ingest_and_write(con, source, opts, file, header_lines=1)
 
@@ -385,6 +383,26 @@ class BarStore:
         those ranges (a fresh store, appended history) needs no delete at all, and otherwise the
         range condition lets DuckDB skip row groups by their min/max statistics.
         """
+        # The stage holds one period and adjustment; if no stored row has them, nothing overlaps.
+        pa_key = fetch_one(con.execute(f"SELECT period, adjust FROM {STAGE} LIMIT 1"))
+        if pa_key is None:
+            return 0
+        stored = fetch_one(
+            con.execute(
+                "SELECT 1 FROM bars WHERE period = ? AND adjust = ? UNION ALL "
+                "SELECT 1 FROM absent_bars WHERE period = ? AND adjust = ? LIMIT 1",
+                [*pa_key, *pa_key],
+            )
+        )
+        if stored is not None:
+            BarStore._delete_staged_keys(con)
+        cols = ", ".join(STAGE_COLUMNS)
+        con.execute(f"INSERT INTO bars ({cols}) SELECT {cols} FROM {STAGE}")
+        row = fetch_one(con.execute(f"SELECT count(*) FROM {STAGE}"))
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _delete_staged_keys(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _bt_ranges AS SELECT symbol, period, adjust, "
             f"min(ts) AS lo, max(ts) AS hi FROM {STAGE} GROUP BY ALL"
@@ -408,10 +426,6 @@ class BarStore:
                     )
         finally:
             con.execute("DROP TABLE IF EXISTS _bt_ranges")
-        cols = ", ".join(STAGE_COLUMNS)
-        con.execute(f"INSERT INTO bars ({cols}) SELECT {cols} FROM {STAGE}")
-        row = fetch_one(con.execute(f"SELECT count(*) FROM {STAGE}"))
-        return int(row[0]) if row else 0
 
     @staticmethod
     def _record_absent(

@@ -123,10 +123,7 @@ class FileProvider:
         con = duckdb.connect(":memory:")
         try:
             if is_csv:
-                sniffed = _ingest.describe(
-                    con, f"read_csv({quote_literal(label)}, header = true, all_varchar = true)"
-                )
-                names = [c for c, _ in sniffed]
+                names, delim = _ingest.csv_header(label)
             else:
                 names = [
                     c for c, _ in _ingest.describe(con, f"read_parquet({quote_literal(label)})")
@@ -143,7 +140,7 @@ class FileProvider:
                 mapping = _ingest.resolve_columns(names, opts, label)
                 numeric = [mapping[c] for c in (*_ingest.PRICE_COLUMNS, "volume")]
                 source = _ingest.csv_source_sql(
-                    label, numeric, mapping["datetime"] if self.date_format else None
+                    label, numeric, mapping["datetime"] if self.date_format else None, delim
                 )
             else:
                 source = f"read_parquet({quote_literal(label)})"
