@@ -351,3 +351,60 @@ def test_sample_files_import(store_path: Path) -> None:
     assert n == len(pd.read_csv(root / "multi_asset.csv"))
     assert store.import_csv(root / "sample.csv", period="1d", symbol="SAMPLE") > 0
     store.check_integrity()
+
+
+def test_error_rows_are_exact_beyond_the_sniffer_sample(tmp_path: Path) -> None:
+    n = 50_000
+    days = pd.date_range("2000-01-01", periods=n, freq="D")
+    frame = pd.DataFrame(
+        {
+            "symbol": "AAA.SH",
+            "datetime": days.strftime("%Y-%m-%d"),
+            "open": 1.0,
+            "high": 2.0,
+            "low": 0.5,
+            "close": 1.5,
+            "volume": 10,
+        }
+    )
+    bad_hl = frame.copy()
+    bad_hl.loc[39_999, "high"] = 0.1  # data row 40,000
+    bad_hl.to_csv(tmp_path / "hl.csv", index=False)
+    store = BarStore(tmp_path / "s.duckdb")
+    with pytest.raises(DataValidationError) as info:
+        store.import_csv(tmp_path / "hl.csv", period="1d")
+    assert (info.value.row, info.value.column) == (40_000, "high")
+    assert "line 40001" in str(info.value)
+    bad_num = frame.astype({"close": object})
+    bad_num.loc[44_999, "close"] = "n/a?"
+    bad_num.to_csv(tmp_path / "num.csv", index=False)
+    with pytest.raises(DataValidationError, match="does not convert") as info:
+        store.import_csv(tmp_path / "num.csv", period="1d")
+    assert (info.value.row, info.value.column) == (45_000, "close")
+    bad_date = frame.copy()
+    bad_date.loc[30_000, "datetime"] = "2099-02-30"
+    bad_date.to_csv(tmp_path / "date.csv", index=False)
+    with pytest.raises(DataValidationError) as info:
+        store.import_csv(tmp_path / "date.csv", period="1d")
+    assert info.value.row == 30_001 and info.value.column == "datetime"
+    assert store.count() == 0
+
+
+def test_semicolon_csv_and_writing_over_an_absent_key(
+    store_path: Path, csv_writer: CsvWriter
+) -> None:
+    store = BarStore(store_path)
+    store.write_with_absent(
+        None,
+        pd.DataFrame({"symbol": ["AAA.SH"], "datetime": [pd.Timestamp("2020-01-02")]}),
+        period="1d",
+        adjust="none",
+        source="test",
+    )
+    assert len(store.absent()) == 1
+    path = csv_writer(
+        "s.csv", "symbol;datetime;open;high;low;close;volume\nAAA.SH;2020-01-02;1;2;0.5;1.5;10"
+    )
+    assert store.import_csv(path, period="1d") == 1
+    assert store.absent().empty  # a stored bar is no longer "absent"
+    store.check_integrity()
