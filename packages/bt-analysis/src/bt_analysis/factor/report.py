@@ -54,7 +54,8 @@ def _table(df: pd.DataFrame, fmt: str = "{:.4f}") -> str:
         + "</th>"
         + "".join(f"<td>{cell(v)}</td>" for v in row)
         + "</tr>"
-        for i, row in zip(df.index, df.to_numpy(), strict=True)
+        # object dtype keeps integer columns (counts) as integers
+        for i, row in zip(df.index, df.astype(object).to_numpy(), strict=True)
     )
     return f'<table class="t"><tr>{head}</tr>{body}</table>'
 
