@@ -118,7 +118,7 @@ def test_benchmark_is_inner_aligned_and_checked(sample_close, equity_from_return
     with pytest.raises(ValueError, match="time zone"):
         ba.performance_metrics(equity, benchmark=sample_close.tz_localize(None))
     with pytest.raises(ValueError, match="no timestamp"):
-        ba.performance_metrics(equity, benchmark=sample_close.shift(1, freq="h"))
+        ba.performance_metrics(equity, benchmark=sample_close.shift(1, freq=pd.Timedelta(hours=1)))
     bad = sample_close.copy()
     bad.iloc[10] = np.nan
     with pytest.raises(ValueError, match=r"benchmark has a non-finite value.*2019-01-15"):

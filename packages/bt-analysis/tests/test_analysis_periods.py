@@ -26,11 +26,14 @@ def a_share_minutes(days: pd.DatetimeIndex) -> pd.DatetimeIndex:
         (pd.bdate_range("2020-01-01", periods=300), 252.0),  # naive
         (pd.date_range("2020-01-01", periods=400, freq="D", tz="UTC"), 365.0),  # crypto daily
         (pd.date_range("2020-01-03", periods=100, freq="W-FRI"), 52.0),
-        (pd.date_range("2020-01-31", periods=36, freq="BME"), 12.0),
-        (pd.date_range("2020-03-31", periods=12, freq="QE"), 4.0),
-        (pd.date_range("2000-12-31", periods=10, freq="YE"), 1.0),
+        (pd.date_range("2020-01-31", periods=36, freq=pd.offsets.BMonthEnd()), 12.0),
+        (pd.date_range("2020-03-31", periods=12, freq=pd.offsets.QuarterEnd()), 4.0),
+        (pd.date_range("2000-12-31", periods=10, freq=pd.offsets.YearEnd()), 1.0),
         (a_share_minutes(pd.bdate_range("2024-01-02", periods=20)), 240.0 * 252),
-        (pd.date_range("2024-01-01", periods=24 * 30, freq="h", tz="UTC"), 24.0 * 365),
+        (
+            pd.date_range("2024-01-01", periods=24 * 30, freq=pd.offsets.Hour(), tz="UTC"),
+            24.0 * 365,
+        ),
         (pd.date_range("2024-01-06", periods=1440 * 3, freq="min", tz="UTC"), 1440.0 * 365),
     ],
     ids=[

@@ -22,8 +22,7 @@ import pandas as pd
 import pytest
 
 import bt_analysis as ba
-from bt_analysis.factor.core import prepare_factor_data
-from bt_analysis.factor.stats import factor_ic
+from bt_analysis.factor import factor_ic, prepare_factor_data
 
 UV = shutil.which("uv")
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -35,8 +34,7 @@ PROBE = r"""
 import importlib.util, json, sys
 import numpy as np, pandas as pd
 import bt_analysis as ba
-from bt_analysis.factor.core import prepare_factor_data
-from bt_analysis.factor.stats import factor_ic
+from bt_analysis.factor import factor_ic, prepare_factor_data
 
 OTHERS = ("bt_engine", "bt_core", "bt_data", "plotly")
 absent = {m: importlib.util.find_spec(m) is None for m in OTHERS}

@@ -282,8 +282,9 @@ def kurtosis(returns: ReturnsLike) -> float:
 def stability(returns: ReturnsLike) -> float:
     """R² of a least-squares line through the cumulative log returns against bar number.
 
-    NaN with fewer than 2 non-NaN returns or a flat cumulative curve (all returns 0). Differs
-    from empyrical only when NaNs leave fewer than 2 observations (empyrical raises there).
+    NaN with fewer than 2 non-NaN returns or a flat cumulative curve (every return after the
+    first is 0; scipy >= 1.14 also gives NaN there, older scipy 0.0). Differs from empyrical
+    otherwise only when NaNs leave fewer than 2 observations (empyrical raises there).
     """
     r = _arr(returns)
     v = _valid(r)
