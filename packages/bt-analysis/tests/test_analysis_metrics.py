@@ -183,7 +183,7 @@ def test_json_safe() -> None:
         "b": [np.float64(1.5), np.inf, -np.inf, np.int64(3), np.bool_(True)],
         "c": (pd.Timestamp("2024-01-01", tz="UTC"), pd.NaT, pd.Timedelta(hours=1)),
         pd.Timestamp("2024-01-02"): np.array([1.0, np.nan]),
-        "d": {"nested": np.float32(np.nan)},
+        "d": {"nested": np.float32(np.nan), "na": pd.NA},
     }
     out = ba.json_safe(obj)
     assert out == {
@@ -191,7 +191,7 @@ def test_json_safe() -> None:
         "b": [1.5, None, None, 3, True],
         "c": ["2024-01-01T00:00:00+00:00", None, 3600.0],
         "2024-01-02T00:00:00": [1.0, None],
-        "d": {"nested": None},
+        "d": {"nested": None, "na": None},
     }
     assert type(out["b"][0]) is float and type(out["b"][3]) is int and type(out["b"][4]) is bool
     json.dumps(out, allow_nan=False)

@@ -76,6 +76,7 @@ def test_daily_bars_with_holidays_are_252(sample_close: pd.Series) -> None:
         (pd.DatetimeIndex(["2020-01-01", "2020-01-01", "2020-01-02"]), "duplicate"),
         (pd.DatetimeIndex(["2020-01-01", None, "2020-01-02"]), "NaT"),
         (pd.DatetimeIndex(["2000-01-01", "2003-01-01", "2006-01-01"]), "more than a year"),
+        (pd.date_range("2024-01-02 09:31", periods=50, freq="min"), "single date"),
     ],
 )
 def test_cannot_infer_raises_value_error(index: pd.DatetimeIndex, message: str) -> None:

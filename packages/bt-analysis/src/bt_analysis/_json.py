@@ -40,7 +40,7 @@ def json_safe(obj: Any) -> Any:
         return obj if math.isfinite(obj) else None
     if isinstance(obj, int):
         return obj
-    if obj is pd.NaT:
+    if obj is pd.NaT or obj is pd.NA:
         return None
     if isinstance(obj, (pd.Timestamp, _dt.datetime, _dt.date)):
         return obj.isoformat()

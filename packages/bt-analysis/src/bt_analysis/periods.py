@@ -48,7 +48,7 @@ def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
 
     Raises:
         AnalysisInputError (a ValueError): fewer than 2 timestamps, NaT, unsorted or duplicate
-            timestamps, or a median spacing of 400 days or more.
+            timestamps, intraday bars all on one date, or a median spacing of 400 days or more.
     """
     check_datetime_index(index, "index")
     if len(index) < 2:
@@ -59,6 +59,12 @@ def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
     spacing_days = float(np.median(np.diff(index.as_unit("ns").asi8))) / _NS_PER_DAY
     if spacing_days < 4:
         per_date = pd.Series(1, index=index.normalize()).groupby(level=0).size()
+        if len(per_date) < 2:
+            # One date only: how many bars make a session is unknowable from part of one day.
+            raise AnalysisInputError(
+                f"cannot infer periods per year from intraday bars on a single date "
+                f"({index[0].date()}); pass periods_per_year explicitly"
+            )
         bars_per_day = float(np.median(per_date.to_numpy()))
         return bars_per_day * _trading_days_per_year(index)
     for upper, periods in ((10, 52.0), (45, 12.0), (135, 4.0), (250, 2.0), (400, 1.0)):
