@@ -1,8 +1,9 @@
 """Round trips from fills (FIFO) and trade statistics.
 
 Fills (what the engine produces), one row per execution:
-    order_id:int, symbol:str, datetime:datetime64[ns, UTC], side:'buy'|'sell',
-    size:float (> 0 units), price:float (> 0), commission:float (>= 0, currency).
+    order_id:int (optional), symbol:str, datetime:datetime64[ns, UTC], side:'buy'|'sell'
+    (case-insensitive), size:float (> 0 units), price:float (> 0), commission:float (>= 0,
+    currency).
 
 Round trips ("trades"), one row per closed lot slice:
     symbol, side ('long'|'short'), size, entry_time, exit_time, entry_price, exit_price,
