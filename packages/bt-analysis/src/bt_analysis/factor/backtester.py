@@ -228,6 +228,12 @@ class CrossSectionFactorBacktester:
         K = nk + 1
         held = lab < nk
         key = (np.arange(R) * K)[:, None] + lab  # flat (rebalance, bucket) cell
+        # Rebalancing on every row (the common daily case) lets whole-array
+        # slices stand in for the gathers and repeats of the general path.
+        contiguous = bool(np.all(np.diff(reb) == 1))
+
+        def rows_of(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+            return a[int(idx[0]) : int(idx[0]) + len(idx)] if contiguous else a[idx]
 
         def sums(k: np.ndarray, v: np.ndarray, rows: int) -> np.ndarray:
             return np.bincount(k.ravel(), weights=v.ravel(), minlength=rows * K).reshape(rows, K)
@@ -237,14 +243,17 @@ class CrossSectionFactorBacktester:
         norm[:, nk] = norm[:, :nk].sum(axis=1)
         cnt[:, nk] = cnt[:, :nk].sum(axis=1)
         # shares per unit of raw weight, bought at the rebalance price
-        u = np.divide(raw, px[reb], out=np.zeros_like(raw), where=held)
+        u = np.divide(raw, rows_of(px, reb), out=np.zeros_like(raw), where=held)
 
         # Unnormalised bucket values at each row t under the block holding (t-1, t].
         lengths = np.diff(np.append(reb, T - 1))
-        blk = np.repeat(np.arange(R), lengths)
-        n = len(blk)
-        key_t = (np.arange(n) * K)[:, None] + np.repeat(lab, lengths, axis=0)
-        s_end = sums(key_t, np.repeat(u, lengths, axis=0) * px[r0 + 1 :], n)
+        n = int(lengths.sum())
+        if contiguous:  # one row per block (the last block may be empty)
+            key_t, u_t = key[:n], u[:n]
+        else:
+            key_t = (np.arange(n) * K)[:, None] + np.repeat(lab, lengths, axis=0)
+            u_t = np.repeat(u, lengths, axis=0)
+        s_end = sums(key_t, u_t * px[r0 + 1 :], n)
         s_end[:, nk] = s_end[:, :nk].sum(axis=1)
         s_beg = np.empty_like(s_end)
         if n:
@@ -264,17 +273,19 @@ class CrossSectionFactorBacktester:
             new = lab[1:]
             with np.errstate(all="ignore"):
                 inv_norm = np.where(norm > 0, 1.0 / norm, 0.0)
-                value = u[:-1] * px[reb[1:]]  # drifted (unnormalised) holdings
+                value = u[:-1] * rows_of(px, reb[1:])  # drifted (unnormalised) holdings
                 s_reb = s_end[reb[1:] - r0 - 1]  # their bucket totals
                 inv_s = np.where(s_reb > 0, 1.0 / s_reb, 0.0)
-            t_new = raw[1:] * inv_norm.ravel()[key[1:]]
-            d_old = value * inv_s.ravel()[key[:-1]]
-            # Per bucket: names that stay trade |t - d|, entering names trade t,
-            # leaving names trade d = (totals of t and d) - (stayers' t and d).
+            t_new = raw[1:] * inv_norm.ravel()[key[1:]]  # target weights
+            d_old = value * inv_s.ravel()[key[:-1]]  # drifted weights
+            # Per bucket, sum |t - d| over all names = (sum t) + (sum d) - 2 sum over
+            # the names that stay of min(t, d); entering names have d = 0 there and
+            # leaving names t = 0. Bucket totals of t and d are 1 (0 if empty).
             stay = (prev == new) & held[1:]
             key_s = np.where(stay, key[:-1], key[:-1] - prev + nk)
-            adj = sums(key_s, np.abs(t_new - d_old) - t_new - d_old, R - 1)
-            to[1:, :nk] = (norm[1:, :nk] > 0).astype(np.float64) + (s_reb[:, :nk] > 0) + adj[:, :nk]
+            kept = sums(key_s, np.minimum(t_new, d_old), R - 1)
+            to[1:, :nk] = (norm[1:, :nk] > 0).astype(np.float64) + (s_reb[:, :nk] > 0)
+            to[1:, :nk] -= 2.0 * kept[:, :nk]
             # universe: every held name is in it, weights normalised over all buckets
             tu = raw[1:] * inv_norm[1:, nk][:, None]
             du = value * inv_s[:, nk][:, None]
