@@ -907,3 +907,104 @@ def test_sell_commission_cannot_overdraw_cash(tiny: pd.DataFrame) -> None:
     assert cash_seen[1] == pytest.approx(0.0, abs=1e-12)
     assert min(cash_seen) >= 0.0, cash_seen
     assert res.orders["status"].tolist() == ["filled", "rejected"]
+
+
+# ----------------------------------------------------------------------------------------
+# more data-form and timing details
+# ----------------------------------------------------------------------------------------
+
+
+def test_long_frame_interleaved_rows(make_ohlc: Any, to_long: Any) -> None:
+    # A long table sorted by time (symbols interleaved) is as good as one grouped by symbol.
+    frames = {"AAA": make_ohlc(20, seed=2), "BBB": make_ohlc(20, seed=3)}
+    long = to_long(frames)
+    interleaved = long.sort_values(["datetime", "symbol"]).reset_index(drop=True)
+    _fields_equal(load_data(long), load_data(interleaved))
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_index_resolution_does_not_matter(ohlc: pd.DataFrame, unit: str) -> None:
+    df = ohlc.set_axis(ohlc.index.as_unit(unit), axis=0)
+    md = load_data(df)
+    np.testing.assert_array_equal(md.ts, ohlc.index.as_unit("ns").asi8)
+    assert md.ts[1] - md.ts[0] == 86_400 * 10**9
+
+
+def test_non_utc_timezone_is_converted(ohlc: pd.DataFrame) -> None:
+    local = ohlc.tz_convert("Asia/Shanghai")
+    md = load_data(local)
+    assert str(md.index.tz) == "UTC"
+    np.testing.assert_array_equal(md.ts, load_data(ohlc).ts)
+
+
+def test_bar_time_and_ts(tiny: pd.DataFrame) -> None:
+    seen: list[tuple[int, str]] = []
+
+    class T(Strategy):
+        def next(self, bar: Any) -> Any:
+            seen.append((bar.ts, bar.time))
+
+    Backtest(tiny, T).run()
+    assert seen[0] == (tiny.index[0].value, "2021-03-01T00:00:00Z")
+    assert seen[-1][1] == "2021-03-06T00:00:00Z"
+
+
+def test_fill_on_close_limit_orders(tiny: pd.DataFrame) -> None:
+    # Close of bar 1 is 11.2: a buy limit at 11.3 fills there; one at 11.0 does not fill at
+    # the close and then works against the next bars' ranges like any limit (bar 2's low is
+    # 11.5 > 11.0, ... never), a sell limit above the close waits too.
+    def go(s: Strategy, b: Any) -> None:
+        s.buy(1.0, limit=11.3)
+        s.buy(1.0, limit=11.0)
+
+    res = _one_order(tiny, 1, go, fill_on="close")
+    assert res.fills["price"].tolist() == [11.2]
+    assert res.fills["datetime"].tolist() == [tiny.index[1]]
+    assert res.orders["status"].tolist() == ["filled", "accepted"]
+
+
+def test_indicator_returning_several_series(ohlc: pd.DataFrame) -> None:
+    from bt_core.indicators import bollinger
+
+    seen: list[int] = []
+
+    class Bands(Strategy):
+        def on_start(self) -> None:
+            self.mid, self.up, self.lo = self.I(bollinger, self.data.close, 10, 2.0)
+            self.full = bollinger(ohlc["close"].to_numpy(), 10, 2.0)
+
+        def next(self, bar: Any) -> Any:
+            if self.i >= 9:
+                assert self.up[-1] == self.full[1][self.i]
+                assert self.lo[-1] <= self.mid[-1] <= self.up[-1]
+                seen.append(self.i)
+
+    Backtest(ohlc, Bands).run()
+    assert len(seen) == len(ohlc) - 9
+
+
+def test_order_placed_in_on_start_fills_at_first_open(tiny: pd.DataFrame) -> None:
+    class Early(Strategy):
+        def on_start(self) -> None:
+            self.buy(1.0)
+
+    res = Backtest(tiny, Early).run()
+    assert res.fills["datetime"].tolist() == [tiny.index[0]]
+    assert res.fills["price"].tolist() == [10.0]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (message quality): rejection reasons name the symbol by engine index "
+    "('symbol #0') instead of its name (engine-rs/core/src/broker.rs Broker::execute)",
+)
+def test_rejection_reason_names_the_symbol(make_ohlc: Any) -> None:
+    frames = {"600000.SH": make_ohlc(5, seed=1), "000001.SZ": make_ohlc(5, seed=2)}
+
+    class Broke(Strategy):
+        def next(self, bar: Any) -> Any:
+            if self.i == 0:
+                self.buy(1e9, symbol="000001.SZ")
+
+    res = Backtest(frames, Broke).run()
+    assert "000001.SZ" in res.orders["reason"].iloc[0]
