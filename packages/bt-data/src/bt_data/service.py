@@ -120,12 +120,14 @@ class MarketDataService:
     def _bounds(self, start: DateLike, end: DateLike | None) -> tuple[pd.Timestamp, pd.Timestamp]:
         lo = parse_bound(start, is_end=False, name="start")
         hi = parse_bound(end, is_end=True, name="end")
-        assert lo is not None
-        now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("us")
-        # Bars cannot exist after now: never count the future as missing.
-        hi = now if hi is None or hi > now else hi
-        if hi < lo:
+        if lo is None:
+            raise ValueError("parameter 'start' is required")
+        if hi is not None and hi < lo:
             raise ValueError(f"parameters 'start'/'end': start {start!r} is after end {end!r}")
+        now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("us")
+        # Bars cannot exist after now: never count the future as missing (a range wholly in
+        # the future then expects nothing).
+        hi = now if hi is None or hi > now else hi
         return lo, hi
 
     def missing(

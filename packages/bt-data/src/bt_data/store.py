@@ -750,7 +750,8 @@ def _to_arrow(bars: pd.DataFrame | pa.Table, source: str) -> pa.Table:
     if not isinstance(bars, pd.DataFrame):
         raise TypeError(f"{source}: expected a pandas DataFrame or pyarrow Table, got {type(bars)}")
     frame = bars
-    if not isinstance(frame.index, pd.RangeIndex) and frame.index.name in ("datetime", "symbol"):
+    # Accept bars indexed by datetime or (symbol, datetime) as well as plain columns.
+    if any(name in ("datetime", "symbol") for name in frame.index.names):
         frame = frame.reset_index()
     try:
         return pa.Table.from_pandas(frame, preserve_index=False)
