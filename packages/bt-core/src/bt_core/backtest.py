@@ -6,15 +6,15 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import bt_analysis
 import numpy as np
 import pandas as pd
-from bt_engine import Engine
 
+import bt_analysis
 from bt_core.data import FIELDS, MarketData, load_data
 from bt_core.errors import DataError, ParameterError
 from bt_core.result import Result, _utc
 from bt_core.strategy import DataView, Strategy
+from bt_engine import Engine
 
 BUILTINS = {"sma_cross": {"fast": 10, "slow": 30, "size": 1.0}}
 
@@ -252,12 +252,17 @@ class Backtest:
 
     # ----- results ---------------------------------------------------------------------
     def _periods_per_year(self) -> float | None:
+        """Given or inferred periods per year; None when the bar spacing does not tell.
+
+        A run never fails for this: ``Result.stats`` explains what to pass instead.
+        """
         if self.periods_per_year is not None:
             return self.periods_per_year
-        if self.data.n_bars < 2:
-            return None
-        if self._ppy is None:
-            self._ppy = bt_analysis.infer_periods_per_year(self.data.index)
+        if self._ppy is None and self.data.n_bars >= 2:
+            try:
+                self._ppy = bt_analysis.infer_periods_per_year(self.data.index)
+            except ValueError:
+                self._ppy = None
         return self._ppy
 
     def _result(self, eng: Engine, name: str, params: dict[str, Any]) -> Result:

@@ -134,6 +134,10 @@ def run(
     fill_on: Annotated[
         str, typer.Option(help="next_open (default, no look-ahead) or close (optimistic).")
     ] = "next_open",
+    periods_per_year: Annotated[
+        float | None,
+        typer.Option(help="For annualised stats; inferred from the bar spacing when omitted."),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(help="Directory for equity/fills/orders/trades CSVs + stats.json."),
@@ -160,6 +164,7 @@ def run(
             slippage_bps=slippage_bps,
             fill_on=fill_on,
             symbol=symbol,
+            periods_per_year=periods_per_year,
         )
         cells = bt.data.n_bars * len(bt.data.symbols)
         show = progress if progress is not None else cells >= PROGRESS_CELLS
@@ -182,7 +187,11 @@ def run(
         err_console.print(f"[red]error:[/red] {e}")
         raise typer.Exit(code=2) from e
     name = result.strategy
-    stats = result.stats
+    try:
+        stats = result.stats
+    except ValueError as e:
+        err_console.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(code=2) from e
     if as_json:
         console.print_json(json.dumps(stats, allow_nan=False))
     else:
@@ -205,9 +214,8 @@ def builtins() -> None:
 def version() -> None:
     """Print the versions of the pyrust-bt packages."""
     import bt_analysis
-    import bt_engine
-
     import bt_core
+    import bt_engine
 
     console.print(
         f"bt-core {bt_core.__version__}, bt-engine {bt_engine.__version__}, "

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import bt_engine
 import numpy as np
+
+import bt_engine
 
 
 def _arr(x: Any) -> np.ndarray:

@@ -8,9 +8,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import bt_analysis
 import numpy as np
 import pandas as pd
+
+import bt_analysis
 
 
 @dataclass
@@ -32,6 +33,12 @@ class Result:
     @cached_property
     def stats(self) -> dict[str, Any]:
         """Performance and trade metrics (JSON-safe: None where a value is undefined)."""
+        if self.periods_per_year is None:
+            idx = self.equity.index
+            raise ValueError(
+                f"cannot infer periods per year from {len(idx)} bars ({idx[0]} .. {idx[-1]}); "
+                "pass Backtest(..., periods_per_year=...) to get annualised statistics"
+            )
         return bt_analysis.performance_metrics(
             self.equity,
             self.trades,

@@ -22,9 +22,8 @@ import pandas as pd
 from bt_core.errors import ActionError, ParameterError
 
 if TYPE_CHECKING:
-    from bt_engine import BarView, Engine, FillInfo, Line, OrderInfo
-
     from bt_core.data import MarketData
+    from bt_engine import BarView, Engine, FillInfo, Line, OrderInfo
 
 
 @dataclass(frozen=True)
@@ -268,6 +267,8 @@ class Strategy:
     @property
     def position(self) -> float:
         """Position (units) of the only symbol; use position_of(symbol) with several."""
+        if len(self._md.symbols) == 1:  # the common case, kept cheap: it runs every bar
+            return self._engine.position(0)
         return self._engine.position(self._sym(None))
 
     def position_of(self, symbol: str) -> float:
