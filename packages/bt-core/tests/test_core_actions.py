@@ -129,6 +129,8 @@ BAD_RETURNS = [
     ({"action": "buy", "type": "limit", "price": "x"}, "limit price must be a number"),
     ({"action": "buy", "tif": "ioc"}, "tif must be 'gtc' or 'day'"),
     (Order("short"), "Order.side must be 'buy' or 'sell'"),
+    ({"action": "buy", "symbol": "XXX"}, "unknown symbol 'XXX'; the data has: asset"),
+    (Order("buy", symbol="XXX"), "unknown symbol 'XXX'"),
     (["BUY", "nope"], "unknown action 'nope'"),
 ]
 
@@ -156,3 +158,12 @@ def test_limit_without_price_via_method_is_market(tiny: pd.DataFrame) -> None:
         Backtest(tiny, Bad).run()
     assert isinstance(info.value.__cause__, ActionError)
     assert "limit price must be a number" in str(info.value)
+
+
+@pytest.mark.parametrize("size", [-1.0, 0.0, float("nan"), float("inf")])
+def test_bad_size_in_returned_dict(tiny: pd.DataFrame, size: float) -> None:
+    with pytest.raises(StrategyError) as info:
+        run_returning(tiny, {2: {"action": "buy", "size": size}})
+    assert "bar 2" in str(info.value)
+    assert isinstance(info.value.__cause__, ValueError)
+    assert "order size must be a finite number > 0" in str(info.value.__cause__)

@@ -188,6 +188,10 @@ def check_ledger(res: Result, frames: dict[str, pd.DataFrame], cash0: float) -> 
 
     # Every bar: equity = cash + sum(position x last price).
     np.testing.assert_allclose(res.equity.to_numpy(), equity, rtol=1e-9, atol=tol)
+    # Exposure: gross position value over equity, every bar.
+    np.testing.assert_allclose(
+        res.exposure.to_numpy(), np.abs(held).sum(axis=1) / equity, rtol=1e-9, atol=1e-12
+    )
     # Long-only with a cash check: cash and positions never go negative.
     assert cash.min() >= -tol, cash.min()
     assert pos.min() >= -1e-9 * max(1.0, float(np.abs(pos).max()))
