@@ -14,7 +14,7 @@ Conventions and where they differ from alphalens-reloaded are documented in
 :mod:`~bt_analysis.factor.backtester`.
 """
 
-from bt_analysis.factor._validate import FactorInputError, json_safe
+from bt_analysis.factor._validate import FactorInputError
 from bt_analysis.factor.backtester import CrossSectionFactorBacktester, FactorBacktestResult
 from bt_analysis.factor.core import (
     FactorData,
@@ -56,7 +56,6 @@ __all__ = [
     "group_ic_summary",
     "ic_decay",
     "ic_summary",
-    "json_safe",
     "mean_return_by_quantile",
     "monotonicity",
     "neutralize",

@@ -6,7 +6,6 @@ argument and, where it applies, the date and asset that are wrong.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +14,7 @@ import pandas as pd
 
 from bt_analysis._validation import AnalysisInputError
 
-__all__ = ["FactorInputError", "json_safe"]
+__all__ = ["FactorInputError"]
 
 
 class FactorInputError(AnalysisInputError):
@@ -151,32 +150,3 @@ def groups_to_codes(
             f"groups: asset {assets[c]!r} has a factor value on {dates[r]!r} but no group"
         )
     return codes.astype(np.int64), pd.Index(labels, name="group")
-
-
-def json_safe(obj: Any) -> Any:
-    """Convert numpy/pandas scalars and containers to JSON-safe Python values.
-
-    NaN and +/-inf become ``None``; timestamps become ISO strings.
-    """
-    if isinstance(obj, Mapping):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, pd.Series):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, pd.DataFrame):
-        return {str(k): json_safe(col) for k, col in obj.to_dict(orient="index").items()}
-    if isinstance(obj, (pd.Timestamp, np.datetime64)):
-        return pd.Timestamp(obj).isoformat()
-    if isinstance(obj, (np.bool_, bool)):
-        return bool(obj)
-    if isinstance(obj, (np.integer, int)):
-        return int(obj)
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if obj is None or isinstance(obj, str):
-        return obj
-    if obj is pd.NA or obj is pd.NaT:
-        return None
-    return str(obj)

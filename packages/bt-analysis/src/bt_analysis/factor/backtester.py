@@ -37,7 +37,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from bt_analysis.factor._validate import FactorInputError, as_wide, check_prices, json_safe
+from bt_analysis._json import json_safe
+from bt_analysis.factor._validate import FactorInputError, as_wide, check_prices
 from bt_analysis.factor.core import _quantile_labels
 
 __all__ = ["CrossSectionFactorBacktester", "FactorBacktestResult"]

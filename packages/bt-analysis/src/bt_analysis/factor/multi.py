@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bt_analysis.factor._validate import FactorInputError, as_wide, json_safe
+from bt_analysis._json import json_safe
+from bt_analysis.factor._validate import FactorInputError, as_wide
 from bt_analysis.factor.core import FactorData, GroupsLike, period_column, prepare_factor_data
 from bt_analysis.factor.stats import (
     _rank_rows,
@@ -228,7 +229,10 @@ class MultiFactorAnalyzer:
             {
                 "period": period_column(self.period),
                 "ranking": rank.to_dict(orient="index"),
-                "ic": {f: json_safe(ic.xs(f, level="factor")) for f in self.names},
+                "ic": {
+                    f: pd.DataFrame(ic.xs(f, level="factor")).to_dict(orient="index")
+                    for f in self.names
+                },
                 "correlation": self.correlation().to_dict(orient="index"),
             }
         )

@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from bt_analysis.factor._validate import FactorInputError, json_safe
+from bt_analysis._json import json_safe
+from bt_analysis.factor._validate import FactorInputError
 from bt_analysis.factor.core import FactorData, average_ranks, period_column, prepare_factor_data
 
 __all__ = [
