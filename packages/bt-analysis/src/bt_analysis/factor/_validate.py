@@ -90,6 +90,7 @@ def check_int_list(values: Any, what: str, *, minimum: int = 1) -> tuple[int, ..
     """Return a sorted tuple of unique ints >= ``minimum`` or raise."""
     if isinstance(values, (int, np.integer)):
         values = (values,)
+    values = list(values) if not isinstance(values, str) else values
     try:
         out = tuple(sorted({int(v) for v in values}))
     except (TypeError, ValueError) as exc:

@@ -97,10 +97,10 @@ def forward_returns(
     """
     px = check_prices(prices)
     per = check_int_list(periods, "periods")
-    cols = {period_column(h): _forward_returns_wide(px, h).stack(future_stack=True) for h in per}
-    out = pd.DataFrame(cols)
-    out.index.names = ["date", "asset"]
-    return out.dropna(how="all")
+    # ravel in C order = date-major, matching MultiIndex.from_product(dates, assets)
+    idx = pd.MultiIndex.from_product([px.index, px.columns], names=["date", "asset"])
+    cols = {period_column(h): _forward_returns_wide(px, h).to_numpy().ravel() for h in per}
+    return pd.DataFrame(cols, index=idx).dropna(how="all")
 
 
 # --------------------------------------------------------------------------- bucketing
