@@ -26,7 +26,8 @@ Model (all conventions deliberate and tested):
   ``(1 + gross) * (1 - c * turnover) - 1``.
 * ``long_short``: long the top bucket, short the bottom one, one unit each
   per unit of capital (gross 2), returns ``top - bottom`` per period minus the
-  cost of both legs' turnover. ``universe``: all eligible names, equal weight.
+  cost of both legs' turnover. ``universe``: all eligible names, weighted
+  like the buckets (equal: 1/n; factor: proportional to ``|f - mean f|``).
 """
 
 from __future__ import annotations
@@ -56,8 +57,10 @@ class FactorBacktestResult:
         the first rebalance on); columns ``Q1..Qn`` (Q1 = lowest factor),
         ``long_short`` and ``universe``.
     equity: ``(1 + returns).cumprod()``, starting from 1 before the first cost.
-    turnover: one-way turnover per rebalance date (index ``date``), same columns.
-    costs: cost as a fraction of portfolio value per rebalance date.
+    turnover: one-way turnover per rebalance date (index ``date``), same
+        columns; ``long_short`` is the sum of its two legs.
+    costs: cost per rebalance date as a fraction of the portfolio value at the
+        rebalance (``long_short``: of the capital at the start of that period).
     counts: names held per bucket at each rebalance date.
     skipped_rebalances: scheduled rebalance dates with too few eligible names.
     params: the settings used.
