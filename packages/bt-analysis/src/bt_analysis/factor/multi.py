@@ -75,6 +75,7 @@ class MultiFactorAnalyzer:
         self.quantiles = quantiles
         self._raw = {str(k): v for k, v in factors.items()}
         self._data: dict[str, FactorData] = {}
+        self._summary: pd.DataFrame | None = None
         for name, fac in self._raw.items():
             try:
                 self._data[name] = prepare_factor_data(
@@ -115,6 +116,8 @@ class MultiFactorAnalyzer:
         ``rank_autocorrelation``; ``direction`` (+1 if a high factor predicts
         high returns, -1 otherwise, from the mean rank IC); ``n_dates``.
         """
+        if self._summary is not None:
+            return self._summary.copy()
         col = period_column(self.period)
         rows = {}
         for name, fd in self._data.items():
@@ -145,7 +148,8 @@ class MultiFactorAnalyzer:
             }
         out = pd.DataFrame.from_dict(rows, orient="index")
         out.index.name = "factor"
-        return out
+        self._summary = out  # the panels are fixed at construction, so this never goes stale
+        return out.copy()
 
     def rank(self, weights: Mapping[str, float] | None = None) -> pd.DataFrame:
         """Rank factors by a weighted score of per-criterion percentile ranks.
