@@ -393,12 +393,8 @@ def _is_text(s: pd.Series) -> bool:
     return pd.api.types.is_string_dtype(s.dtype) or s.dtype == object
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with no fills/orders the text columns (fills.side, orders.side/type/tif/"
-    "status) come out float64 because Backtest._result builds them from empty Python lists",
-)
 def test_empty_tables_keep_their_dtypes(ohlc: pd.DataFrame) -> None:
+    # Found by this suite: empty text columns used to come out as float64.
     res = Backtest(ohlc, Strategy).run()
     assert res.fills.empty and res.orders.empty and res.trades.empty
     for c in ("symbol", "side"):
@@ -885,14 +881,9 @@ def test_run_weights_rebalances(make_ohlc: Any) -> None:
         Backtest(frames, None).run_weights(np.full((40, 2), 0.6))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a sale whose commission exceeds its proceeds plus the cash on hand fills and "
-    "drives cash negative (engine-rs/core/src/broker.rs Broker::execute checks only the "
-    "position for Side::Sell, never the cash needed for the commission); expected a "
-    "rejection with a reason, as for buys",
-)
 def test_sell_commission_cannot_overdraw_cash(tiny: pd.DataFrame) -> None:
+    # Found by the ledger property: a sale whose minimum commission exceeded its proceeds plus
+    # the cash on hand used to fill and leave cash negative.
     cash_seen: list[float] = []
 
     class Dust(Strategy):
@@ -907,6 +898,7 @@ def test_sell_commission_cannot_overdraw_cash(tiny: pd.DataFrame) -> None:
     assert cash_seen[1] == pytest.approx(0.0, abs=1e-12)
     assert min(cash_seen) >= 0.0, cash_seen
     assert res.orders["status"].tolist() == ["filled", "rejected"]
+    assert "insufficient cash" in res.orders["reason"].iloc[1]
 
 
 # ----------------------------------------------------------------------------------------
@@ -993,12 +985,8 @@ def test_order_placed_in_on_start_fills_at_first_open(tiny: pd.DataFrame) -> Non
     assert res.fills["price"].tolist() == [10.0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (message quality): rejection reasons name the symbol by engine index "
-    "('symbol #0') instead of its name (engine-rs/core/src/broker.rs Broker::execute)",
-)
 def test_rejection_reason_names_the_symbol(make_ohlc: Any) -> None:
+    # Reasons used to say "symbol #1"; they must name the symbol as the user knows it.
     frames = {"600000.SH": make_ohlc(5, seed=1), "000001.SZ": make_ohlc(5, seed=2)}
 
     class Broke(Strategy):

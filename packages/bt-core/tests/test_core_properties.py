@@ -130,15 +130,13 @@ def _build(make_ohlc: Any, draw: Any) -> Scenario:
         keep[0] = True
         frames["BBB"] = b[keep]
     cash = draw(st.sampled_from([50.0, 1_000.0, 100_000.0]))
-    # With tiny cash a minimum/fixed commission larger than a sale's proceeds drives cash
-    # negative (a known engine bug, pinned by test_sell_commission_cannot_overdraw_cash in
-    # test_core_api.py); keep those costs to accounts where they cannot exceed the cash.
-    small = cash < 100.0
     cfg = {
         "cash": cash,
         "commission": draw(st.sampled_from([0.0, 0.0005, 0.01])),
-        "commission_min": 0.0 if small else draw(st.sampled_from([0.0, 0.1, 1.0])),
-        "commission_fixed": 0.0 if small else draw(st.sampled_from([0.0, 0.05])),
+        # Minimum/fixed commissions larger than a small sale's proceeds: such a sale must be
+        # rejected, never drive cash negative.
+        "commission_min": draw(st.sampled_from([0.0, 0.1, 1.0])),
+        "commission_fixed": draw(st.sampled_from([0.0, 0.05])),
         "slippage_bps": draw(st.sampled_from([0.0, 2.0, 25.0])),
         "fill_on": draw(st.sampled_from(["next_open", "next_open", "close"])),
     }

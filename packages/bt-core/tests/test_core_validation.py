@@ -305,13 +305,8 @@ def test_bad_fill_on_and_day_offset(ohlc: pd.DataFrame) -> None:
         Backtest(ohlc, "sma_cross", day_offset_hours=30).run()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Backtest(day_offset_hours=nan) is accepted (backtest.py __init__ stores "
-    "float(day_offset_hours) unchecked); the error only comes from the engine at run() and "
-    "is a plain ValueError, not a ParameterError like every other run parameter",
-)
 def test_day_offset_validated_like_other_parameters(ohlc: pd.DataFrame) -> None:
+    # Used to be accepted by Backtest() and fail only inside the engine at run().
     with pytest.raises(ParameterError, match="day_offset_hours"):
         Backtest(ohlc, "sma_cross", day_offset_hours=math.nan)
 
