@@ -116,7 +116,10 @@ impl Engine {
             fill_on,
             day_offset_ns: (day_offset_hours * 3_600_000_000_000.0) as i64,
         };
-        let broker = Broker::new(cfg, data.n_symbols).map_err(value_error)?;
+        let mut broker = Broker::new(cfg, data.n_symbols).map_err(value_error)?;
+        broker
+            .set_symbol_names(symbols.clone())
+            .map_err(value_error)?;
         Ok(Self {
             data: Rc::new(data),
             symbols,

@@ -21,6 +21,18 @@ BUILTINS = {"sma_cross": {"fast": 10, "slow": 30, "size": 1.0}}
 ProgressFn = Callable[[int, int], None]
 
 
+def _text(values: Any) -> pd.Series:
+    """A text column that stays text (not float64) even when it is empty."""
+    return pd.Series(values, dtype=object).astype(str)
+
+
+def _day_offset(v: Any) -> float:
+    ok = not isinstance(v, bool) and isinstance(v, (int, float, np.number))
+    if not ok or not math.isfinite(v) or abs(v) > 24:
+        raise ParameterError(f"parameter day_offset_hours must be a number in [-24, 24], got {v!r}")
+    return float(v)
+
+
 def _number(name: str, v: Any, *, positive: bool = False) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
         raise ParameterError(f"parameter {name} must be a number, got {v!r}")
@@ -91,7 +103,7 @@ class Backtest:
             "commission_fixed": _number("commission_fixed", commission_fixed),
             "slippage_bps": _number("slippage_bps", slippage_bps),
             "fill_on": fill_on,
-            "day_offset_hours": float(day_offset_hours),
+            "day_offset_hours": _day_offset(day_offset_hours),
         }
         if periods_per_year is not None:
             periods_per_year = _number("periods_per_year", periods_per_year, positive=True)
@@ -274,9 +286,9 @@ class Backtest:
         fills = pd.DataFrame(
             {
                 "order_id": f["order_id"].astype(np.int64),
-                "symbol": sym[f["symbol"]],
+                "symbol": _text(sym[f["symbol"]]),
                 "datetime": _utc(f["ts"]),
-                "side": f["side"],
+                "side": _text(f["side"]),
                 "size": f["size"],
                 "price": f["price"],
                 "commission": f["commission"],
@@ -291,15 +303,15 @@ class Backtest:
         orders = pd.DataFrame(
             {
                 "order_id": o["order_id"].astype(np.int64),
-                "symbol": sym[o["symbol"]],
-                "side": o["side"],
-                "type": o["type"],
-                "tif": o["tif"],
+                "symbol": _text(sym[o["symbol"]]),
+                "side": _text(o["side"]),
+                "type": _text(o["type"]),
+                "tif": _text(o["tif"]),
                 "size": o["size"],
                 "filled": o["filled"],
                 "limit_price": o["limit_price"],
                 "avg_price": o["avg_price"],
-                "status": o["status"],
+                "status": _text(o["status"]),
                 "reason": pd.Series(o["reason"], dtype=object),
                 "submitted": _utc(md.ts[o["submitted_bar"]]),
                 "closed": _utc(closed),
@@ -311,8 +323,8 @@ class Backtest:
         entry_time, exit_time = _utc(t["entry_ts"]), _utc(t["exit_ts"])
         trades = pd.DataFrame(
             {
-                "symbol": sym[t["symbol"]],
-                "side": np.where(t["direction"] > 0, "long", "short"),
+                "symbol": _text(sym[t["symbol"]]),
+                "side": _text(np.where(t["direction"] > 0, "long", "short").tolist()),
                 "size": t["size"],
                 "entry_time": entry_time,
                 "exit_time": exit_time,

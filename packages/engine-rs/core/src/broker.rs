@@ -32,6 +32,8 @@ struct Lot {
 pub struct Broker {
     cfg: Config,
     n_symbols: usize,
+    /// Names used in rejection reasons ("#i" until set).
+    names: Vec<String>,
     cash: f64,
     position: Vec<f64>,
     avg_cost: Vec<f64>,
@@ -59,6 +61,7 @@ impl Broker {
         Ok(Self {
             cfg,
             n_symbols,
+            names: (0..n_symbols).map(|s| format!("#{s}")).collect(),
             cash: cfg.cash,
             position: vec![0.0; n_symbols],
             avg_cost: vec![0.0; n_symbols],
@@ -79,6 +82,19 @@ impl Broker {
             t: 0,
             started: false,
         })
+    }
+
+    /// Name the symbols (in data order) for messages such as rejection reasons.
+    pub fn set_symbol_names(&mut self, names: Vec<String>) -> Result<()> {
+        if names.len() != self.n_symbols {
+            return Err(EngineError::config(format!(
+                "{} symbol names for {} symbols",
+                names.len(),
+                self.n_symbols
+            )));
+        }
+        self.names = names;
+        Ok(())
     }
 
     /// Pre-size the per-bar curves for a run of `n_bars` bars.
@@ -387,9 +403,18 @@ impl Broker {
         match side {
             Side::Sell => {
                 let held = self.position[s];
+                let name = &self.names[s];
                 if size > held * (1.0 + TOL) + TOL {
                     let reason = format!(
-                        "insufficient position: cannot sell {size} of symbol #{s}, position is {held} (short selling is not enabled)"
+                        "insufficient position: cannot sell {size} of {name}, position is {held} (short selling is not enabled)"
+                    );
+                    self.close_order(i, OrderStatus::Rejected, Some(reason));
+                    return;
+                }
+                if commission > (self.cash + notional) * (1.0 + TOL) + TOL {
+                    let reason = format!(
+                        "insufficient cash: commission {commission} of selling {size} of {name} exceeds the proceeds {notional} plus cash {}",
+                        self.cash
                     );
                     self.close_order(i, OrderStatus::Rejected, Some(reason));
                     return;
@@ -399,8 +424,8 @@ impl Broker {
                 let need = notional + commission;
                 if need > self.cash * (1.0 + TOL) + TOL {
                     let reason = format!(
-                        "insufficient cash: buying {size} of symbol #{s} at {price} needs {need} including commission {commission}, cash is {}",
-                        self.cash
+                        "insufficient cash: buying {size} of {} at {price} needs {need} including commission {commission}, cash is {}",
+                        self.names[s], self.cash
                     );
                     self.close_order(i, OrderStatus::Rejected, Some(reason));
                     return;

@@ -374,3 +374,33 @@ fn deterministic_sma_cross() {
     assert_eq!(f1, f2);
     assert!(e1.iter().zip(&e2).all(|(a, b)| a.to_bits() == b.to_bits()));
 }
+
+#[test]
+fn sale_cannot_overdraw_cash_with_its_commission() {
+    // Buy 2 @ 10 paying 0.7 commission leaves 0.3 cash; after a crash to 0.1 the sale brings
+    // 0.2 but costs 0.7 commission: filling it would leave cash at -0.2.
+    let c = Config {
+        cash: 21.0,
+        commission_min: 0.3,
+        commission_fixed: 0.4,
+        ..cfg()
+    };
+    let d = Data::one(&[flat(10.0), flat(10.0), flat(0.1), flat(0.1)]);
+    let bars = d.bars();
+    let mut b = Broker::new(c, 1).unwrap();
+    b.set_symbol_names(vec!["600000.SH".into()]).unwrap();
+    let script = vec![
+        (0, OrderRequest::market(0, Side::Buy, 2.0)),
+        (1, OrderRequest::market(0, Side::Sell, 2.0)),
+    ];
+    run(&bars, &mut b, &mut Script(script)).unwrap();
+    assert!((b.cash() - 0.3).abs() < 1e-12);
+    let o = &b.orders()[1];
+    assert_eq!(o.status, OrderStatus::Rejected);
+    let reason = o.reason.as_deref().unwrap();
+    assert!(
+        reason.contains("insufficient cash") && reason.contains("600000.SH"),
+        "{reason}"
+    );
+    assert!(b.cash() >= 0.0 && b.position(0) == 2.0);
+}
