@@ -7,6 +7,8 @@ temporary directory, then times, each on a fresh database file:
 * peer ``pandas.read_csv + plain INSERT``: pandas parses, DuckDB inserts the DataFrame into a
   table with the same columns (no validation, no upsert).
 * ``bt-data re-import``: the same file again, so every row replaces a stored one.
+* the design not taken: DuckDB's CSV reader straight into a table whose ``PRIMARY KEY`` index
+  enforces the key (``INSERT OR REPLACE``, no validation), to show what the index costs.
 * reads: ``BarStore.read`` (all rows -> canonical pandas DataFrame) vs. a plain DuckDB
   ``SELECT ... .df()`` of the same table, and ``read_arrow``.
 
@@ -100,6 +102,22 @@ def main() -> None:
             )
             con.close()
 
+        def pk_design(i: int) -> None:
+            # The design bt-data did not take: DuckDB enforcing the key with a PRIMARY KEY
+            # index (INSERT OR REPLACE), reading the same CSV with the same reader.
+            con = duckdb.connect(str(root / f"pk{i}.duckdb"))
+            con.execute(
+                "CREATE TABLE bars (symbol VARCHAR, period VARCHAR, adjust VARCHAR, "
+                "ts TIMESTAMP, open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE, "
+                "volume DOUBLE, amount DOUBLE, PRIMARY KEY (symbol, period, adjust, ts))"
+            )
+            con.execute(
+                "INSERT OR REPLACE INTO bars SELECT symbol, '1m', 'none', "
+                "CAST(datetime AS TIMESTAMP), open, high, low, close, volume, amount "
+                f"FROM read_csv('{csv.as_posix()}', header = true)"
+            )
+            con.close()
+
         store = BarStore(root / "reimport.duckdb")
         store.import_csv(csv, period="1m")
 
@@ -107,11 +125,12 @@ def main() -> None:
             assert store.import_csv(csv, period="1m") == n
 
         # Interleave the contenders so that load from other processes hits them alike.
-        t_ours = t_peer = t_re = float("inf")
+        t_ours = t_peer = t_re = t_pk = float("inf")
         for i in range(args.repeat):
             t_ours = min(t_ours, best(lambda _, i=i: ours(i), 1))
             t_peer = min(t_peer, best(lambda _, i=i: peer(i), 1))
             t_re = min(t_re, best(reimport, 1))
+            t_pk = min(t_pk, best(lambda _, i=i: pk_design(i), 1))
         assert store.count() == n
 
         def read_ours(_: int) -> None:
@@ -133,7 +152,7 @@ def main() -> None:
 
     def line(name: str, secs: float, ref: float | None = None) -> str:
         ratio = f"  x{ref / secs:5.2f} vs peer" if ref else ""
-        return f"  {name:<44} {secs:7.3f} s  {n / secs:>12,.0f} rows/s{ratio}"
+        return f"  {name:<52} {secs:7.3f} s  {n / secs:>12,.0f} rows/s{ratio}"
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load average (1 min) at start {load0:.2f}, at end {load:.2f}")
@@ -141,6 +160,7 @@ def main() -> None:
     print(line("bt-data BarStore.import_csv (fresh db)", t_ours, t_peer))
     print(line("peer: pandas.read_csv + plain INSERT", t_peer))
     print(line("bt-data re-import (every row replaced)", t_re, t_peer))
+    print(line("alt design: DuckDB PRIMARY KEY + INSERT OR REPLACE", t_pk, t_peer))
     print("read (all rows, sorted)")
     print(line("bt-data BarStore.read -> pandas", r_ours, r_peer))
     print(line("bt-data BarStore.read_arrow -> Arrow", r_arrow, r_peer))

@@ -17,8 +17,8 @@ Upsert: a write deletes the stored rows whose keys it brings and inserts its row
 transaction, under an exclusive inter-process lock. A corrected bar therefore replaces the old one,
 and a failed or killed write leaves the store exactly as it was (DuckDB discards uncommitted
 transactions). The key is enforced this way rather than by a DuckDB ``PRIMARY KEY`` index because
-maintaining that index costs more than the whole rest of an import (measured: 1M rows took
-~1.0–1.3 s with the index vs. ~0.2 s without); writes also check every batch for duplicate keys
+maintaining that index costs more than our whole validated import (``benchmarks/
+bench_data_import.py`` times both designs); writes also check every batch for duplicate keys
 before touching the table, and :meth:`BarStore.check_integrity` verifies the invariant.
 """
 
