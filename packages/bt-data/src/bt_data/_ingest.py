@@ -33,8 +33,8 @@ CANONICAL = (
     "suspend_flag",
 )
 REQUIRED = ("datetime", *PRICE_COLUMNS, "volume")
-#: Columns of the staging table, which are also the columns of the ``bars`` table.
-STAGE_COLUMNS = (
+#: Columns of the ``bars`` table, in order.
+BAR_COLUMNS = (
     "symbol",
     "period",
     "adjust",
@@ -44,6 +44,9 @@ STAGE_COLUMNS = (
     *OPTIONAL_NUMERIC,
     "suspend_flag",
 )
+#: Value columns a source may or may not provide.
+OPTIONAL_COLUMNS = (*OPTIONAL_NUMERIC, "suspend_flag")
+_SQL_TYPES = {"suspend_flag": "TINYINT"}
 _EPOCH_FORMATS = ("epoch_ms", "epoch_s")
 _INTEGER_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT"}
 _INTEGER_TYPES |= {"UINTEGER", "UBIGINT"}
@@ -239,7 +242,10 @@ def stage_select(
     opts: IngestOptions,
     label: str,
 ) -> str:
-    """The SELECT that turns ``source_sql`` into rows of :data:`STAGE_COLUMNS`."""
+    """The SELECT that turns ``source_sql`` into staging rows: ``symbol, ts``, prices, volume and
+    the optional columns the source has. Period and adjustment are constant for a batch and
+    missing optional columns are NULL, so both are added only when writing (:func:`bars_select`)
+    rather than materialized per staged row."""
     dt_col = mapping["datetime"]
     expr, kind = _time_expr(dt_col, types[dt_col], opts, label)
     ts = _ts_expr(expr, kind, opts)
@@ -248,12 +254,7 @@ def stage_select(
         if opts.symbol is not None
         else f"CAST({quote_ident(mapping['symbol'])} AS VARCHAR)"
     )
-    parts = [
-        f"{sym} AS symbol",
-        f"{quote_literal(opts.period)} AS period",
-        f"{quote_literal(opts.adjust)} AS adjust",
-        f"{ts} AS ts",
-    ]
+    parts = [f"{sym} AS symbol", f"{ts} AS ts"]
     for col in (*PRICE_COLUMNS, "volume"):
         parts.append(f"TRY_CAST({quote_ident(mapping[col])} AS DOUBLE) AS {col}")
     for col in OPTIONAL_NUMERIC:
@@ -261,13 +262,33 @@ def stage_select(
             # NaN in an optional field means "unknown": store NULL, never a number.
             v = f"TRY_CAST({quote_ident(mapping[col])} AS DOUBLE)"
             parts.append(f"CASE WHEN isnan({v}) THEN NULL ELSE {v} END AS {col}")
-        else:
-            parts.append(f"CAST(NULL AS DOUBLE) AS {col}")
     if "suspend_flag" in mapping:
         parts.append(f"TRY_CAST({quote_ident(mapping['suspend_flag'])} AS TINYINT) AS suspend_flag")
-    else:
-        parts.append("CAST(NULL AS TINYINT) AS suspend_flag")
     return f"SELECT {', '.join(parts)} FROM {source_sql}"
+
+
+def bars_select(staged: Staged, period: str, adjust: str, columns: Sequence[str]) -> str:
+    """SELECT over the staging table giving ``columns`` (names from :data:`BAR_COLUMNS`), with
+    the batch's period/adjustment as constants and NULL for optional columns it lacks."""
+    exprs = []
+    for col in columns:
+        if col == "period":
+            exprs.append(f"{quote_literal(period)} AS period")
+        elif col == "adjust":
+            exprs.append(f"{quote_literal(adjust)} AS adjust")
+        elif col in OPTIONAL_COLUMNS and col not in staged.columns:
+            exprs.append(f"CAST(NULL AS {_SQL_TYPES.get(col, 'DOUBLE')}) AS {col}")
+        else:
+            exprs.append(col)
+    return f"SELECT {', '.join(exprs)} FROM {STAGE}"
+
+
+@dataclass(frozen=True)
+class Staged:
+    """What :func:`stage_source` left in the staging table."""
+
+    rows: int
+    columns: tuple[str, ...]
 
 
 _CSV_LINE = re.compile(r"Line:\s*(\d+)")
@@ -281,14 +302,14 @@ def stage_source(
     label: str,
     *,
     header_lines: int = 0,
-) -> int:
+) -> Staged:
     """Parse ``source_sql`` into the temp table ``_bt_stage`` and validate it. Writes nothing else.
 
     ``header_lines`` is added to row numbers in messages about text files so that
     "line N" matches what an editor shows.
 
     Returns:
-        The number of staged rows.
+        The number of staged rows and the staged columns.
 
     Raises:
         DataValidationError: for any bad input, naming source, row and column.
@@ -315,9 +336,12 @@ def stage_source(
     finally:
         con.execute("SET TimeZone = 'UTC'")
     counted = fetch_one(con.execute(f"SELECT count(*) FROM {STAGE}"))
-    n = int(counted[0]) if counted else 0
+    staged = Staged(
+        int(counted[0]) if counted else 0,
+        ("symbol", "ts", *PRICE_COLUMNS, "volume", *(c for c in OPTIONAL_COLUMNS if c in mapping)),
+    )
     _validate_stage(con, source_sql, mapping, label, header_lines)
-    return n
+    return staged
 
 
 def _validate_stage(
@@ -340,10 +364,12 @@ def _validate_stage(
         ("volume", "volume IS NULL OR isnan(volume)", "missing, NaN or non-numeric volume")
     )
     checks.append(("volume", "volume < 0", "negative volume"))
-    checks.append(("amount", "amount < 0", "negative amount"))
-    checks.append(
-        ("suspend_flag", "suspend_flag NOT IN (-1, 0, 1)", "suspend_flag must be -1, 0 or 1")
-    )
+    if "amount" in mapping:
+        checks.append(("amount", "amount < 0", "negative amount"))
+    if "suspend_flag" in mapping:
+        checks.append(
+            ("suspend_flag", "suspend_flag NOT IN (-1, 0, 1)", "suspend_flag must be -1, 0 or 1")
+        )
     # Offsets from the first rowid, so numbering holds even if staged inside a transaction.
     sql = ", ".join(f"min(rowid) FILTER (WHERE {cond})" for _, cond, _ in checks)
     found = fetch_one(con.execute(f"SELECT min(rowid), {sql} FROM {STAGE}"))

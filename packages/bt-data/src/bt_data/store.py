@@ -37,7 +37,7 @@ import pandas as pd
 import pyarrow as pa
 
 from . import _ingest
-from ._ingest import STAGE, STAGE_COLUMNS, IngestOptions, fetch_one, quote_literal
+from ._ingest import BAR_COLUMNS, STAGE, IngestOptions, Staged, fetch_one, quote_literal
 from ._lock import FileLock, lock_path_for
 from .errors import DataValidationError, SchemaVersionError, StoreLockedError
 from .periods import ADJUSTS, PERIODS, check_adjust, check_period
@@ -319,14 +319,14 @@ class BarStore:
         opts = IngestOptions(period, adjust).checked()
         with self._connect(write=True) as con:
             written = 0
-            has_bars = bars is not None and len(bars) > 0
+            staged: Staged | None = None
             try:
-                if has_bars:
+                if bars is not None and len(bars) > 0:
                     # Parse and validate outside the transaction: a failed statement would abort
                     # it, and nothing is written before validation passes anyway.
                     con.register("_bt_src", _to_arrow(bars, source))
                     try:
-                        _ingest.stage_source(con, "_bt_src", opts, source)
+                        staged = _ingest.stage_source(con, "_bt_src", opts, source)
                     finally:
                         con.unregister("_bt_src")
             except BaseException:
@@ -334,8 +334,8 @@ class BarStore:
                 raise
             con.execute("BEGIN TRANSACTION")
             try:
-                if has_bars:
-                    written = self._upsert_stage(con)
+                if staged is not None:
+                    written = self._upsert_stage(con, staged, period, adjust)
                 if absent is not None and len(absent):
                     self._record_absent(con, absent, period, adjust, reason)
                 if self._fault_hook is not None:
@@ -358,13 +358,13 @@ class BarStore:
     ) -> int:
         try:
             # Parse and validate first, outside the transaction (see write_with_absent).
-            _ingest.stage_source(con, source_sql, opts, label, header_lines=header_lines)
+            staged = _ingest.stage_source(con, source_sql, opts, label, header_lines=header_lines)
         except BaseException:
             con.execute(f"DROP TABLE IF EXISTS {STAGE}")
             raise
         con.execute("BEGIN TRANSACTION")
         try:
-            written = self._upsert_stage(con)
+            written = self._upsert_stage(con, staged, opts.period, opts.adjust)
             if self._fault_hook is not None:
                 self._fault_hook()
             con.execute("COMMIT")
@@ -376,53 +376,53 @@ class BarStore:
         return written
 
     @staticmethod
-    def _upsert_stage(con: duckdb.DuckDBPyConnection) -> int:
+    def _upsert_stage(
+        con: duckdb.DuckDBPyConnection, staged: Staged, period: str, adjust: str
+    ) -> int:
         """Replace stored rows that share a key with the staged rows, then insert the staged rows.
 
         Each symbol's staged [min, max] range is computed once; a table with no row in any of
         those ranges (a fresh store, appended history) needs no delete at all, and otherwise the
         range condition lets DuckDB skip row groups by their min/max statistics.
         """
-        # The stage holds one period and adjustment; if no stored row has them, nothing overlaps.
-        pa_key = fetch_one(con.execute(f"SELECT period, adjust FROM {STAGE} LIMIT 1"))
-        if pa_key is None:
+        if staged.rows == 0:
             return 0
         stored = fetch_one(
             con.execute(
                 "SELECT 1 FROM bars WHERE period = ? AND adjust = ? UNION ALL "
                 "SELECT 1 FROM absent_bars WHERE period = ? AND adjust = ? LIMIT 1",
-                [*pa_key, *pa_key],
+                [period, adjust, period, adjust],
             )
         )
         if stored is not None:
-            BarStore._delete_staged_keys(con)
-        cols = ", ".join(STAGE_COLUMNS)
-        con.execute(f"INSERT INTO bars ({cols}) SELECT {cols} FROM {STAGE}")
-        row = fetch_one(con.execute(f"SELECT count(*) FROM {STAGE}"))
-        return int(row[0]) if row else 0
+            BarStore._delete_staged_keys(con, period, adjust)
+        select = _ingest.bars_select(staged, period, adjust, BAR_COLUMNS)
+        con.execute(f"INSERT INTO bars ({', '.join(BAR_COLUMNS)}) {select}")
+        return staged.rows
 
     @staticmethod
-    def _delete_staged_keys(con: duckdb.DuckDBPyConnection) -> None:
+    def _delete_staged_keys(con: duckdb.DuckDBPyConnection, period: str, adjust: str) -> None:
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _bt_ranges AS SELECT symbol, period, adjust, "
-            f"min(ts) AS lo, max(ts) AS hi FROM {STAGE} GROUP BY ALL"
+            "CREATE OR REPLACE TEMP TABLE _bt_ranges AS SELECT symbol, "
+            f"min(ts) AS lo, max(ts) AS hi FROM {STAGE} GROUP BY symbol"
         )
         try:
             match = (
-                "t.symbol = r.symbol AND t.period = r.period AND t.adjust = r.adjust "
+                "t.symbol = r.symbol AND t.period = ? AND t.adjust = ? "
                 "AND t.ts BETWEEN r.lo AND r.hi"
             )
             for table in ("bars", "absent_bars"):
                 overlap = fetch_one(
                     con.execute(
-                        f"SELECT 1 FROM {table} AS t JOIN _bt_ranges AS r ON {match} LIMIT 1"
+                        f"SELECT 1 FROM {table} AS t JOIN _bt_ranges AS r ON {match} LIMIT 1",
+                        [period, adjust],
                     )
                 )
                 if overlap is not None:
                     con.execute(
                         f"DELETE FROM {table} AS t USING _bt_ranges AS r WHERE {match} "
-                        "AND (t.symbol, t.period, t.adjust, t.ts) IN "
-                        f"(SELECT symbol, period, adjust, ts FROM {STAGE})"
+                        f"AND (t.symbol, t.ts) IN (SELECT symbol, ts FROM {STAGE})",
+                        [period, adjust],
                     )
         finally:
             con.execute("DROP TABLE IF EXISTS _bt_ranges")

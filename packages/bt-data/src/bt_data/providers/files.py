@@ -144,7 +144,7 @@ class FileProvider:
                 )
             else:
                 source = f"read_parquet({quote_literal(label)})"
-            _ingest.stage_source(con, source, opts, label, header_lines=1 if is_csv else 0)
+            staged = _ingest.stage_source(con, source, opts, label, header_lines=1 if is_csv else 0)
             other = fetch_one(
                 con.execute(f"SELECT symbol FROM {STAGE} WHERE symbol <> ? LIMIT 1", [symbol])
             )
@@ -154,9 +154,10 @@ class FileProvider:
                     source=label,
                     column="symbol",
                 )
-            frame = con.execute(
-                f"SELECT symbol, ts, {', '.join(PROVIDER_COLUMNS[2:])} FROM {STAGE} ORDER BY ts"
-            ).df()
+            select = _ingest.bars_select(
+                staged, period, adjust, ("symbol", "ts", *PROVIDER_COLUMNS[2:])
+            )
+            frame = con.execute(f"{select} ORDER BY ts").df()
         finally:
             con.close()
         frame = frame.rename(columns={"ts": "datetime"})
