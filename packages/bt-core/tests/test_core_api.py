@@ -996,3 +996,33 @@ def test_rejection_reason_names_the_symbol(make_ohlc: Any) -> None:
 
     res = Backtest(frames, Broke).run()
     assert "000001.SZ" in res.orders["reason"].iloc[0]
+
+
+def test_orders_from_callbacks_fill_no_earlier_than_next_bar(tiny: pd.DataFrame) -> None:
+    # A fill at bar 2's open triggers on_trade, which places a sell limit that bar 2's own
+    # range would reach (high 12.5): it must wait for bar 3 (decided on bar 2 -> bar 3).
+    class Bracket(Strategy):
+        def next(self, bar: Any) -> Any:
+            if self.i == 1:
+                self.buy(1.0)
+
+        def on_trade(self, fill: Any) -> None:
+            if fill.side == "buy":
+                self.sell(1.0, limit=12.4)
+
+        def on_order(self, order: Any) -> None:
+            # Cancelling an order from its own "accepted" event works too.
+            if order.status == "accepted" and order.limit_price == 99.0:
+                assert self.cancel(order.id)
+
+    class WithCancel(Bracket):
+        def next(self, bar: Any) -> Any:
+            super().next(bar)
+            if self.i == 3:
+                self.sell(1.0, limit=99.0)
+
+    res = Backtest(tiny, WithCancel).run()
+    sells = res.fills[res.fills["side"] == "sell"]
+    assert sells["datetime"].tolist() == [tiny.index[3]]
+    assert sells["price"].tolist() == [13.0]  # bar 3 opens at 13.0 > 12.4: gap-through open
+    assert res.orders["status"].tolist() == ["filled", "filled", "cancelled"]

@@ -86,7 +86,7 @@ class RandomTrader(Strategy):
             self.buy(size, symbol=s)
         elif a < 0.45:
             # Sometimes more than held: the broker must reject it with a reason.
-            q = round(pos * (0.3 + u[2]), 3) if pos > 0 else size
+            q = max(round(pos * (0.3 + u[2]), 3), 0.001) if pos > 0 else size
             if as_return:
                 from bt_core import Order
 
