@@ -13,9 +13,10 @@ temporary directory, then times, each on a fresh database file:
   ``SELECT ... .df()`` of the same table, and ``read_arrow``.
 
 Run:  uv run python benchmarks/bench_data_import.py [--rows 1000000] [--repeat 5]
-Contenders run interleaved; prints best-of-``repeat`` wall seconds, rows/s and ratios, and the
-1-minute load average before and after (other processes on a 2-core machine move the figures a
-lot: compare ratios from one run). Nothing is asserted.
+Contenders run interleaved; prints best-of-``repeat`` wall seconds, rows/s, CPU seconds (all
+threads of this process) and ratios against the peer, and the 1-minute load average before and
+after: other processes on a 2-core machine move wall times a lot, CPU times much less.
+Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -56,13 +57,24 @@ def make_csv(path: Path, rows: int, symbols: int = 100) -> None:
     frame.to_csv(path, index=False)
 
 
-def best(fn: Callable[[int], object], repeat: int) -> float:
-    times = []
+def timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process incl. DuckDB's threads) of one call."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w0, time.process_time() - c0
+
+
+def race(
+    contenders: dict[str, Callable[[int], object]], repeat: int
+) -> dict[str, tuple[float, float]]:
+    """Best (wall, cpu) per contender; rounds interleave contenders so that load from other
+    processes hits them alike."""
+    out = {name: (float("inf"), float("inf")) for name in contenders}
     for i in range(repeat):
-        t0 = time.perf_counter()
-        fn(i)
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        for name, fn in contenders.items():
+            wall, cpu = timed(lambda fn=fn, i=i: fn(i))
+            out[name] = (min(out[name][0], wall), min(out[name][1], cpu))
+    return out
 
 
 def main() -> None:
@@ -124,13 +136,15 @@ def main() -> None:
         def reimport(_: int) -> None:
             assert store.import_csv(csv, period="1m") == n
 
-        # Interleave the contenders so that load from other processes hits them alike.
-        t_ours = t_peer = t_re = t_pk = float("inf")
-        for i in range(args.repeat):
-            t_ours = min(t_ours, best(lambda _, i=i: ours(i), 1))
-            t_peer = min(t_peer, best(lambda _, i=i: peer(i), 1))
-            t_re = min(t_re, best(reimport, 1))
-            t_pk = min(t_pk, best(lambda _, i=i: pk_design(i), 1))
+        imports = race(
+            {
+                "bt-data BarStore.import_csv (fresh db)": ours,
+                "peer: pandas.read_csv + plain INSERT": peer,
+                "bt-data re-import (every row replaced)": reimport,
+                "alt design: DuckDB PRIMARY KEY + INSERT OR REPLACE": pk_design,
+            },
+            args.repeat,
+        )
         assert store.count() == n
 
         def read_ours(_: int) -> None:
@@ -144,27 +158,34 @@ def main() -> None:
             assert len(con.execute("SELECT * FROM bars ORDER BY symbol, datetime").df()) == n
             con.close()
 
-        r_ours = r_arrow = r_peer = float("inf")
-        for _ in range(args.repeat):
-            r_ours = min(r_ours, best(read_ours, 1))
-            r_arrow = min(r_arrow, best(read_arrow, 1))
-            r_peer = min(r_peer, best(read_peer, 1))
+        reads = race(
+            {
+                "bt-data BarStore.read -> pandas": read_ours,
+                "bt-data BarStore.read_arrow -> Arrow": read_arrow,
+                "peer: plain DuckDB SELECT .df()": read_peer,
+            },
+            args.repeat,
+        )
 
-    def line(name: str, secs: float, ref: float | None = None) -> str:
-        ratio = f"  x{ref / secs:5.2f} vs peer" if ref else ""
-        return f"  {name:<52} {secs:7.3f} s  {n / secs:>12,.0f} rows/s{ratio}"
+    def report(title: str, results: dict[str, tuple[float, float]], peer: str) -> None:
+        print(title)
+        ref_wall, ref_cpu = results[peer]
+        for name, (wall, cpu) in results.items():
+            ratio = (
+                ""
+                if name == peer
+                else f"  x{ref_wall / wall:4.2f} wall, x{ref_cpu / cpu:4.2f} cpu vs peer"
+            )
+            print(f"  {name:<52} {wall:6.3f} s {n / wall:>11,.0f} rows/s  cpu {cpu:6.3f} s{ratio}")
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load average (1 min) at start {load0:.2f}, at end {load:.2f}")
-    print(f"import ({n:,} rows, best of {args.repeat})")
-    print(line("bt-data BarStore.import_csv (fresh db)", t_ours, t_peer))
-    print(line("peer: pandas.read_csv + plain INSERT", t_peer))
-    print(line("bt-data re-import (every row replaced)", t_re, t_peer))
-    print(line("alt design: DuckDB PRIMARY KEY + INSERT OR REPLACE", t_pk, t_peer))
-    print("read (all rows, sorted)")
-    print(line("bt-data BarStore.read -> pandas", r_ours, r_peer))
-    print(line("bt-data BarStore.read_arrow -> Arrow", r_arrow, r_peer))
-    print(line("peer: plain DuckDB SELECT .df()", r_peer))
+    report(
+        f"import ({n:,} rows, best of {args.repeat})",
+        imports,
+        "peer: pandas.read_csv + plain INSERT",
+    )
+    report("read (all rows, sorted)", reads, "peer: plain DuckDB SELECT .df()")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bt_data import (
     ADJUSTS,
@@ -408,3 +410,35 @@ def test_semicolon_csv_and_writing_over_an_absent_key(
     assert store.import_csv(path, period="1d") == 1
     assert store.absent().empty  # a stored bar is no longer "absent"
     store.check_integrity()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    keys=st.lists(
+        st.tuples(st.sampled_from(["A.SH", "B.SZ", "C.SH"]), st.integers(0, 12)),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_duplicate_keys_are_rejected_exactly_when_present(keys: list[tuple[str, int]]) -> None:
+    # Any order: blocks per symbol, interleaved, sorted or not; the fast path and the GROUP BY
+    # fallback must agree with a plain set count.
+    n = len(keys)
+    frame = pd.DataFrame(
+        {
+            "symbol": [k[0] for k in keys],
+            "datetime": [pd.Timestamp("2021-01-04") + pd.Timedelta(days=k[1]) for k in keys],
+            "open": 1.0,
+            "high": 2.0,
+            "low": 0.5,
+            "close": 1.5,
+            "volume": np.ones(n),
+        }
+    )
+    store = BarStore(":memory:")
+    if len(set(keys)) < n:
+        with pytest.raises(DataValidationError, match="duplicate timestamp"):
+            store.write(frame, period="1d")
+        assert store.count() == 0
+    else:
+        assert store.write(frame, period="1d") == n

@@ -370,12 +370,24 @@ def _validate_stage(
         checks.append(
             ("suspend_flag", "suspend_flag NOT IN (-1, 0, 1)", "suspend_flag must be -1, 0 or 1")
         )
-    # Offsets from the first rowid, so numbering holds even if staged inside a transaction.
-    sql = ", ".join(f"min(rowid) FILTER (WHERE {cond})" for _, cond, _ in checks)
-    found = fetch_one(con.execute(f"SELECT min(rowid), {sql} FROM {STAGE}"))
+    # One pass: every row check, plus a proof that no key repeats when the input comes in one
+    # block per symbol with strictly increasing times (the usual layout). lag() OVER () streams
+    # in scan order; whatever that order is, one block per symbol and increasing times inside
+    # each block rule out a repeated (symbol, ts). Otherwise a GROUP BY decides below.
+    sql = ", ".join(f"min(_rid) FILTER (WHERE {cond})" for _, cond, _ in checks)
+    found = fetch_one(
+        con.execute(
+            f"SELECT min(_rid), count(*) FILTER (WHERE _ps IS DISTINCT FROM symbol), "
+            "count(*) FILTER (WHERE _ps = symbol AND _pt >= ts), count(DISTINCT symbol), "
+            f"{sql} FROM (SELECT *, rowid AS _rid, lag(symbol) OVER () AS _ps, "
+            f"lag(ts) OVER () AS _pt FROM {STAGE})"
+        )
+    )
     assert found is not None
+    # Offsets from the first rowid, so numbering holds even if staged inside a transaction.
     base = int(found[0]) if found[0] is not None else 0
-    for (col, _, what), abs_rowid in zip(checks, found[1:], strict=True):
+    blocks, not_increasing, n_symbols = found[1], found[2], found[3]
+    for (col, _, what), abs_rowid in zip(checks, found[4:], strict=True):
         if abs_rowid is None:
             continue
         rowid = int(abs_rowid) - base
@@ -400,7 +412,9 @@ def _validate_stage(
         raise DataValidationError(
             f"{what}{shown}{_line_hint(row, header_lines)}", source=label, row=row, column=src_col
         )
-    # Cheap existence check first; the query that names the rows runs only on failure.
+    if blocks == n_symbols and not_increasing == 0:
+        return
+    # Existence check first; the query that names the rows runs only on failure.
     any_dup = fetch_one(
         con.execute(f"SELECT symbol FROM {STAGE} GROUP BY symbol, ts HAVING count(*) > 1 LIMIT 1")
     )
