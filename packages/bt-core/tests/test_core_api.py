@@ -1048,3 +1048,25 @@ def test_one_bar_run_serialises_without_periods_per_year(tiny: pd.DataFrame, tmp
     _strict_loads(res.to_json())
     paths = res.save(tmp_path / "one")
     assert all(p.exists() for p in paths.values())
+
+
+def test_benchmark_gives_alpha_beta(make_ohlc: Any) -> None:
+    df = make_ohlc(300, seed=1, freq="B")
+    res = Backtest(df, "sma_cross", benchmark=df["close"]).run(fast=3, slow=10)
+    assert res.stats["benchmark_total_return"] == pytest.approx(
+        df["close"].iloc[-1] / df["close"].iloc[0] - 1, rel=1e-12
+    )
+    assert res.stats["beta"] is not None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: naive data is taken as UTC, but a naive benchmark (e.g. the close column of "
+    "the same naive frame) is passed on unchanged (backtest.py Backtest.__init__ stores it "
+    "as is), so Result.stats raises AnalysisInputError 'benchmark index time zone (None) does "
+    "not match equity index time zone (UTC)'; expected it normalised like the data",
+)
+def test_naive_benchmark_with_naive_data(make_ohlc: Any) -> None:
+    df = make_ohlc(300, seed=1, freq="B", tz=None)
+    res = Backtest(df, "sma_cross", benchmark=df["close"]).run(fast=3, slow=10)
+    assert res.stats["beta"] is not None
