@@ -389,3 +389,17 @@ def test_bad_weights(make_ohlc: Any) -> None:
     df = pd.DataFrame(np.zeros((10, 1)), index=load_data(frames).index, columns=["A"])
     with pytest.raises(DataError, match=r"no column for symbols \['B'\]"):
         bt.run_weights(df)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (message quality): an unparsable date is reported with pandas' parser text "
+    "(value and expected format) but not its row (data.py _to_utc wraps the to_datetime "
+    "error without locating the first bad value); empty dates do get 'at row N'",
+)
+def test_unparsable_date_names_its_row(ohlc: pd.DataFrame) -> None:
+    df = ohlc.reset_index()
+    df["datetime"] = df["datetime"].dt.strftime("%Y-%m-%d")
+    df.loc[6, "datetime"] = "2020-13-45"
+    with pytest.raises(DataError, match=r"'datetime'.*row 6"):
+        load_data(df)
