@@ -323,3 +323,37 @@ def test_gaps_are_exactly_calendar_days_minus_stored_days(
     for a, b in zip(gaps, gaps[1:], strict=False):
         between = [d for d in calendar_days if a.end.date() < d < b.start.date()]
         assert between and not any(d in want for d in between)
+
+
+def test_exchange_calendar_adapter_follows_the_library_contract() -> None:
+    class StubXshg:
+        """The part of exchange_calendars' API the adapter uses."""
+
+        first_session = pd.Timestamp("2020-01-02")
+        last_session = pd.Timestamp("2020-12-31")
+
+        def sessions_in_range(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
+            days = pd.bdate_range(start, end)
+            return days[~days.isin(pd.to_datetime(["2020-01-24", "2020-01-27"]))]
+
+    from bt_data import ExchangeCalendar
+
+    cal = ExchangeCalendar(StubXshg())
+    got = cal.sessions(dt.date(2020, 1, 20), dt.date(2020, 1, 31))
+    assert [str(d) for d in got] == [
+        "2020-01-20",
+        "2020-01-21",
+        "2020-01-22",
+        "2020-01-23",
+        "2020-01-28",
+        "2020-01-29",
+        "2020-01-30",
+        "2020-01-31",
+    ]
+    with pytest.raises(CalendarError, match="span"):
+        cal.sessions(dt.date(2019, 12, 1), dt.date(2020, 1, 31))
+    store = BarStore(":memory:")
+    gaps = MarketDataService(store, None, cal).find_gaps("AAA.SH", "2020-01-20", "2020-01-31")
+    assert [g.bars for g in gaps] == [8]
+    with pytest.raises(TypeError, match="sessions_in_range"):
+        ExchangeCalendar(object())

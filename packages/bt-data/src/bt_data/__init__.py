@@ -12,6 +12,7 @@ Canonical bars (what :meth:`BarStore.read` returns): columns
 from .calendars import (
     A_SHARE_SESSIONS,
     DateListCalendar,
+    ExchangeCalendar,
     IntradaySessions,
     ProviderCalendar,
     TradingCalendar,
@@ -58,6 +59,7 @@ __all__ = [
     "WeekdayCalendar",
     "DateListCalendar",
     "ProviderCalendar",
+    "ExchangeCalendar",
     "IntradaySessions",
     "A_SHARE_SESSIONS",
     "expected_timestamps",

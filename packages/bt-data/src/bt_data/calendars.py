@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,7 @@ __all__ = [
     "WeekdayCalendar",
     "DateListCalendar",
     "ProviderCalendar",
+    "ExchangeCalendar",
     "expected_timestamps",
     "market_of",
 ]
@@ -221,6 +222,51 @@ class ProviderCalendar:
             return self.fallback.sessions(start, end, market)
         lo, hi = np.datetime64(start, "D"), np.datetime64(end, "D")
         return days[(days >= lo) & (days <= hi)]
+
+
+class ExchangeCalendar:
+    """Adapter for an ``exchange_calendars`` calendar (e.g. ``"XSHG"`` for Shanghai).
+
+    ``exchange_calendars`` is optional: pass its name (imported lazily, raising ``ImportError``
+    with the install command if missing) or any object with the library's
+    ``sessions_in_range(start, end)``, ``first_session`` and ``last_session``. Ranges outside the
+    calendar's known sessions raise :class:`CalendarError` rather than guessing.
+    """
+
+    def __init__(
+        self, calendar: str | object, intraday: IntradaySessions = A_SHARE_SESSIONS
+    ) -> None:
+        if isinstance(calendar, str):
+            try:
+                import exchange_calendars  # type: ignore[import-not-found]
+            except ImportError as exc:
+                raise ImportError(
+                    f"ExchangeCalendar({calendar!r}) needs the optional package "
+                    "exchange-calendars: pip install 'bt-data[calendars]'"
+                ) from exc
+            calendar = exchange_calendars.get_calendar(calendar)
+        for attr in ("sessions_in_range", "first_session", "last_session"):
+            if not hasattr(calendar, attr):
+                raise TypeError(f"calendar object {calendar!r} has no {attr!r}")
+        self.calendar: Any = calendar
+        self.intraday = intraday
+
+    def sessions(self, start: dt.date, end: dt.date, market: str | None = None) -> np.ndarray:
+        """The exchange's sessions in ``[start, end]`` as ``datetime64[D]``."""
+        first = pd.Timestamp(self.calendar.first_session).date()
+        last = pd.Timestamp(self.calendar.last_session).date()
+        if start < first or end > last:
+            raise CalendarError(
+                f"range {start}..{end} leaves the exchange calendar's span {first}..{last}"
+            )
+        if end < start:
+            return np.empty(0, dtype="datetime64[D]")
+        got = pd.DatetimeIndex(
+            self.calendar.sessions_in_range(pd.Timestamp(start), pd.Timestamp(end))
+        )
+        if got.tz is not None:
+            got = got.tz_localize(None)
+        return np.asarray(got.normalize().astype("datetime64[s]"), dtype="datetime64[D]")
 
 
 def expected_timestamps(
