@@ -1070,3 +1070,42 @@ def test_naive_benchmark_with_naive_data(make_ohlc: Any) -> None:
     df = make_ohlc(300, seed=1, freq="B", tz=None)
     res = Backtest(df, "sma_cross", benchmark=df["close"]).run(fast=3, slow=10)
     assert res.stats["beta"] is not None
+
+
+def test_signals_exit_wins_and_multi_symbol_frames(gappy: dict[str, pd.DataFrame]) -> None:
+    md = load_data(gappy)
+    idx = md.index
+    entries = pd.DataFrame(False, index=idx, columns=["BBB", "AAA"])  # column order is free
+    exits = pd.DataFrame(False, index=idx, columns=["AAA", "BBB"])
+    entries.loc[idx[0], "AAA"] = True  # AAA: buy at bar 1's open
+    entries.loc[idx[1], "BBB"] = True
+    exits.loc[idx[1], "BBB"] = True  # ... but an exit on the same bar wins: no BBB trade
+    entries.loc[idx[4], "BBB"] = True  # BBB has no bar on 4: ignored
+    entries.loc[idx[6], "BBB"] = True  # BBB buys at bar 7's open
+    exits.loc[idx[8], "AAA"] = True  # AAA sells at bar 9's open
+    res = Backtest(gappy, None).run_signals(entries, exits, size=2)
+    got = list(zip(res.fills["symbol"], res.fills["side"], res.fills["datetime"], strict=True))
+    assert got == [
+        ("AAA", "buy", idx[1]),
+        ("BBB", "buy", idx[7]),
+        ("AAA", "sell", idx[9]),
+    ]
+    assert res.ledger.loc["BBB", "position"] == 2.0
+
+
+def test_weights_nan_rows_and_missing_bars(gappy: dict[str, pd.DataFrame]) -> None:
+    md = load_data(gappy)
+    w = np.full((10, 2), np.nan)
+    w[0] = [0.4, 0.4]
+    w[4] = [0.4, 0.0]  # BBB has no bar on 4: it cannot be priced or traded, left alone
+    w[7] = [0.6, np.nan]  # NaN inside a rebalancing row means weight 0: sell all BBB
+    res = Backtest(gappy, None).run_weights(w)
+    by_bar = res.fills.assign(bar=md.index.get_indexer(res.fills["datetime"]))
+    assert sorted(set(by_bar["bar"])) == [1, 5, 8]
+    on8 = by_bar[by_bar["bar"] == 8].set_index("symbol")
+    assert on8.loc["BBB", "side"] == "sell" and on8.loc["AAA", "side"] == "buy"
+    # Sells are submitted (and so filled) before buys on a rebalancing bar, whatever the
+    # symbol order: they free the cash the buys need.
+    assert on8["order_id"].is_monotonic_increasing and list(on8.index) == ["BBB", "AAA"]
+    assert (res.orders["status"] == "filled").all()
+    assert res.ledger.loc["BBB", "position"] == 0.0
