@@ -442,3 +442,32 @@ def test_duplicate_keys_are_rejected_exactly_when_present(keys: list[tuple[str, 
         assert store.count() == 0
     else:
         assert store.write(frame, period="1d") == n
+
+
+def test_parquet_with_tz_aware_times_and_a_bad_row(tmp_path: Path) -> None:
+    stamps = pd.date_range("2020-01-02 09:31", periods=4, freq="min", tz="Asia/Shanghai")
+    frame = pd.DataFrame(
+        {
+            "symbol": "AAA.SH",
+            "datetime": stamps,
+            "open": 1.0,
+            "high": 2.0,
+            "low": 0.5,
+            "close": 1.5,
+            "volume": 1.0,
+            "amount": 10.0,
+        }
+    )
+    frame.to_parquet(tmp_path / "ok.parquet")
+    store = BarStore(tmp_path / "p.duckdb")
+    assert store.import_parquet(tmp_path / "ok.parquet", period="1m", tz="America/New_York") == 4
+    got = store.read("AAA.SH", period="1m")
+    assert got["datetime"].tolist() == list(stamps.tz_convert("UTC"))
+    bad = frame.copy()
+    bad.loc[2, "open"] = np.nan
+    bad.to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(DataValidationError, match="NaN") as info:
+        store.import_parquet(tmp_path / "bad.parquet", period="1m")
+    assert (info.value.row, info.value.column) == (3, "open")
+    with pytest.raises(FileNotFoundError):
+        store.import_parquet(tmp_path / "none.parquet", period="1m")
