@@ -186,3 +186,24 @@ def test_skipped_rebalance_keeps_holdings_and_errors() -> None:
         CrossSectionFactorBacktester(factor, prices, cost_bps=-1)
     with pytest.raises(FactorInputError, match="min_assets"):
         CrossSectionFactorBacktester(factor, prices, quantiles=2, min_assets=99).run()
+
+
+@pytest.mark.parametrize(("every", "weighting"), [(1, "equal"), (3, "factor")])
+def test_chunked_processing_gives_identical_results(
+    every: int, weighting: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    factor, prices = make_panel(n_dates=30, holes=True, seed=5)
+
+    def run() -> pd.DataFrame:
+        bt = CrossSectionFactorBacktester(
+            factor, prices, quantiles=3, rebalance=every, weighting=weighting, cost_bps=7
+        )
+        res = bt.run()
+        return pd.concat([res.returns, res.turnover.add_prefix("to_")], axis=1)
+
+    whole = run()
+    for rows_per_chunk in (1, 2, 7):
+        monkeypatch.setattr(
+            CrossSectionFactorBacktester, "_chunk_cells", rows_per_chunk * prices.shape[1]
+        )
+        pd.testing.assert_frame_equal(run(), whole, rtol=0, atol=1e-14)

@@ -62,7 +62,11 @@ def as_wide(obj: pd.DataFrame | pd.Series, what: str) -> pd.DataFrame:
     bad = [(c, dt) for c, dt in wide.dtypes.items() if not pd.api.types.is_numeric_dtype(dt)]
     if bad:
         raise FactorInputError(f"{what}: column {bad[0][0]!r} has non-numeric dtype {bad[0][1]}")
-    out = wide.astype("float64")
+    # Row-major (date-major) storage: every hot loop works along rows of a
+    # date x asset array, and pandas' own copy would hand back a column-major one.
+    # (always a private copy: later edits of the caller's frame cannot leak in)
+    values = np.array(wide.to_numpy(dtype=np.float64, na_value=np.nan), order="C")
+    out = pd.DataFrame(values, index=wide.index.copy(), columns=wide.columns.copy(), copy=False)
     out.index.name = "date"
     out.columns.name = "asset"
     return out

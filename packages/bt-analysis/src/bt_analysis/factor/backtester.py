@@ -40,7 +40,7 @@ import pandas as pd
 
 from bt_analysis._json import json_safe
 from bt_analysis.factor._validate import FactorInputError, as_wide, check_prices
-from bt_analysis.factor.core import _quantile_labels
+from bt_analysis.factor.core import _quantile_codes
 
 __all__ = ["CrossSectionFactorBacktester", "FactorBacktestResult"]
 
@@ -142,6 +142,9 @@ class CrossSectionFactorBacktester:
         For annualised statistics (default 252, daily bars).
     """
 
+    #: cells (rebalance rows x assets) processed per chunk; bounds temporary memory
+    _chunk_cells: int = 2_000_000
+
     def __init__(
         self,
         factor: pd.DataFrame | pd.Series,
@@ -211,54 +214,110 @@ class CrossSectionFactorBacktester:
             mu = np.where(held, f, 0.0).sum(axis=1) / held.sum(axis=1)
         return np.where(held, np.abs(f - mu[:, None]), 0.0)
 
-    @staticmethod
     def _simulate(
-        px: np.ndarray, reb: np.ndarray, lab: np.ndarray, raw: np.ndarray, nk: int
+        self, fv: np.ndarray, eligible: np.ndarray, px: np.ndarray, reb: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Gross returns (rows ``reb[0]..``, nk+1), turnover and names per bucket (R, nk+1).
+        """Gross returns (rows ``reb[0]..``), turnover and names per bucket (per rebalance).
 
-        ``px``: forward-filled prices, 0 where an asset never had a price.
-        ``lab`` (R x A): bucket 0..nk-1 of each held name, ``nk`` if not held.
-        ``raw``: unnormalised weights (0 if not held); bucket weights are
-        ``raw / bucket total``. Column ``nk`` of the outputs is the union of
-        all buckets weighted the same way (the universe portfolio).
+        Columns ``0..Q-1`` are the buckets, column ``Q`` the universe (the union
+        of all buckets weighted the same way). ``px``: forward-filled prices, 0
+        where an asset never had a price.
 
-        Everything is a handful of whole-array passes plus ``np.bincount``
-        over (row, bucket) keys: no loop over dates or assets.
+        Bucket values are sums of shares x price, turned into per-(row, bucket)
+        totals by ``np.bincount`` over flat (row, bucket) keys; turnover uses
+        the same keys. Rebalances are processed in chunks of rows (a short
+        loop, ~2M cells each) so temporaries stay small and cache-friendly;
+        nothing loops over single dates or assets.
         """
-        T = px.shape[0]
+        Q = self.quantiles
+        K = Q + 1
+        T, A = px.shape
         R = len(reb)
         r0 = int(reb[0])
-        K = nk + 1
-        held = lab < nk
-        key = (np.arange(R) * K)[:, None] + lab  # flat (rebalance, bucket) cell
-        # Rebalancing on every row (the common daily case) lets whole-array
-        # slices stand in for the gathers and repeats of the general path.
-        contiguous = bool(np.all(np.diff(reb) == 1))
+        lengths = np.diff(np.append(reb, T - 1))  # price rows held by each block
+        row_start = np.concatenate([[0], np.cumsum(lengths)])
+        n = int(row_start[-1])  # rows r0+1 .. T-1
 
-        def rows_of(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
-            return a[int(idx[0]) : int(idx[0]) + len(idx)] if contiguous else a[idx]
+        def sums(key: np.ndarray, v: np.ndarray, rows: int) -> np.ndarray:
+            out = np.bincount(key.ravel(), weights=v.ravel(), minlength=rows * K)
+            return out.reshape(rows, K)
 
-        def sums(k: np.ndarray, v: np.ndarray, rows: int) -> np.ndarray:
-            return np.bincount(k.ravel(), weights=v.ravel(), minlength=rows * K).reshape(rows, K)
+        norm = np.zeros((R, K))  # bucket totals of raw weight
+        cnt = np.zeros((R, K))  # names per bucket
+        s_end = np.zeros((n, K))  # unnormalised bucket values at each row
+        to = np.zeros((R, K))
+        prev_lab = prev_u = None
+        step = max(1, self._chunk_cells // max(A, 1))
+        for b0 in range(0, R, step):
+            b1 = min(R, b0 + step)
+            m = b1 - b0
+            rows = reb[b0:b1]
+            f = np.where(eligible[rows], fv[rows], np.nan)
+            lab = _quantile_codes(f, Q).astype(np.int64) - 1
+            lab[lab < 0] = Q  # bucket Q = not held
+            held = lab < Q
+            raw = self._raw_weights(f, held)
+            key = (np.arange(m) * K)[:, None] + lab
+            nrm = sums(key, raw, m)
+            if self.weighting == "factor" and (held & (nrm.ravel()[key] == 0)).any():
+                # A bucket whose names all sit exactly at the mean has no factor
+                # weight: those names get equal weights instead.
+                raw[held & (nrm.ravel()[key] == 0)] = 1.0
+                nrm = sums(key, raw, m)
+            nrm[:, Q] = nrm[:, :Q].sum(axis=1)
+            norm[b0:b1] = nrm
+            c_ = np.bincount(key.ravel(), minlength=m * K).reshape(m, K).astype(np.float64)
+            c_[:, Q] = c_[:, :Q].sum(axis=1)
+            cnt[b0:b1] = c_
+            # shares per unit of raw weight, bought at the rebalance price
+            u = np.divide(raw, px[rows], out=np.zeros_like(raw), where=held)
 
-        norm = sums(key, raw, R)  # bucket totals of raw weight
-        cnt = np.bincount(key.ravel(), minlength=R * K).reshape(R, K).astype(np.float64)
-        norm[:, nk] = norm[:, :nk].sum(axis=1)
-        cnt[:, nk] = cnt[:, :nk].sum(axis=1)
-        # shares per unit of raw weight, bought at the rebalance price
-        u = np.divide(raw, rows_of(px, reb), out=np.zeros_like(raw), where=held)
+            # bucket values at rows t in each block's holding interval (t-1, t]
+            j0, j1 = int(row_start[b0]), int(row_start[b1])
+            if j1 > j0:
+                lens = lengths[b0:b1]
+                if np.all(lens[: j1 - j0] == 1):  # one row per block (daily rebalancing)
+                    key_t, u_t = key[: j1 - j0], u[: j1 - j0]
+                else:
+                    key_t = (np.arange(j1 - j0) * K)[:, None] + np.repeat(lab, lens, axis=0)
+                    u_t = np.repeat(u, lens, axis=0)
+                se = sums(key_t, u_t * px[r0 + 1 + j0 : r0 + 1 + j1], j1 - j0)
+                se[:, Q] = se[:, :Q].sum(axis=1)
+                s_end[j0:j1] = se
 
-        # Unnormalised bucket values at each row t under the block holding (t-1, t].
-        lengths = np.diff(np.append(reb, T - 1))
-        n = int(lengths.sum())
-        if contiguous:  # one row per block (the last block may be empty)
-            key_t, u_t = key[:n], u[:n]
-        else:
-            key_t = (np.arange(n) * K)[:, None] + np.repeat(lab, lengths, axis=0)
-            u_t = np.repeat(u, lengths, axis=0)
-        s_end = sums(key_t, u_t * px[r0 + 1 :], n)
-        s_end[:, nk] = s_end[:, :nk].sum(axis=1)
+            # turnover at rebalances b in [b0, b1) with b >= 1: previous book -> new book
+            if b0 == 0:
+                p_lab, p_u, n_lab, n_raw, bs = lab[:-1], u[:-1], lab[1:], raw[1:], np.arange(1, b1)
+            else:
+                assert prev_lab is not None and prev_u is not None
+                p_lab = np.vstack([prev_lab, lab[:-1]])
+                p_u = np.vstack([prev_u, u[:-1]])
+                n_lab, n_raw, bs = lab, raw, np.arange(b0, b1)
+            if len(bs):
+                kk = (np.arange(len(bs)) * K)[:, None]
+                key_p, key_n = kk + p_lab, kk + n_lab
+                with np.errstate(all="ignore"):
+                    inv_norm = np.where(norm[bs] > 0, 1.0 / norm[bs], 0.0)
+                    s_reb = s_end[reb[bs] - r0 - 1]  # drifted bucket totals at the rebalance
+                    inv_s = np.where(s_reb > 0, 1.0 / s_reb, 0.0)
+                value = p_u * px[reb[bs]]  # drifted (unnormalised) holdings
+                t_new = n_raw * inv_norm.ravel()[key_n]  # target weights
+                d_old = value * inv_s.ravel()[key_p]  # drifted weights
+                # Per bucket, sum |t - d| over all names = (sum t) + (sum d) - 2 sum
+                # over the names that stay of min(t, d): entering names have d = 0
+                # there, leaving names t = 0. Totals of t and d are 1 (0 if empty).
+                stay = (p_lab == n_lab) & (n_lab < Q)
+                key_s = np.where(stay, key_n, kk + Q)
+                kept = sums(key_s, np.minimum(t_new, d_old), len(bs))
+                to[bs, :Q] = (norm[bs, :Q] > 0).astype(np.float64) + (s_reb[:, :Q] > 0)
+                to[bs, :Q] -= 2.0 * kept[:, :Q]
+                # universe: every held name is in it, normalised over all buckets
+                tu = n_raw * inv_norm[:, Q][:, None]
+                du = value * inv_s[:, Q][:, None]
+                to[bs, Q] = np.abs(tu - du).sum(axis=1)
+            prev_lab, prev_u = lab[-1:].copy(), u[-1:].copy()
+        to[0] = norm[0] > 0  # the first rebalance buys everything from cash
+
         s_beg = np.empty_like(s_end)
         if n:
             s_beg[0] = norm[0]
@@ -269,31 +328,6 @@ class CrossSectionFactorBacktester:
         with np.errstate(all="ignore"):
             g = np.where(s_beg > 0, s_end / s_beg - 1.0, 0.0)  # empty bucket = cash
         gross = np.vstack([np.zeros((1, K)), g])
-
-        to = np.zeros((R, K))
-        to[0] = norm[0] > 0  # the first rebalance buys everything from cash
-        if R > 1:
-            prev = lab[:-1]
-            new = lab[1:]
-            with np.errstate(all="ignore"):
-                inv_norm = np.where(norm > 0, 1.0 / norm, 0.0)
-                value = u[:-1] * rows_of(px, reb[1:])  # drifted (unnormalised) holdings
-                s_reb = s_end[reb[1:] - r0 - 1]  # their bucket totals
-                inv_s = np.where(s_reb > 0, 1.0 / s_reb, 0.0)
-            t_new = raw[1:] * inv_norm.ravel()[key[1:]]  # target weights
-            d_old = value * inv_s.ravel()[key[:-1]]  # drifted weights
-            # Per bucket, sum |t - d| over all names = (sum t) + (sum d) - 2 sum over
-            # the names that stay of min(t, d); entering names have d = 0 there and
-            # leaving names t = 0. Bucket totals of t and d are 1 (0 if empty).
-            stay = (prev == new) & held[1:]
-            key_s = np.where(stay, key[:-1], key[:-1] - prev + nk)
-            kept = sums(key_s, np.minimum(t_new, d_old), R - 1)
-            to[1:, :nk] = (norm[1:, :nk] > 0).astype(np.float64) + (s_reb[:, :nk] > 0)
-            to[1:, :nk] -= 2.0 * kept[:, :nk]
-            # universe: every held name is in it, weights normalised over all buckets
-            tu = raw[1:] * inv_norm[1:, nk][:, None]
-            du = value * inv_s[:, nk][:, None]
-            to[1:, nk] = np.abs(tu - du).sum(axis=1)
         return gross, to, cnt
 
     # ------------------------------------------------------------------ public
@@ -306,22 +340,10 @@ class CrossSectionFactorBacktester:
         reb, skipped = self._schedule(eligible)
         # Valuation prices: a held name without a price keeps its last price;
         # 0 where an asset never had a price (it can never be held there).
-        px = np.nan_to_num(self.prices.ffill().to_numpy(), nan=0.0)
+        px = self.prices.ffill().to_numpy(copy=True)
+        px[np.isnan(px)] = 0.0
         Q = self.quantiles
-        elig_reb = eligible[reb]
-        f_reb = np.where(elig_reb, fv[reb], np.nan)
-        qlab = _quantile_labels(f_reb, Q)
-        lab = np.where(np.isnan(qlab), Q, qlab - 1).astype(np.int64)
-        held = lab < Q
-        raw = self._raw_weights(f_reb, held)
-        if self.weighting == "factor":
-            # A bucket whose names all sit exactly at the mean has no factor
-            # weight: give those names equal weights (rare, so a small loop).
-            key = (np.arange(len(reb)) * (Q + 1))[:, None] + lab
-            tot = np.bincount(key.ravel(), weights=raw.ravel(), minlength=len(reb) * (Q + 1))
-            zero = held & (tot[key] == 0)
-            raw[zero] = 1.0
-        gross_all, to_all, cnt = self._simulate(px, reb, lab, raw, Q)
+        gross_all, to_all, cnt = self._simulate(fv, eligible, px, reb)
         gross, ugross = gross_all[:, :Q], gross_all[:, Q:]
         to, uto = to_all[:, :Q], to_all[:, Q:]
 

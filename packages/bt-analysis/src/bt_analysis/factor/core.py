@@ -162,7 +162,13 @@ def average_ranks(vals: np.ndarray) -> np.ndarray:
 
 
 def _quantile_labels(vals: np.ndarray, quantiles: int | Sequence[float]) -> np.ndarray:
-    """Row-wise equal-count (or probability-edged) bucket labels, NaN where invalid.
+    """Row-wise equal-count (or probability-edged) bucket labels, NaN where invalid."""
+    codes = _quantile_codes(vals, quantiles)
+    return np.where(codes > 0, codes, np.nan)
+
+
+def _quantile_codes(vals: np.ndarray, quantiles: int | Sequence[float]) -> np.ndarray:
+    """Row-wise bucket labels as int16, 1..n_buckets, 0 where invalid.
 
     ``vals`` holds finite values or NaN. The rank rule of the module docstring
     is applied through order statistics: with ``r`` = number of values strictly
@@ -186,10 +192,9 @@ def _quantile_labels(vals: np.ndarray, quantiles: int | Sequence[float]) -> np.n
         q = int(quantiles)
         # bucket = max(1, ceil(r*q/(n-1))) = 1 + #{k in 1..q-1 : r > floor(k*(n-1)/q)},
         # all in integers (no floating-point edges).
-        lab_i = np.ones(vals.shape, dtype=np.int16)
+        lab = np.ones(vals.shape, dtype=np.int16)
         for k in range(1, q):
-            lab_i += above((k * nm1) // q)
-        lab = lab_i.astype(np.float64)
+            lab += above((k * nm1) // q)
         ok = valid
     else:
         probs = np.asarray(quantiles, dtype=np.float64)
@@ -202,9 +207,12 @@ def _quantile_labels(vals: np.ndarray, quantiles: int | Sequence[float]) -> np.n
         # r >= ceil(p0*(n-1) - tol) = m0: at least m0 values strictly below x
         m0 = np.ceil(probs[0] * nm1 - 1e-9).astype(np.int64)
         first = np.where((m0 > 0)[:, None], above(m0 - 1), True)
-        lab = np.maximum(lab_i, 1).astype(np.float64)
+        lab = np.maximum(lab_i, 1)
         ok = valid & first & (lab_i < len(probs))
-    return np.where(ok & (n >= 2)[:, None], lab, np.nan)
+    if not (n >= 2).all():
+        ok &= (n >= 2)[:, None]
+    lab[~ok] = 0
+    return lab
 
 
 def _bin_labels(vals: np.ndarray, bins: int | Sequence[float]) -> np.ndarray:
