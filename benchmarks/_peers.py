@@ -112,7 +112,7 @@ def cross_signals(fast: np.ndarray, slow: np.ndarray) -> tuple[np.ndarray, np.nd
 # ----- ours ---------------------------------------------------------------------------------
 
 
-def _our_strategy() -> type:
+def our_strategy() -> type:
     """The event-driven strategy as a user writes it (like examples/strategies/sma_cross.py)."""
     from bt_core import Strategy
     from bt_core.indicators import sma
@@ -153,7 +153,7 @@ def ours_python(df: pd.DataFrame) -> Outcome:
     """``Backtest(df, SmaCross, ...).run()``: a Python ``next`` per bar, fills in Rust."""
     from bt_core import Backtest
 
-    res = Backtest(df, _our_strategy(), cash=CASH, commission=COMMISSION).run()
+    res = Backtest(df, our_strategy(), cash=CASH, commission=COMMISSION).run()
     return _result_outcome(res)
 
 
