@@ -6,7 +6,8 @@ its decisions depend only on the seed and on what it has seen so far; it mixes m
 limit orders (GTC and DAY), sells more than it holds now and then (rejections), buys more than
 it can pay for (rejections), cancels, closes, and uses both the methods and return values.
 Costs (rate, minimum, fixed, slippage), fill timing, bar spacing (DAY expiry), cash and a
-suspended second symbol are drawn too.
+second symbol with missing bars (sometimes listed late) are drawn too. Examples are
+derandomized (the same on every run) and not shrunk, to keep the suite fast and stable.
 """
 
 from __future__ import annotations
@@ -123,11 +124,14 @@ def _build(make_ohlc: Any, draw: Any) -> Scenario:
     frames = {"AAA": make_ohlc(n, seed=seed, freq=freq, s0=draw(st.sampled_from([1.5, 40.0])))}
     if n_sym == 2:
         b = make_ohlc(n, seed=seed + 1, freq=freq, s0=draw(st.sampled_from([3.0, 120.0])))
-        # A suspended stretch and scattered missing bars (never the last three bars).
+        # Scattered missing bars (never the last three bars).
         rng = np.random.default_rng(seed)
         keep = rng.random(n) > draw(st.sampled_from([0.0, 0.2]))
         keep[-3:] = True
-        keep[0] = True
+        # Sometimes BBB is listed later: no bar, no price and no trading before that.
+        late = draw(st.sampled_from([0, 0, 5]))
+        keep[:late] = False
+        keep[late] = True
         frames["BBB"] = b[keep]
     cash = draw(st.sampled_from([50.0, 1_000.0, 100_000.0]))
     cfg = {
