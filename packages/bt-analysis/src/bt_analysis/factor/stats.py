@@ -144,6 +144,9 @@ def factor_ic(
                 names=["date", "group"],
             )
             parts.append(pd.DataFrame({c: v[present] for c, v in data.items()}, index=idx))
+        if not parts:
+            empty = pd.MultiIndex.from_arrays([[], []], names=["date", "group"])
+            return pd.DataFrame({c: pd.Series(dtype=float) for c in cols}, index=empty)
         return pd.concat(parts).sort_index()
     if method == "spearman":
         f = _rank_rows(f)
