@@ -96,3 +96,28 @@ def test_two_processes_write_and_backfill_concurrently(tmp_path: Path) -> None:
     shared = store.read("SHARED.SH")
     assert shared["close"].nunique() == 1 and shared["close"].iloc[0] in (100.0, 200.0)
     assert shared["volume"].tolist() == [4.0] * 25
+
+
+def test_a_writer_waits_for_the_lock_and_times_out_clearly(tmp_path: Path) -> None:
+    from bt_data._lock import FileLock, lock_path_for
+
+    db = tmp_path / "locked.duckdb"
+    BarStore(db)
+    code = textwrap.dedent(
+        """
+        import sys
+        from bt_data import BarStore, StoreLockedError
+        try:
+            BarStore(sys.argv[1], lock_timeout=0.5)
+        except StoreLockedError as exc:
+            print("locked:", exc)
+        """
+    )
+    with FileLock(lock_path_for(str(db)), timeout=5).hold(exclusive=True):
+        proc = subprocess.run(
+            [sys.executable, "-c", code, str(db)], capture_output=True, text=True, timeout=120
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert "locked:" in proc.stdout and "another process is writing" in proc.stdout
+    # Once released, the same call succeeds.
+    assert BarStore(db, lock_timeout=0.5).count() == 0
