@@ -403,3 +403,17 @@ def test_unparsable_date_names_its_row(ohlc: pd.DataFrame) -> None:
     df.loc[6, "datetime"] = "2020-13-45"
     with pytest.raises(DataError, match=r"'datetime'.*row 6"):
         load_data(df)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (gap): only per-run overrides are checked for finiteness (strategy.py "
+    "Strategy._bind_params loops over `params`, not over the merged class defaults), so a "
+    "non-finite class-attribute default runs silently",
+)
+def test_non_finite_class_default_parameter(ohlc: pd.DataFrame) -> None:
+    class NanDefault(Strategy):
+        threshold = math.nan
+
+    with pytest.raises(ParameterError, match="threshold"):
+        Backtest(ohlc, NanDefault).run()
