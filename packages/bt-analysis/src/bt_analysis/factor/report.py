@@ -42,9 +42,12 @@ def _plotly() -> Any:
 
 
 def _table(df: pd.DataFrame, fmt: str = "{:.4f}") -> str:
-    def cell(v: Any) -> str:
+    def cell(v: Any, col: Any) -> str:
         if isinstance(v, (float, np.floating)):
-            return "" if not np.isfinite(v) else fmt.format(v)
+            if not np.isfinite(v):
+                return ""
+            # p-values span many orders of magnitude: scientific notation
+            return f"{v:.2e}" if col == "p_value" else fmt.format(v)
         return html.escape(str(v))
 
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [df.index.name or "", *df.columns])
@@ -52,7 +55,7 @@ def _table(df: pd.DataFrame, fmt: str = "{:.4f}") -> str:
         "<tr><th>"
         + html.escape(str(i))
         + "</th>"
-        + "".join(f"<td>{cell(v)}</td>" for v in row)
+        + "".join(f"<td>{cell(v, c)}</td>" for v, c in zip(row, df.columns, strict=True))
         + "</tr>"
         # object dtype keeps integer columns (counts) as integers
         for i, row in zip(df.index, df.astype(object).to_numpy(), strict=True)
