@@ -578,7 +578,7 @@ def test_sell_more_than_held_is_rejected(tiny: pd.DataFrame) -> None:
 
 
 def test_day_order_expires_at_the_next_trading_day(make_ohlc: Any) -> None:
-    # Hourly bars 3 a day is not needed: 24 h bars in UTC -> each bar is its own day.
+    # Four 6-hour bars per UTC day: bars 0-3 are day 0, bars 4-7 day 1, ...
     data = make_ohlc(30, seed=4, freq="6h")
 
     class Day(Strategy):
