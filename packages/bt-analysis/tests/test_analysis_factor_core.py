@@ -186,12 +186,17 @@ def test_ic_summary_matches_scipy_ttest() -> None:
     assert s["n"] == 199
 
 
-def test_ic_decay_horizon_matches_single_period_ic() -> None:
+@pytest.mark.parametrize("method", ["spearman", "pearson"])
+def test_ic_decay_matches_one_panel_per_horizon(method: str) -> None:
     factor, prices = make_panel()
-    dec = ic_decay(factor, prices, horizons=(1, 4))
-    fd = prepare_factor_data(factor, prices, (4,), quantiles=1, min_assets=2)
-    assert dec.loc[4, "ic_mean"] == pytest.approx(factor_ic(fd)["fwd_4"].mean(), abs=1e-15)
-    assert list(dec.index) == [1, 4]
+    prices.iloc[20:23, 2] = np.nan  # a hole touches each horizon differently
+    factor.iloc[5, 1] = np.nan
+    dec = ic_decay(factor, prices, horizons=(4, 1, 7), method=method)  # type: ignore[arg-type]
+    assert list(dec.index) == [1, 4, 7]
+    for h in (1, 4, 7):
+        fd = prepare_factor_data(factor, prices, (h,), quantiles=1, min_assets=2)
+        ref = ic_summary(factor_ic(fd, method)).iloc[0]  # type: ignore[arg-type]
+        np.testing.assert_allclose(dec.loc[h].to_numpy(float), ref.to_numpy(float), atol=1e-12)
 
 
 def test_planted_signal_has_positive_ic_and_monotone_returns() -> None:

@@ -461,6 +461,36 @@ class FactorData:
         )
 
 
+def _align(
+    factor: pd.DataFrame | pd.Series, prices: pd.DataFrame
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Validate and align: the wide factor, prices of its assets (all price rows)
+    and the price row of each factor date."""
+    fac = as_wide(factor, "factor")
+    px = check_prices(prices)
+    missing_dates = fac.index.difference(px.index)
+    if len(missing_dates):
+        raise FactorInputError(
+            f"factor: date {missing_dates[0]!r} is not in prices.index "
+            f"({len(missing_dates)} factor date(s) missing)"
+        )
+    missing_assets = fac.columns.difference(px.columns)
+    if len(missing_assets):
+        raise FactorInputError(
+            f"factor: asset {missing_assets[0]!r} is not a column of prices "
+            f"({len(missing_assets)} asset(s) missing)"
+        )
+    return fac, px[fac.columns].to_numpy(), px.index.get_indexer(fac.index)
+
+
+def _forward_at(pvals: np.ndarray, rows: np.ndarray, h: int) -> np.ndarray:
+    """``p[t+h]/p[t] - 1`` per asset (column) at the price rows ``rows``; NaN past the end."""
+    out = np.full((len(rows), pvals.shape[1]), np.nan)
+    ok = rows + h < len(pvals)
+    out[ok] = pvals[rows[ok] + h] / pvals[rows[ok]] - 1.0
+    return out
+
+
 def prepare_factor_data(
     factor: pd.DataFrame | pd.Series,
     prices: pd.DataFrame,
@@ -505,20 +535,7 @@ def prepare_factor_data(
     """
     quantiles, bins, n_buckets = _check_bucketing(quantiles, bins)
     per = check_int_list(periods, "periods")
-    fac = as_wide(factor, "factor")
-    px = check_prices(prices)
-    missing_dates = fac.index.difference(px.index)
-    if len(missing_dates):
-        raise FactorInputError(
-            f"factor: date {missing_dates[0]!r} is not in prices.index "
-            f"({len(missing_dates)} factor date(s) missing)"
-        )
-    missing_assets = fac.columns.difference(px.columns)
-    if len(missing_assets):
-        raise FactorInputError(
-            f"factor: asset {missing_assets[0]!r} is not a column of prices "
-            f"({len(missing_assets)} asset(s) missing)"
-        )
+    fac, pvals, rows = _align(factor, prices)
     if min_assets is None:
         min_assets = max(2, n_buckets)
     if int(min_assets) != min_assets or min_assets < 1:
@@ -526,15 +543,7 @@ def prepare_factor_data(
     if max_loss is not None and not 0.0 <= max_loss <= 1.0:
         raise FactorInputError(f"max_loss: must be in [0, 1], got {max_loss!r}")
 
-    rows = px.index.get_indexer(fac.index)
-    px_sub = px[fac.columns]
-    pvals = px_sub.to_numpy()
-    fwd_vals: dict[str, np.ndarray] = {}
-    for h in per:
-        full = np.full(pvals.shape, np.nan)
-        if h < len(pvals):
-            full[:-h] = pvals[h:] / pvals[:-h] - 1.0
-        fwd_vals[period_column(h)] = full[rows]
+    fwd_vals = {period_column(h): _forward_at(pvals, rows, h) for h in per}
 
     fv = fac.to_numpy(copy=True)
     finite = np.isfinite(fv)

@@ -28,8 +28,14 @@ import pandas as pd
 from scipy import stats as sps
 
 from bt_analysis._json import json_safe
-from bt_analysis.factor._validate import FactorInputError
-from bt_analysis.factor.core import FactorData, average_ranks, period_column, prepare_factor_data
+from bt_analysis.factor._validate import FactorInputError, check_int_list
+from bt_analysis.factor.core import (
+    FactorData,
+    _align,
+    _forward_at,
+    average_ranks,
+    period_column,
+)
 
 __all__ = [
     "factor_ic",
@@ -207,18 +213,35 @@ def ic_decay(
     """Mean IC for each horizon, each horizon cleaned on its own.
 
     Unlike :func:`prepare_factor_data` with several periods, a (date, asset)
-    missing a long-horizon return does not drop its short-horizon IC.
+    missing a long-horizon return does not drop its short-horizon IC. For
+    each horizon ``h`` the result equals ``ic_summary(factor_ic(
+    prepare_factor_data(factor, prices, (h,), quantiles=1,
+    min_assets=min_assets), method))``; inputs are validated once.
 
     Returns a frame indexed by ``horizon`` (bars) with the :func:`ic_summary`
     columns.
     """
-    rows = []
-    for h in horizons:
-        fd = prepare_factor_data(factor, prices, periods=(h,), quantiles=1, min_assets=min_assets)
-        s = ic_summary(factor_ic(fd, method))
-        s.index = pd.Index([int(h)], name="horizon")
-        rows.append(s)
-    return pd.concat(rows)
+    if method not in ("pearson", "spearman"):
+        raise FactorInputError(f"method: expected 'pearson' or 'spearman', got {method!r}")
+    hs = check_int_list(horizons, "horizons")
+    fac, pvals, rows = _align(factor, prices)
+    f = fac.to_numpy(copy=True)
+    f[~np.isfinite(f)] = np.nan
+    parts = []
+    for h in hs:
+        r = _forward_at(pvals, rows, h)
+        keep = ~np.isnan(f) & np.isfinite(r)
+        keep[keep.sum(axis=1) < min_assets] = False
+        fh = np.where(keep, f, np.nan)
+        rh = np.where(keep, r, np.nan)
+        if method == "spearman":
+            fh, rh = _rank_rows(fh), _rank_rows(rh)
+        present = keep.any(axis=1)
+        ic = pd.DataFrame({period_column(h): row_corr(fh, rh)[present]})
+        s = ic_summary(ic)
+        s.index = pd.Index([h], name="horizon")
+        parts.append(s)
+    return pd.concat(parts)
 
 
 def mean_return_by_quantile(
