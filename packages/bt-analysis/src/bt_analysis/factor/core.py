@@ -528,10 +528,14 @@ def prepare_factor_data(
 
     Returns
     -------
-    :class:`FactorData`. ``dropped`` counts the finite factor observations
-    lost to ``no_forward_return`` and ``below_min_assets`` / ``outside_bins``,
-    plus ``non_finite_factor`` (NaN/inf factor cells that were present as inf
-    or explicit rows; NaN cells of a wide frame are counted too).
+    :class:`FactorData`. ``dropped`` counts (date, asset) cells:
+    ``non_finite_factor`` (NaN or +-inf factor, including the empty cells of
+    a wide frame), then among finite factor values those lost to
+    ``no_forward_return`` (some horizon's forward return is missing),
+    ``below_min_assets`` (their date had too few names) and ``not_bucketed``
+    (outside explicit bin edges / quantile range, or alone in a by-group
+    bucket), and ``kept``. ``max_loss`` compares the last three losses with
+    the number of finite factor values.
     """
     quantiles, bins, n_buckets = _check_bucketing(quantiles, bins)
     per = check_int_list(periods, "periods")
