@@ -176,6 +176,11 @@ def test_skipped_rebalance_keeps_holdings_and_errors() -> None:
     json.dumps(res.to_dict(), allow_nan=False)
     stats = res.stats()
     assert set(stats.index) == {"Q1", "Q2", "long_short", "universe"}
+    eq = res.equity["Q2"]
+    n_periods = len(eq) - 1
+    assert stats.loc["Q2", "annual_return"] == pytest.approx(
+        eq.iloc[-1] ** (252 / n_periods) - 1, rel=1e-12
+    )
     with pytest.raises(FactorInputError, match="quantiles"):
         CrossSectionFactorBacktester(factor, prices, quantiles=1)
     with pytest.raises(FactorInputError, match="rebalance"):

@@ -77,18 +77,21 @@ class FactorBacktestResult:
     def stats(self) -> pd.DataFrame:
         """Per-portfolio summary (rows = portfolios).
 
-        ``total_return``; ``annual_return`` (geometric, CAGR over
-        ``periods_per_year``); ``annual_volatility`` (std ddof=1 x sqrt(ppy));
-        ``sharpe`` (mean / std x sqrt(ppy), zero risk-free rate);
+        The first row of ``returns`` is the entry at the first rebalance (its
+        return is minus the entry cost, no time has passed), so ``n`` rows
+        span ``n - 1`` periods. ``total_return``; ``annual_return`` (geometric:
+        ``(1 + total) ** (periods_per_year / (n - 1)) - 1``);
+        ``annual_volatility`` (std ddof=1 of all rows x sqrt(ppy)); ``sharpe``
+        (mean / std x sqrt(ppy), zero risk-free rate; NaN without dispersion);
         ``max_drawdown`` (<= 0); ``mean_turnover`` per rebalance;
         ``total_cost`` (sum of per-rebalance cost fractions).
         """
         ppy = float(self.params.get("periods_per_year", 252))
         r = self.returns
-        n = r.count()
+        elapsed = len(r) - 1
         total = self.equity.iloc[-1] - 1.0
         with np.errstate(all="ignore"):
-            cagr = (1.0 + total) ** (ppy / n) - 1.0
+            cagr = (1.0 + total) ** (ppy / elapsed) - 1.0 if elapsed > 0 else total * np.nan
             std = r.std(ddof=1)
             sharpe = r.mean() / std * np.sqrt(ppy)
         dd = (self.equity / self.equity.cummax() - 1.0).min()
