@@ -456,3 +456,55 @@ def test_python_driver_matches_signal_driver(make_ohlc: Any, data: Any) -> None:
             getattr(py, name), getattr(vec, name), check_exact=True, obj=name
         )
     assert py.equity.to_numpy().tobytes() == vec.equity.to_numpy().tobytes()
+
+
+class WeightFollower(Strategy):
+    """The documented run_weights rule, in Python: on a row that is not all NaN, target
+    ``w x equity / close`` units of each symbol that has a bar (NaN weight = 0), skipping
+    trades of at most ``min_trade`` units; sells are submitted before buys."""
+
+    _weights: ClassVar[np.ndarray]
+    min_trade = 1e-9
+
+    def next(self, bar: Any) -> Any:
+        row = self._weights[self.i]
+        if np.isnan(row).all():
+            return
+        equity = self.equity
+        buys = []
+        for k, s in enumerate(self.symbols):
+            price = bar.get("close", k)
+            if price != price:
+                continue
+            w = 0.0 if row[k] != row[k] else float(row[k])
+            delta = w * equity / price - self.position_of(s)
+            if abs(delta) <= self.min_trade:
+                continue
+            if delta < 0:
+                self.sell(-delta, symbol=s)
+            else:
+                buys.append((s, delta))
+        for s, q in buys:
+            self.buy(q, symbol=s)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_python_driver_matches_weights_driver(make_ohlc: Any, data: Any) -> None:
+    sc = _build(make_ohlc, data.draw)
+    md = load_data(sc.frames)
+    rng = np.random.default_rng(sc.params["seed"])
+    n, m = md.n_bars, len(md.symbols)
+    w = np.full((n, m), np.nan)
+    rebalance = rng.random(n) < 0.25
+    w[rebalance] = rng.dirichlet(np.ones(m + 1), rebalance.sum())[:, :m]  # rows sum < 1
+    w[rng.random((n, m)) < 0.1] = np.nan
+    WeightFollower._weights = w
+    bt = Backtest(sc.frames, WeightFollower, **sc.cfg)
+    py = bt.run()
+    vec = bt.run_weights(w)
+    for name in ("fills", "orders", "trades", "ledger"):
+        pd.testing.assert_frame_equal(
+            getattr(py, name), getattr(vec, name), check_exact=True, obj=name
+        )
+    assert py.equity.to_numpy().tobytes() == vec.equity.to_numpy().tobytes()
