@@ -1035,13 +1035,6 @@ def test_one_bar_run_with_given_periods_per_year(tiny: pd.DataFrame) -> None:
     assert data["equity"]["equity"] == [100_000.0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when periods per year cannot be inferred (a one-bar run), Result.stats raises "
-    "ValueError (result.py Result.stats), so to_json() fails and save() raises after writing "
-    "equity/fills/orders/trades CSVs but before stats.json (a half-written directory); "
-    "expected JSON/save to work with the annualised figures undefined (None)",
-)
 def test_one_bar_run_serialises_without_periods_per_year(tiny: pd.DataFrame, tmp_path: Any) -> None:
     res = Backtest(tiny.iloc[:1], BuyAndHold).run()
     assert res.periods_per_year is None
@@ -1059,13 +1052,6 @@ def test_benchmark_gives_alpha_beta(make_ohlc: Any) -> None:
     assert res.stats["beta"] is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: naive data is taken as UTC, but a naive benchmark (e.g. the close column of "
-    "the same naive frame) is passed on unchanged (backtest.py Backtest.__init__ stores it "
-    "as is), so Result.stats raises AnalysisInputError 'benchmark index time zone (None) does "
-    "not match equity index time zone (UTC)'; expected it normalised like the data",
-)
 def test_naive_benchmark_with_naive_data(make_ohlc: Any) -> None:
     df = make_ohlc(300, seed=1, freq="B", tz=None)
     res = Backtest(df, "sma_cross", benchmark=df["close"]).run(fast=3, slow=10)

@@ -391,12 +391,6 @@ def test_bad_weights(make_ohlc: Any) -> None:
         bt.run_weights(df)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (message quality): an unparsable date is reported with pandas' parser text "
-    "(value and expected format) but not its row (data.py _to_utc wraps the to_datetime "
-    "error without locating the first bad value); empty dates do get 'at row N'",
-)
 def test_unparsable_date_names_its_row(ohlc: pd.DataFrame) -> None:
     df = ohlc.reset_index()
     df["datetime"] = df["datetime"].dt.strftime("%Y-%m-%d")
@@ -405,12 +399,6 @@ def test_unparsable_date_names_its_row(ohlc: pd.DataFrame) -> None:
         load_data(df)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (gap): only per-run overrides are checked for finiteness (strategy.py "
-    "Strategy._bind_params loops over `params`, not over the merged class defaults), so a "
-    "non-finite class-attribute default runs silently",
-)
 def test_non_finite_class_default_parameter(ohlc: pd.DataFrame) -> None:
     class NanDefault(Strategy):
         threshold = math.nan

@@ -106,6 +106,18 @@ def _check_ppy(periods_per_year: float | None, index: pd.DatetimeIndex) -> float
     return ppy
 
 
+# Figures that depend on the number of periods per year.
+_ANNUALISED_KEYS = (
+    "periods_per_year",
+    "cagr",
+    "annual_volatility",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "alpha",
+)
+
+
 def _benchmark_stats(
     equity: pd.Series, benchmark: pd.Series, ppy: float, rf_per_period: float
 ) -> dict[str, MetricValue]:
@@ -161,6 +173,7 @@ def performance_metrics(
     exposure: pd.Series | None = None,
     periods_per_year: float | None = None,
     risk_free: float = 0.0,
+    annualize: bool = True,
 ) -> dict[str, MetricValue]:
     """Performance statistics of an equity curve, as a JSON-safe dict.
 
@@ -177,6 +190,10 @@ def performance_metrics(
         risk_free: annual risk-free rate; converted per bar as
             ``(1 + risk_free) ** (1 / periods_per_year) - 1`` and used by Sharpe, Sortino
             (as required return), Omega (as threshold) and alpha.
+        annualize: False when the number of bars per year is unknown (e.g. a single day of
+            intraday bars): every figure that needs it (periods_per_year, cagr,
+            annual_volatility, sharpe, sortino, calmar, alpha, and omega with a non-zero
+            risk-free rate) is None instead of a guess; ``periods_per_year`` is then ignored.
 
     Returns (every key of :data:`METRIC_KEYS`, always; ``None`` where undefined or not
     applicable, never NaN or inf):
@@ -200,7 +217,9 @@ def performance_metrics(
             ``periods_per_year`` None with fewer than 2 bars.
     """
     series, values = check_equity(equity)
-    ppy = _check_ppy(periods_per_year, cast(pd.DatetimeIndex, series.index))
+    # Without annualisation any positive placeholder works: every figure it touches is
+    # replaced by None below.
+    ppy = _check_ppy(periods_per_year, cast(pd.DatetimeIndex, series.index)) if annualize else 1.0
     rf_pp = per_period_rate(risk_free, ppy)
     returns = values[1:] / values[:-1] - 1.0
     segments = drawdown_segments(series)
@@ -249,5 +268,8 @@ def performance_metrics(
     if trades is not None:
         tm = trade_metrics(trades)
         out.update({k: tm[k] for k in _TRADE_KEYS})
+    if not annualize:
+        needs_ppy = [*_ANNUALISED_KEYS, *(["omega"] if risk_free != 0 else [])]
+        out.update(dict.fromkeys(needs_ppy))
     safe: dict[str, MetricValue] = json_safe(out)
     return safe

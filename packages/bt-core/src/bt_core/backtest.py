@@ -26,6 +26,14 @@ def _text(values: Any) -> pd.Series:
     return pd.Series(values, dtype=object).astype(str)
 
 
+def _utc_series(s: Any) -> pd.Series:
+    """A benchmark on the same clock as the data: naive times are UTC, like the data's."""
+    if not isinstance(s, pd.Series) or not isinstance(s.index, pd.DatetimeIndex):
+        raise ParameterError("benchmark must be a pandas Series on a DatetimeIndex")
+    idx = s.index.tz_localize("UTC") if s.index.tz is None else s.index.tz_convert("UTC")
+    return s.set_axis(idx.as_unit("ns"))
+
+
 def _day_offset(v: Any) -> float:
     ok = not isinstance(v, bool) and isinstance(v, (int, float, np.number))
     if not ok or not math.isfinite(v) or abs(v) > 24:
@@ -110,7 +118,7 @@ class Backtest:
         self.periods_per_year = periods_per_year
         self.strategy = strategy
         self.data: MarketData = load_data(data, symbol=symbol)
-        self.benchmark = benchmark
+        self.benchmark = _utc_series(benchmark) if benchmark is not None else None
         self._ppy: float | None = None
 
     # ----- running ---------------------------------------------------------------------

@@ -85,7 +85,13 @@ def _to_utc(values: Any, where: str, column: str) -> pd.DatetimeIndex:
     try:
         idx = pd.DatetimeIndex(pd.to_datetime(values))
     except (ValueError, TypeError) as e:
-        raise DataError(f"{where}: column {column!r} has values that are not dates: {e}") from e
+        # Locate the first offender so the message can name its row.
+        coerced = pd.to_datetime(pd.Series(values), errors="coerce")
+        bad = np.flatnonzero(coerced.isna().to_numpy() & pd.notna(pd.Series(values)).to_numpy())
+        at = f" at row {int(bad[0])} ({pd.Series(values).iloc[int(bad[0])]!r})" if bad.size else ""
+        raise DataError(
+            f"{where}: column {column!r} has a value that is not a date{at}: {e}"
+        ) from e
     if idx.hasnans:
         row = int(np.flatnonzero(idx.isna())[0])
         raise DataError(f"{where}: column {column!r} is empty or not a date at row {row}")

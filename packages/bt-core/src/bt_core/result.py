@@ -33,18 +33,15 @@ class Result:
     @cached_property
     def stats(self) -> dict[str, Any]:
         """Performance and trade metrics (JSON-safe: None where a value is undefined)."""
-        if self.periods_per_year is None:
-            idx = self.equity.index
-            raise ValueError(
-                f"cannot infer periods per year from {len(idx)} bars ({idx[0]} .. {idx[-1]}); "
-                "pass Backtest(..., periods_per_year=...) to get annualised statistics"
-            )
+        # Unknown periods per year (e.g. one day of intraday bars): annualised figures are
+        # None rather than a guess; pass Backtest(..., periods_per_year=...) to get them.
         return bt_analysis.performance_metrics(
             self.equity,
             self.trades,
             benchmark=self.benchmark,
             exposure=self.exposure,
             periods_per_year=self.periods_per_year,
+            annualize=self.periods_per_year is not None,
         )
 
     @property

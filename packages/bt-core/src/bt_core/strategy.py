@@ -199,19 +199,24 @@ class Strategy:
     @classmethod
     def _bind_params(cls, params: Mapping[str, Any]) -> dict[str, Any]:
         known = cls.parameters()
-        for k, v in params.items():
+        for k in params:
             if k not in known:
                 names = ", ".join(sorted(known)) or "none"
                 raise ParameterError(
                     f"unknown parameter {k!r} for {cls.__name__}; its parameters are: {names}"
                 )
-            if isinstance(v, float) and not math.isfinite(v):
+        merged = {**known, **params}
+        for (
+            k,
+            v,
+        ) in merged.items():  # class defaults too: a NaN default is as wrong as a NaN override
+            if isinstance(v, (float, np.floating)) and not math.isfinite(v):
                 raise ParameterError(f"parameter {k!r} of {cls.__name__} must be finite, got {v}")
         if "order_size" in params:
             size = params["order_size"]
             if not isinstance(size, (int, float)) or isinstance(size, bool) or size <= 0:
                 raise ParameterError(f"parameter 'order_size' must be a number > 0, got {size!r}")
-        return {**known, **params}
+        return merged
 
     # ----- indicators ------------------------------------------------------------------
     def I(  # noqa: E743 - short name is the convention (backtesting.py, backtrader)
