@@ -195,3 +195,25 @@ def test_json_safe() -> None:
     }
     assert type(out["b"][0]) is float and type(out["b"][3]) is int and type(out["b"][4]) is bool
     json.dumps(out, allow_nan=False)
+
+
+def test_without_annualisation_the_annualised_figures_are_none() -> None:
+    idx = pd.date_range("2024-01-02 01:30", periods=30, freq="min", tz="UTC")  # one day
+    eq = pd.Series(100.0 + np.arange(30) % 7, index=idx)
+    with pytest.raises(ValueError):
+        ba.performance_metrics(eq)  # one date: bars per year cannot be inferred
+    m = ba.performance_metrics(eq, annualize=False, risk_free=0.02)
+    for k in (
+        "periods_per_year",
+        "cagr",
+        "annual_volatility",
+        "sharpe",
+        "sortino",
+        "calmar",
+        "omega",
+    ):
+        assert m[k] is None, k
+    assert m["total_return"] == pytest.approx(eq.iloc[-1] / eq.iloc[0] - 1, rel=1e-15)
+    assert m["max_drawdown"] < 0
+    assert m["omega"] is None
+    assert ba.performance_metrics(eq, annualize=False)["omega"] is not None
