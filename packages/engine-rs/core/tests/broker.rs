@@ -404,3 +404,18 @@ fn sale_cannot_overdraw_cash_with_its_commission() {
     );
     assert!(b.cash() >= 0.0 && b.position(0) == 2.0);
 }
+
+#[test]
+fn validation_finds_a_bad_cell_anywhere() {
+    for bad in [0usize, 255, 256, 300, 599] {
+        let mut rows: Vec<_> = (0..600).map(|_| flat(10.0)).collect();
+        rows[bad] = (10.0, 10.0, 10.0, f64::INFINITY);
+        let e = Data::one(&rows).bars_err();
+        assert!(e.contains(&format!("bar {bad} ")), "{bad}: {e}");
+    }
+    let mut d = Data::one(&(0..600).map(|_| flat(10.0)).collect::<Vec<_>>());
+    d.v[450] = f64::NAN;
+    assert!(d
+        .bars_err()
+        .contains("volume must be a finite number >= 0 at bar 450"));
+}
