@@ -405,3 +405,21 @@ def test_non_finite_class_default_parameter(ohlc: pd.DataFrame) -> None:
 
     with pytest.raises(ParameterError, match="threshold"):
         Backtest(ohlc, NanDefault).run()
+
+
+def test_iso_dates_of_mixed_precision_are_accepted() -> None:
+    df = pd.DataFrame(
+        {
+            "datetime": ["2020-01-01 09:30", "2020-01-02", "2020-01-03T10:00:00"],
+            "open": 1.0,
+            "high": 1.0,
+            "low": 1.0,
+            "close": 1.0,
+        }
+    )
+    md = load_data(df)
+    assert list(md.index.strftime("%Y-%m-%d %H:%M")) == [
+        "2020-01-01 09:30",
+        "2020-01-02 00:00",
+        "2020-01-03 10:00",
+    ]

@@ -83,7 +83,12 @@ def _lower_columns(df: pd.DataFrame, where: str) -> pd.DataFrame:
 
 def _to_utc(values: Any, where: str, column: str) -> pd.DatetimeIndex:
     try:
-        idx = pd.DatetimeIndex(pd.to_datetime(values))
+        try:
+            idx = pd.DatetimeIndex(pd.to_datetime(values))
+        except ValueError:
+            # pandas guesses one format from the first value; ISO text of mixed precision
+            # ("2020-01-01 09:30", then "2020-01-02") is still unambiguous.
+            idx = pd.DatetimeIndex(pd.to_datetime(values, format="ISO8601"))
     except (ValueError, TypeError) as e:
         # Locate the first offender so the message can name its row.
         coerced = pd.to_datetime(pd.Series(values), errors="coerce")
