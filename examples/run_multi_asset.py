@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from bt_core import Backtest, Strategy
 
 DATA = Path(__file__).parent / "data" / "multi_asset.csv"

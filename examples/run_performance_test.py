@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from bt_core import Backtest
 
 sys.path.insert(0, str(Path(__file__).parent / "strategies"))

@@ -6,6 +6,7 @@ uv run python examples/run_vectorized.py
 from pathlib import Path
 
 import numpy as np
+
 from bt_core import Backtest
 from bt_core.indicators import sma
 
