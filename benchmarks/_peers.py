@@ -126,9 +126,8 @@ def our_strategy() -> type:
             close = self.data.close
             self.fast_ma = self.I(sma, close, self.fast)
             self.slow_ma = self.I(sma, close, self.slow)
-            # Both averages exist from bar slow-1 and a cross needs two bars. (bt-core declares
-            # warmup a ClassVar yet documents setting it here, hence the ignore.)
-            self.warmup = self.slow  # type: ignore[misc]
+            # Both averages exist from bar slow-1 and a cross needs two bars.
+            self.warmup = self.slow
 
         def next(self, bar: Any) -> None:
             f, s = self.fast_ma, self.slow_ma

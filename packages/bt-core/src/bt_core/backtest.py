@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-import bt_analysis
 from bt_core.data import FIELDS, MarketData, load_data
 from bt_core.errors import DataError, ParameterError
 from bt_core.result import Result, _utc
@@ -119,7 +118,6 @@ class Backtest:
         self.strategy = strategy
         self.data: MarketData = load_data(data, symbol=symbol)
         self.benchmark = _utc_series(benchmark) if benchmark is not None else None
-        self._ppy: float | None = None
 
     # ----- running ---------------------------------------------------------------------
     def _engine(self) -> Engine:
@@ -271,20 +269,6 @@ class Backtest:
         return np.ascontiguousarray(arr, dtype=dtype)
 
     # ----- results ---------------------------------------------------------------------
-    def _periods_per_year(self) -> float | None:
-        """Given or inferred periods per year; None when the bar spacing does not tell.
-
-        A run never fails for this: ``Result.stats`` explains what to pass instead.
-        """
-        if self.periods_per_year is not None:
-            return self.periods_per_year
-        if self._ppy is None and self.data.n_bars >= 2:
-            try:
-                self._ppy = bt_analysis.infer_periods_per_year(self.data.index)
-            except ValueError:
-                self._ppy = None
-        return self._ppy
-
     def _result(self, eng: Engine, name: str, params: dict[str, Any]) -> Result:
         md = self.data
         sym = np.array(md.symbols, dtype=object)
@@ -372,7 +356,7 @@ class Backtest:
             params=dict(params),
             config=dict(self.config),
             strategy=name,
-            periods_per_year=self._periods_per_year(),
+            given_periods_per_year=self.periods_per_year,
             benchmark=self.benchmark,
         )
 

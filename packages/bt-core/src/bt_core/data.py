@@ -69,16 +69,14 @@ def _read_path(path: Path) -> pd.DataFrame:
     raise DataError(f"unsupported data file type {suffix!r} ({path}); use .csv or .parquet")
 
 
-def _lower_columns(df: pd.DataFrame, where: str) -> pd.DataFrame:
-    cols = [str(c).strip().lower() for c in df.columns]
-    dup = sorted({c for c in cols if cols.count(c) > 1})
-    if dup:
+def _lower_columns(df: pd.DataFrame, where: str) -> dict[str, Any]:
+    """Lower-cased column name -> the user's column label (no data is copied)."""
+    names = {str(c).strip().lower(): c for c in df.columns}
+    if len(names) != len(df.columns):
+        lowered = [str(c).strip().lower() for c in df.columns]
+        dup = sorted({c for c in lowered if lowered.count(c) > 1})
         raise DataError(f"{where}: duplicate columns after lower-casing: {dup}")
-    if cols == list(df.columns):
-        return df
-    # A shallow frame over the same column arrays: renaming must not copy the data.
-    renamed = {c: df[orig] for c, orig in zip(cols, df.columns, strict=True)}
-    return pd.DataFrame(renamed, index=df.index)
+    return names
 
 
 def _to_utc(values: Any, where: str, column: str) -> pd.DatetimeIndex:
@@ -112,7 +110,7 @@ def _frame_to_bars(
     ``rows`` maps each row of ``df`` to its 0-based row number in the user's input, so that
     messages about one symbol of a long table point at the right row.
     """
-    df = _lower_columns(df, where)
+    names = _lower_columns(df, where)
 
     def row(r: int) -> int:
         return int(rows[r]) if rows is not None else r
@@ -120,25 +118,26 @@ def _frame_to_bars(
     if isinstance(df.index, pd.DatetimeIndex):
         idx = _to_utc(df.index, where, "index")
     else:
-        name = next((c for c in _DATETIME_NAMES if c in df.columns), None)
+        name = next((c for c in _DATETIME_NAMES if c in names), None)
         if name is None:
             raise DataError(
                 f"{where}: no datetime: expected a DatetimeIndex or one of the columns "
-                f"{list(_DATETIME_NAMES)}; columns are {list(df.columns)}"
+                f"{list(_DATETIME_NAMES)}; columns are {list(names)}"
             )
-        idx = _to_utc(df[name].to_numpy(), where, name)
-    missing = [c for c in PRICE_FIELDS if c not in df.columns]
+        idx = _to_utc(df[names[name]].to_numpy(), where, name)
+    missing = [c for c in PRICE_FIELDS if c not in names]
     if missing:
-        raise DataError(f"{where}: missing columns {missing}; columns are {list(df.columns)}")
+        raise DataError(f"{where}: missing columns {missing}; columns are {list(names)}")
     if len(df) == 0:
         raise DataError(f"{where}: no rows")
     cols: dict[str, np.ndarray] = {}
     for c in FIELDS:
-        if c == "volume" and c not in df.columns:
+        if c == "volume" and c not in names:
             cols[c] = np.zeros(len(df))
             continue
         try:
-            cols[c] = pd.to_numeric(df[c], errors="raise").to_numpy(dtype=np.float64, copy=True)
+            column = pd.to_numeric(df[names[c]], errors="raise")
+            cols[c] = column.to_numpy(dtype=np.float64, copy=True)
         except (ValueError, TypeError) as e:
             raise DataError(f"{where}: column {c!r} is not numeric: {e}") from e
     diffs = np.diff(idx.asi8)
@@ -228,24 +227,24 @@ def load_data(data: Any, *, symbol: str | None = None) -> MarketData:
         )
     if len(data) == 0:
         raise DataError(f"{where}: no rows")
-    df = _lower_columns(data, where)
-    if "symbol" in df.columns:
-        sym_col = df["symbol"]
+    columns = _lower_columns(data, where)
+    if "symbol" in columns:
+        sym_col = data[columns["symbol"]]
         if sym_col.isna().any():
             r = int(np.flatnonzero(sym_col.isna().to_numpy())[0])
             raise DataError(f"{where}: column 'symbol' is empty at row {r}")
-        names: list[str] = [str(n) for n in pd.unique(sym_col.astype(str))]
+        sym_text = sym_col.astype(str).to_numpy()
+        names: list[str] = [str(n) for n in pd.unique(sym_text)]
         if symbol is not None:
             if symbol not in names:
                 raise DataError(f"{where}: symbol {symbol!r} not found; symbols are {names}")
             names = [symbol]
         per = {}
         for name in names:
-            mask = sym_col.astype(str).to_numpy() == name
-            part = df[mask].drop(columns="symbol")
-            per[str(name)] = _frame_to_bars(
-                part, f"{where} (symbol {name!r})", rows=np.flatnonzero(mask)
+            mask = sym_text == name
+            per[name] = _frame_to_bars(
+                data[mask], f"{where} (symbol {name!r})", rows=np.flatnonzero(mask)
             )
         return _align(per)
     name = symbol or "asset"
-    return _align({name: _frame_to_bars(df, where)})
+    return _align({name: _frame_to_bars(data, where)})

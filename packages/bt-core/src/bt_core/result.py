@@ -27,8 +27,21 @@ class Result:
     params: dict[str, Any]
     config: dict[str, Any]
     strategy: str
-    periods_per_year: float | None = None
+    given_periods_per_year: float | None = None
     benchmark: pd.Series | None = field(default=None, repr=False)
+
+    @cached_property
+    def periods_per_year(self) -> float | None:
+        """Given to Backtest, else inferred from the bar spacing (on first use: a run never
+        pays for it); None when the spacing does not tell (e.g. one day of minute bars)."""
+        if self.given_periods_per_year is not None:
+            return self.given_periods_per_year
+        if len(self.equity) < 2:
+            return None
+        try:
+            return bt_analysis.infer_periods_per_year(pd.DatetimeIndex(self.equity.index))
+        except ValueError:
+            return None
 
     @cached_property
     def stats(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -142,10 +142,10 @@ class Strategy:
     string/dict return forms and by ``buy()``/``sell()`` without a size.
     """
 
-    order_size: ClassVar[float] = 1.0
+    order_size: float = 1.0
     #: ``next`` is first called on bar ``warmup`` (set it in on_start, e.g. to the longest
     #: indicator window); earlier bars still fill orders and record equity.
-    warmup: ClassVar[int] = 0
+    warmup: int = 0
 
     # Set by the runner before on_start.
     _engine: Engine
