@@ -130,11 +130,10 @@ def our_strategy() -> type:
             self.warmup = self.slow
 
         def next(self, bar: Any) -> None:
-            f, s = self.fast_ma, self.slow_ma
-            if f[-2] < s[-2] and f[-1] > s[-1]:
+            if self.fast_ma.crossed_above(self.slow_ma):
                 if self.position == 0:
                     self.buy()
-            elif f[-2] > s[-2] and f[-1] < s[-1]:
+            elif self.fast_ma.crossed_below(self.slow_ma):
                 self.close()
 
     return SmaCross

@@ -19,9 +19,9 @@ class SmaCross(Strategy):
         self.warmup = self.slow  # both averages exist from bar slow-1; a cross needs two
 
     def next(self, bar):
-        f, s = self.fast_ma, self.slow_ma
-        if f[-2] < s[-2] and f[-1] > s[-1]:
+        # crossed_above(x) is fast[-2] < x[-2] and fast[-1] > x[-1], in one call into Rust.
+        if self.fast_ma.crossed_above(self.slow_ma):
             if self.position == 0:
                 self.buy()
-        elif f[-2] > s[-2] and f[-1] < s[-1]:
+        elif self.fast_ma.crossed_below(self.slow_ma):
             self.close()

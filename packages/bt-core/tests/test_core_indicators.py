@@ -264,3 +264,34 @@ def test_inputs_are_not_modified() -> None:
     bt_engine.rsi(x, 5)
     bt_engine.bollinger(x, 5, 2.0)
     np.testing.assert_array_equal(x, before)
+
+
+def test_crossed_above_and_below_equal_the_explicit_reads() -> None:
+    """Line.crossed_above/below are the four-read cross test in one call, NaN-safe."""
+    from bt_core import Backtest, Strategy
+
+    rng = np.random.default_rng(5)
+    n = 400
+    close = 50 * np.exp(np.cumsum(rng.normal(0, 0.02, n)))
+    df = pd.DataFrame(
+        {"open": close, "high": close * 1.01, "low": close * 0.99, "close": close},
+        index=pd.date_range("2021-01-01", periods=n, freq="D"),
+    )
+    seen: list[tuple[int, bool, bool, bool, bool]] = []
+
+    class Probe(Strategy):
+        def on_start(self) -> None:
+            self.f = self.I(bt_engine.sma, self.data.close, 3)  # NaN for the first 2 bars
+            self.s = self.I(bt_engine.sma, self.data.close, 8)
+
+        def next(self, bar):  # type: ignore[no-untyped-def]
+            f, s = self.f, self.s
+            up = len(f) >= 2 and f[-2] < s[-2] and f[-1] > s[-1]
+            down = len(f) >= 2 and f[-2] > s[-2] and f[-1] < s[-1]
+            seen.append((bar.i, up, f.crossed_above(s), down, f.crossed_below(s)))
+
+    Backtest(df, Probe).run()
+    assert len(seen) == n
+    assert all(u == cu and d == cd for _, u, cu, d, cd in seen)
+    assert sum(u for _, u, *_ in seen) > 3 and sum(d for *_, d, _ in seen) > 3
+    assert not any(cu or cd for i, _, cu, _, cd in seen if i < 8)  # NaN warm-up never crosses
