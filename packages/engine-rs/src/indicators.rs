@@ -17,6 +17,16 @@ fn vec_of(x: &PyReadonlyArray1<'_, f64>) -> Vec<f64> {
     }
 }
 
+/// Run a one-series indicator without the GIL and hand the result to numpy.
+fn unary<'py>(
+    py: Python<'py>,
+    x: &PyReadonlyArray1<'py, f64>,
+    f: impl FnOnce(&[f64]) -> bt_engine_core::Result<Vec<f64>> + Send,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let v = vec_of(x);
+    Ok(py.detach(|| f(&v)).map_err(to_py)?.into_pyarray(py))
+}
+
 /// Simple moving average over the last `window` values (NaN = no bar; warm-up is NaN).
 #[pyfunction]
 fn sma<'py>(
@@ -24,11 +34,7 @@ fn sma<'py>(
     x: PyReadonlyArray1<'py, f64>,
     window: usize,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    let v = vec_of(&x);
-    Ok(py
-        .detach(|| ind::sma(&v, window))
-        .map_err(to_py)?
-        .into_pyarray(py))
+    unary(py, &x, |v| ind::sma(v, window))
 }
 
 /// Exponential moving average, alpha = 2/(window+1), seeded with the SMA of the first window.
@@ -38,11 +44,7 @@ fn ema<'py>(
     x: PyReadonlyArray1<'py, f64>,
     window: usize,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    let v = vec_of(&x);
-    Ok(py
-        .detach(|| ind::ema(&v, window))
-        .map_err(to_py)?
-        .into_pyarray(py))
+    unary(py, &x, |v| ind::ema(v, window))
 }
 
 /// Wilder's RSI.
@@ -52,11 +54,7 @@ fn rsi<'py>(
     x: PyReadonlyArray1<'py, f64>,
     window: usize,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    let v = vec_of(&x);
-    Ok(py
-        .detach(|| ind::rsi(&v, window))
-        .map_err(to_py)?
-        .into_pyarray(py))
+    unary(py, &x, |v| ind::rsi(v, window))
 }
 
 /// Average true range with Wilder smoothing.
