@@ -11,18 +11,13 @@ import pandas as pd
 
 from bt_core.data import FIELDS, MarketData, load_data
 from bt_core.errors import DataError, ParameterError
-from bt_core.result import Result, _utc
+from bt_core.result import Result, RunOutput
 from bt_core.strategy import DataView, Strategy
 from bt_engine import Engine
 
 BUILTINS = {"sma_cross": {"fast": 10, "slow": 30, "size": 1.0}}
 
 ProgressFn = Callable[[int, int], None]
-
-
-def _text(values: Any) -> pd.Series:
-    """A text column that stays text (not float64) even when it is empty."""
-    return pd.Series(values, dtype=object).astype(str)
 
 
 def _utc_series(s: Any) -> pd.Series:
@@ -271,93 +266,26 @@ class Backtest:
     # ----- results ---------------------------------------------------------------------
     def _result(self, eng: Engine, name: str, params: dict[str, Any]) -> Result:
         md = self.data
-        sym = np.array(md.symbols, dtype=object)
-        equity = pd.Series(eng.equity_curve(), index=md.index, name="equity")
-        exposure = pd.Series(eng.exposure_curve(), index=md.index, name="exposure")
-        f = eng.fills()
-        fills = pd.DataFrame(
-            {
-                "order_id": f["order_id"].astype(np.int64),
-                "symbol": _text(sym[f["symbol"]]),
-                "datetime": _utc(f["ts"]),
-                "side": _text(f["side"]),
-                "size": f["size"],
-                "price": f["price"],
-                "commission": f["commission"],
-                "slippage": f["slippage"],
-            }
-        )
-        o = eng.order_columns()
-        closed_bar = o["closed_bar"]
-        closed = np.full(len(closed_bar), np.iinfo(np.int64).min, dtype=np.int64)  # NaT
-        has_closed = closed_bar >= 0
-        closed[has_closed] = md.ts[closed_bar[has_closed]]
-        orders = pd.DataFrame(
-            {
-                "order_id": o["order_id"].astype(np.int64),
-                "symbol": _text(sym[o["symbol"]]),
-                "side": _text(o["side"]),
-                "type": _text(o["type"]),
-                "tif": _text(o["tif"]),
-                "size": o["size"],
-                "filled": o["filled"],
-                "limit_price": o["limit_price"],
-                "avg_price": o["avg_price"],
-                "status": _text(o["status"]),
-                "reason": pd.Series(o["reason"], dtype=object),
-                "submitted": _utc(md.ts[o["submitted_bar"]]),
-                "closed": _utc(closed),
-            }
-        )
-        t = eng.trades()
-        gross = t["gross_pnl"]
-        pnl = gross - t["commission"]
-        entry_time, exit_time = _utc(t["entry_ts"]), _utc(t["exit_ts"])
-        trades = pd.DataFrame(
-            {
-                "symbol": _text(sym[t["symbol"]]),
-                "side": _text(np.where(t["direction"] > 0, "long", "short").tolist()),
-                "size": t["size"],
-                "entry_time": entry_time,
-                "exit_time": exit_time,
-                "entry_price": t["entry_price"],
-                "exit_price": t["exit_price"],
-                "gross_pnl": gross,
-                "commission": t["commission"],
-                "pnl": pnl,
-                "return_pct": pnl / (t["entry_price"] * t["size"]),
-                "duration": exit_time - entry_time,
-                "bars_held": t["exit_bar"] - t["entry_bar"],
-            }
-        )
-        lg = eng.ledger()
-        ledger = pd.DataFrame(
-            {
-                k: lg[k]
-                for k in (
-                    "position",
-                    "avg_cost",
-                    "last_price",
-                    "realized",
-                    "unrealized",
-                    "commission",
-                    "slippage",
-                )
-            },
-            index=pd.Index(md.symbols, name="symbol"),
+        # Only the equity curve is built now; the tables are built from these engine columns on
+        # first access, so parameter sweeps that read equity or stats do not pay for them.
+        out = RunOutput(
+            index=md.index,
+            ts=md.ts,
+            symbols=np.array(md.symbols, dtype=object),
+            exposure=eng.exposure_curve(),
+            fills=eng.fills(),
+            orders=eng.order_columns(),
+            trades=eng.trades(),
+            ledger=eng.ledger(),
         )
         return Result(
-            equity=equity,
-            exposure=exposure,
-            fills=fills,
-            orders=orders,
-            trades=trades,
-            ledger=ledger,
+            equity=pd.Series(eng.equity_curve(), index=md.index, name="equity"),
             params=dict(params),
             config=dict(self.config),
             strategy=name,
             given_periods_per_year=self.periods_per_year,
             benchmark=self.benchmark,
+            output=out,
         )
 
 

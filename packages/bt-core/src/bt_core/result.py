@@ -14,21 +14,140 @@ import pandas as pd
 import bt_analysis
 
 
+def _utc(ts: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(np.asarray(ts, dtype=np.int64), unit="ns", utc=True))
+
+
+def _text(values: Any) -> pd.Series:
+    """A text column that stays text (not float64) even when it is empty."""
+    return pd.Series(values, dtype=object).astype(str)
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    """The engine's columnar output of one run, from which the result tables are built."""
+
+    index: pd.DatetimeIndex
+    ts: np.ndarray
+    symbols: np.ndarray  # object array of names, indexed by the engine's symbol numbers
+    exposure: np.ndarray
+    fills: dict[str, Any]
+    orders: dict[str, Any]
+    trades: dict[str, Any]
+    ledger: dict[str, Any]
+
+
 @dataclass
 class Result:
-    """Everything a run produced. ``stats`` is computed on first access by bt-analysis."""
+    """Everything a run produced. The tables and ``stats`` are built on first access."""
 
     equity: pd.Series
-    exposure: pd.Series
-    fills: pd.DataFrame
-    orders: pd.DataFrame
-    trades: pd.DataFrame
-    ledger: pd.DataFrame
     params: dict[str, Any]
     config: dict[str, Any]
     strategy: str
     given_periods_per_year: float | None = None
     benchmark: pd.Series | None = field(default=None, repr=False)
+    output: RunOutput | None = field(default=None, repr=False)
+
+    def _out(self) -> RunOutput:
+        if self.output is None:
+            raise ValueError("this Result carries no engine output")
+        return self.output
+
+    @cached_property
+    def exposure(self) -> pd.Series:
+        """Gross exposure per bar as a fraction of equity."""
+        return pd.Series(self._out().exposure, index=self.equity.index, name="exposure")
+
+    @cached_property
+    def fills(self) -> pd.DataFrame:
+        """Every execution: order_id, symbol, datetime, side, size, price, commission, slippage."""
+        out = self._out()
+        f = out.fills
+        return pd.DataFrame(
+            {
+                "order_id": f["order_id"].astype(np.int64),
+                "symbol": _text(out.symbols[f["symbol"]]),
+                "datetime": _utc(f["ts"]),
+                "side": _text(f["side"]),
+                "size": f["size"],
+                "price": f["price"],
+                "commission": f["commission"],
+                "slippage": f["slippage"],
+            }
+        )
+
+    @cached_property
+    def orders(self) -> pd.DataFrame:
+        """Every order with its final status (and the reason of a rejection)."""
+        out = self._out()
+        o = out.orders
+        closed_bar = o["closed_bar"]
+        closed = np.full(len(closed_bar), np.iinfo(np.int64).min, dtype=np.int64)  # NaT
+        has_closed = closed_bar >= 0
+        closed[has_closed] = out.ts[closed_bar[has_closed]]
+        return pd.DataFrame(
+            {
+                "order_id": o["order_id"].astype(np.int64),
+                "symbol": _text(out.symbols[o["symbol"]]),
+                "side": _text(o["side"]),
+                "type": _text(o["type"]),
+                "tif": _text(o["tif"]),
+                "size": o["size"],
+                "filled": o["filled"],
+                "limit_price": o["limit_price"],
+                "avg_price": o["avg_price"],
+                "status": _text(o["status"]),
+                "reason": pd.Series(o["reason"], dtype=object),
+                "submitted": _utc(out.ts[o["submitted_bar"]]),
+                "closed": _utc(closed),
+            }
+        )
+
+    @cached_property
+    def trades(self) -> pd.DataFrame:
+        """Closed round trips (FIFO lots), net of the commissions allocated to them."""
+        out = self._out()
+        t = out.trades
+        gross = t["gross_pnl"]
+        pnl = gross - t["commission"]
+        entry_time, exit_time = _utc(t["entry_ts"]), _utc(t["exit_ts"])
+        return pd.DataFrame(
+            {
+                "symbol": _text(out.symbols[t["symbol"]]),
+                "side": _text(np.where(t["direction"] > 0, "long", "short").tolist()),
+                "size": t["size"],
+                "entry_time": entry_time,
+                "exit_time": exit_time,
+                "entry_price": t["entry_price"],
+                "exit_price": t["exit_price"],
+                "gross_pnl": gross,
+                "commission": t["commission"],
+                "pnl": pnl,
+                "return_pct": pnl / (t["entry_price"] * t["size"]),
+                "duration": exit_time - entry_time,
+                "bars_held": t["exit_bar"] - t["entry_bar"],
+            }
+        )
+
+    @cached_property
+    def ledger(self) -> pd.DataFrame:
+        """Final per-symbol ledger: position, avg_cost, last_price, realized (net of costs),
+        unrealized, commission, slippage."""
+        out = self._out()
+        keys = (
+            "position",
+            "avg_cost",
+            "last_price",
+            "realized",
+            "unrealized",
+            "commission",
+            "slippage",
+        )
+        return pd.DataFrame(
+            {k: out.ledger[k] for k in keys},
+            index=pd.Index([str(s) for s in out.symbols], name="symbol"),
+        )
 
     @cached_property
     def periods_per_year(self) -> float | None:
@@ -127,12 +246,9 @@ class Result:
         )
 
     def __repr__(self) -> str:
+        out = self._out()
         return (
             f"Result(strategy={self.strategy!r}, bars={len(self.equity)}, "
-            f"final_equity={self.final_equity:.2f}, fills={len(self.fills)}, "
-            f"trades={len(self.trades)})"
+            f"final_equity={self.final_equity:.2f}, fills={len(out.fills['size'])}, "
+            f"trades={len(out.trades['size'])})"
         )
-
-
-def _utc(ts: np.ndarray) -> pd.DatetimeIndex:
-    return pd.DatetimeIndex(pd.to_datetime(np.asarray(ts, dtype=np.int64), unit="ns", utc=True))
