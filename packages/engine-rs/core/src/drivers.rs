@@ -3,7 +3,7 @@
 use crate::broker::Broker;
 use crate::data::Bars;
 use crate::error::{EngineError, Result};
-use crate::indicators::sma;
+use crate::indicators::RollingMean;
 use crate::types::{OrderRequest, Side};
 
 /// A decision maker called once per bar, after the bar's fills and before its close fills.
@@ -149,9 +149,15 @@ impl Driver for Weights<'_> {
 /// Built-in SMA crossover: buy `size` when the fast SMA crosses above the slow one while
 /// flat; sell the whole position when it crosses below. A cross needs fast < slow on the
 /// previous bar and fast > slow on this bar (strict, as in backtesting.py's `crossover`).
+///
+/// The averages are computed bar by bar inside the loop ([`RollingMean`], the same arithmetic
+/// as [`crate::indicators::sma`], so results equal a strategy that precomputes them), which
+/// saves two indicator arrays per symbol.
 pub struct SmaCross {
-    fast: Vec<f64>,
-    slow: Vec<f64>,
+    fast: Vec<RollingMean>,
+    slow: Vec<RollingMean>,
+    /// (fast, slow) of each symbol on the previous bar; NaN where it had no bar.
+    prev: Vec<(f64, f64)>,
     size: f64,
 }
 
@@ -167,33 +173,11 @@ impl SmaCross {
                 "parameter size must be a finite number > 0, got {size}"
             )));
         }
-        let (nb, ns) = (bars.n_bars, bars.n_symbols);
-        if ns == 1 {
-            return Ok(Self {
-                fast: sma(bars.close, fast)?,
-                slow: sma(bars.close, slow)?,
-                size,
-            });
-        }
-        let mut f = vec![f64::NAN; nb * ns];
-        let mut sl = vec![f64::NAN; nb * ns];
-        let mut col = vec![0.0; nb];
-        for s in 0..ns {
-            for (t, c) in col.iter_mut().enumerate() {
-                *c = bars.close[t * ns + s];
-            }
-            for (t, (a, b)) in sma(&col, fast)?
-                .into_iter()
-                .zip(sma(&col, slow)?)
-                .enumerate()
-            {
-                f[t * ns + s] = a;
-                sl[t * ns + s] = b;
-            }
-        }
+        let ns = bars.n_symbols;
         Ok(Self {
-            fast: f,
-            slow: sl,
+            fast: (0..ns).map(|_| RollingMean::new(fast)).collect(),
+            slow: (0..ns).map(|_| RollingMean::new(slow)).collect(),
+            prev: vec![(f64::NAN, f64::NAN); ns],
             size,
         })
     }
@@ -201,20 +185,24 @@ impl SmaCross {
 
 impl Driver for SmaCross {
     fn on_bar(&mut self, t: usize, bars: &Bars, broker: &mut Broker) -> Result<()> {
-        if t == 0 {
-            return Ok(());
-        }
         let ns = bars.n_symbols;
         for s in 0..ns {
-            let (k0, k1) = (t * ns + s, (t - 1) * ns + s);
-            let (f0, s0, f1, s1) = (self.fast[k0], self.slow[k0], self.fast[k1], self.slow[k1]);
-            let pos = broker.position(s);
+            let c = bars.close[t * ns + s];
+            let (f0, s0) = if c.is_nan() {
+                (f64::NAN, f64::NAN)
+            } else {
+                (self.fast[s].push(c), self.slow[s].push(c))
+            };
+            let (f1, s1) = std::mem::replace(&mut self.prev[s], (f0, s0));
             if f1 < s1 && f0 > s0 {
-                if pos == 0.0 && !broker.has_active_order(s) {
+                if broker.position(s) == 0.0 && !broker.has_active_order(s) {
                     broker.submit(OrderRequest::market(s, Side::Buy, self.size))?;
                 }
-            } else if f1 > s1 && f0 < s0 && pos > 0.0 && !broker.has_active_order(s) {
-                broker.submit(OrderRequest::market(s, Side::Sell, pos))?;
+            } else if f1 > s1 && f0 < s0 {
+                let pos = broker.position(s);
+                if pos > 0.0 && !broker.has_active_order(s) {
+                    broker.submit(OrderRequest::market(s, Side::Sell, pos))?;
+                }
             }
         }
         Ok(())

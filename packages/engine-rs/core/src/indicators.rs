@@ -42,26 +42,61 @@ fn over_present(x: &[f64], f: impl Fn(&[f64]) -> Vec<f64>) -> Vec<f64> {
     out
 }
 
+/// Values added between exact re-sums of a running window sum (see [`RollingMean`]).
+const RESYNC: usize = 1024;
+
 fn sma_dense(x: &[f64], n: usize) -> Vec<f64> {
-    let mut out = vec![f64::NAN; x.len()];
-    if x.len() < n {
-        return out;
-    }
-    // Running sum (one add per step, no long dependency chain), re-summed exactly every
-    // RESYNC steps so rounding drift stays at the level of a fresh sum.
-    const RESYNC: usize = 1024;
-    let nf = n as f64;
-    let mut sum: f64 = x[..n].iter().sum();
-    out[n - 1] = sum / nf;
-    for i in n..x.len() {
-        if i % RESYNC == 0 {
-            sum = x[i + 1 - n..=i].iter().sum();
-        } else {
-            sum += x[i] - x[i - n];
+    let mut m = RollingMean::new(n);
+    x.iter().map(|&v| m.push(v)).collect()
+}
+
+/// The mean of the last `n` values pushed, one value at a time: NaN until `n` values exist.
+/// A running sum (one add per value, no long dependency chain), re-summed exactly every
+/// `RESYNC` values so rounding drift stays at the level of a fresh sum. `sma` is built on it,
+/// so a driver that averages bar by bar gets bit-identical values.
+#[derive(Clone, Debug)]
+pub struct RollingMean {
+    window: Vec<f64>,
+    /// Where the next value goes (= count % n, kept without a division).
+    slot: usize,
+    count: usize,
+    sum: f64,
+}
+
+impl RollingMean {
+    pub fn new(n: usize) -> Self {
+        assert!(n > 0, "window must be >= 1");
+        Self {
+            window: vec![0.0; n],
+            slot: 0,
+            count: 0,
+            sum: -0.0,
         }
-        out[i] = sum / nf;
     }
-    out
+
+    #[inline]
+    pub fn push(&mut self, v: f64) -> f64 {
+        let n = self.window.len();
+        let (k, slot) = (self.count, self.slot);
+        if k < n {
+            self.sum += v;
+        } else if k.is_multiple_of(RESYNC) {
+            self.window[slot] = v;
+            // Oldest to newest, as a fresh left-to-right sum of the window would add them.
+            let (newer, older) = self.window.split_at(slot + 1);
+            self.sum = older.iter().chain(newer).fold(-0.0, |a, b| a + b);
+        } else {
+            self.sum += v - self.window[slot];
+        }
+        self.window[slot] = v;
+        self.count = k + 1;
+        self.slot = if slot + 1 == n { 0 } else { slot + 1 };
+        if k + 1 >= n {
+            self.sum / n as f64
+        } else {
+            f64::NAN
+        }
+    }
 }
 
 pub fn sma(x: &[f64], n: usize) -> Result<Vec<f64>> {
