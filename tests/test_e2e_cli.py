@@ -156,3 +156,22 @@ def test_example_vectorized_matches_builtin(capsys):
 def test_example_multi_asset_event_and_weights_agree(capsys):
     out = run_example("run_multi_asset.py", capsys)
     assert "same final equity: True" in out
+
+
+def test_report_without_plotly_is_a_clear_error(tmp_path, monkeypatch):
+    # Simulate an install without the optional `bt-analysis[report]` extra.
+    monkeypatch.setitem(sys.modules, "plotly", None)
+    monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)
+    res = runner.invoke(
+        app, ["run", str(SMA), "--data", str(SAMPLE), "--out", str(tmp_path), "--report"]
+    )
+    assert res.exit_code == 2
+    assert "no report" in res.output and "bt-analysis[report]" in res.output
+    assert (tmp_path / "stats.json").exists()  # the tables were written before the report
+
+
+def test_report_is_written(tmp_path):
+    res = invoke("run", SMA, "--data", SAMPLE, "--out", tmp_path, "--report")
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "report.html").read_text()
+    assert "<html" in html.lower() and "plotly" in html.lower()

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -184,13 +185,13 @@ def run(
         else:
             result = bt.run(**params)
     except (DataError, ParameterError, ActionError, StrategyError) as e:
-        err_console.print(f"[red]error:[/red] {e}")
+        err_console.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(code=2) from e
     name = result.strategy
     try:
         stats = result.stats
     except ValueError as e:
-        err_console.print(f"[red]error:[/red] {e}")
+        err_console.print(f"[red]error:[/red] {escape(str(e))}")
         raise typer.Exit(code=2) from e
     if as_json:
         console.print_json(json.dumps(stats, allow_nan=False))
@@ -199,8 +200,13 @@ def run(
     out_dir = out if out is not None else Path("out") / f"{name}-{data.stem}"
     paths = result.save(out_dir)
     if report:
-        paths["report"] = result.report(out_dir / "report.html")
-    err_console.print("wrote " + ", ".join(str(p) for p in paths.values()))
+        try:
+            paths["report"] = result.report(out_dir / "report.html")
+        except ImportError as e:  # plotly is the optional `bt-analysis[report]` extra
+            err_console.print(escape("wrote " + ", ".join(str(p) for p in paths.values())))
+            err_console.print(f"[red]error:[/red] no report: {escape(str(e))}")
+            raise typer.Exit(code=2) from e
+    err_console.print(escape("wrote " + ", ".join(str(p) for p in paths.values())))
 
 
 @app.command()
