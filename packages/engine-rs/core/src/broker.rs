@@ -332,10 +332,10 @@ impl Broker {
             still.append(&mut self.active);
             self.active = still;
         }
-        for s in 0..self.n_symbols {
-            let c = bars.close[bars.idx(t, s)];
+        let row = &bars.close[t * self.n_symbols..(t + 1) * self.n_symbols];
+        for (last, &c) in self.last_price.iter_mut().zip(row) {
             if !c.is_nan() {
-                self.last_price[s] = c;
+                *last = c;
             }
         }
     }

@@ -154,11 +154,15 @@ impl Driver for Weights<'_> {
 /// as [`crate::indicators::sma`], so results equal a strategy that precomputes them), which
 /// saves two indicator arrays per symbol.
 pub struct SmaCross {
-    fast: Vec<RollingMean>,
-    slow: Vec<RollingMean>,
-    /// (fast, slow) of each symbol on the previous bar; NaN where it had no bar.
-    prev: Vec<(f64, f64)>,
+    state: Vec<CrossState>,
     size: f64,
+}
+
+/// One symbol's averages and their values on the previous bar (NaN where it had no bar).
+struct CrossState {
+    fast: RollingMean,
+    slow: RollingMean,
+    prev: (f64, f64),
 }
 
 impl SmaCross {
@@ -173,27 +177,28 @@ impl SmaCross {
                 "parameter size must be a finite number > 0, got {size}"
             )));
         }
-        let ns = bars.n_symbols;
-        Ok(Self {
-            fast: (0..ns).map(|_| RollingMean::new(fast)).collect(),
-            slow: (0..ns).map(|_| RollingMean::new(slow)).collect(),
-            prev: vec![(f64::NAN, f64::NAN); ns],
-            size,
-        })
+        let state = (0..bars.n_symbols)
+            .map(|_| CrossState {
+                fast: RollingMean::new(fast),
+                slow: RollingMean::new(slow),
+                prev: (f64::NAN, f64::NAN),
+            })
+            .collect();
+        Ok(Self { state, size })
     }
 }
 
 impl Driver for SmaCross {
     fn on_bar(&mut self, t: usize, bars: &Bars, broker: &mut Broker) -> Result<()> {
         let ns = bars.n_symbols;
-        for s in 0..ns {
-            let c = bars.close[t * ns + s];
+        let row = &bars.close[t * ns..(t + 1) * ns];
+        for (s, (st, &c)) in self.state.iter_mut().zip(row).enumerate() {
             let (f0, s0) = if c.is_nan() {
                 (f64::NAN, f64::NAN)
             } else {
-                (self.fast[s].push(c), self.slow[s].push(c))
+                (st.fast.push(c), st.slow.push(c))
             };
-            let (f1, s1) = std::mem::replace(&mut self.prev[s], (f0, s0));
+            let (f1, s1) = std::mem::replace(&mut st.prev, (f0, s0));
             if f1 < s1 && f0 > s0 {
                 if broker.position(s) == 0.0 && !broker.has_active_order(s) {
                     broker.submit(OrderRequest::market(s, Side::Buy, self.size))?;
