@@ -215,23 +215,27 @@ class Result:
         return json.dumps(self.to_dict(), allow_nan=False, **kwargs)
 
     def save(self, directory: str | Path) -> dict[str, Path]:
-        """Write equity/fills/orders/trades CSVs and stats.json into ``directory``."""
+        """Write equity/fills/orders/trades CSVs and stats.json into ``directory``.
+
+        Everything is rendered in memory first and each file is written to a temporary name
+        and renamed, so an error leaves no half-written set and no truncated file.
+        """
+        texts = {
+            "equity.csv": self.equity.to_frame().to_csv(index_label="datetime"),
+            "fills.csv": self.fills.to_csv(index=False),
+            "orders.csv": self.orders.to_csv(index=False),
+            "trades.csv": self.trades.to_csv(index=False),
+            "stats.json": json.dumps(bt_analysis.json_safe(self.stats), indent=2, allow_nan=False),
+        }
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        paths = {
-            "equity": d / "equity.csv",
-            "fills": d / "fills.csv",
-            "orders": d / "orders.csv",
-            "trades": d / "trades.csv",
-            "stats": d / "stats.json",
-        }
-        self.equity.to_frame().to_csv(paths["equity"], index_label="datetime")
-        self.fills.to_csv(paths["fills"], index=False)
-        self.orders.to_csv(paths["orders"], index=False)
-        self.trades.to_csv(paths["trades"], index=False)
-        paths["stats"].write_text(
-            json.dumps(bt_analysis.json_safe(self.stats), indent=2, allow_nan=False)
-        )
+        paths: dict[str, Path] = {}
+        for name, text in texts.items():
+            path = d / name
+            tmp = path.with_name(f".{name}.tmp")
+            tmp.write_text(text)
+            tmp.replace(path)
+            paths[name.split(".")[0]] = path
         return paths
 
     def report(self, path: str | Path = "report.html", *, title: str | None = None) -> Path:
