@@ -1095,3 +1095,15 @@ def test_weights_nan_rows_and_missing_bars(gappy: dict[str, pd.DataFrame]) -> No
     assert on8["order_id"].is_monotonic_increasing and list(on8.index) == ["BBB", "AAA"]
     assert (res.orders["status"] == "filled").all()
     assert res.ledger.loc["BBB", "position"] == 0.0
+
+
+def test_save_writes_nothing_when_rendering_fails(ohlc: pd.DataFrame, tmp_path: Any) -> None:
+    res = Backtest(ohlc, "sma_cross").run(fast=3, slow=8)
+    good = res.save(tmp_path / "good")
+    before = {p.name: p.read_text() for p in (tmp_path / "good").iterdir()}
+    res2 = Backtest(ohlc, "sma_cross").run(fast=3, slow=8)
+    res2.__dict__["stats"] = {"bad": object()}  # cannot be rendered as JSON
+    with pytest.raises(TypeError):
+        res2.save(tmp_path / "good")
+    after = {p.name: p.read_text() for p in (tmp_path / "good").iterdir()}
+    assert after == before and set(good) == {"equity", "fills", "orders", "trades", "stats"}
