@@ -1101,7 +1101,8 @@ def test_save_writes_nothing_when_rendering_fails(ohlc: pd.DataFrame, tmp_path: 
     res = Backtest(ohlc, "sma_cross").run(fast=3, slow=8)
     good = res.save(tmp_path / "good")
     before = {p.name: p.read_text() for p in (tmp_path / "good").iterdir()}
-    res2 = Backtest(ohlc, "sma_cross").run(fast=3, slow=8)
+    res2 = Backtest(ohlc, "sma_cross", commission=0.01).run(fast=2, slow=5)  # other tables
+    assert not res2.equity.equals(res.equity)
     res2.__dict__["stats"] = {"bad": object()}  # cannot be rendered as JSON
     with pytest.raises(TypeError):
         res2.save(tmp_path / "good")
