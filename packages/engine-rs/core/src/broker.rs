@@ -182,13 +182,21 @@ impl Broker {
 
     /// Cash plus every position marked at its last price.
     pub fn equity(&self) -> f64 {
-        let mut e = self.cash;
+        self.marked().0
+    }
+
+    /// (equity, gross exposure in cash): cash plus, and Σ |value| of, every open position at
+    /// its last price.
+    fn marked(&self) -> (f64, f64) {
+        let (mut eq, mut gross) = (self.cash, 0.0);
         for (p, px) in self.position.iter().zip(&self.last_price) {
             if *p != 0.0 {
-                e += p * px;
+                let v = p * px;
+                eq += v;
+                gross += v.abs();
             }
         }
-        e
+        (eq, gross)
     }
 
     /// Events since the last call, oldest first.
@@ -370,14 +378,7 @@ impl Broker {
             still.append(&mut self.active);
             self.active = still;
         }
-        let (mut eq, mut gross) = (self.cash, 0.0);
-        for (p, px) in self.position.iter().zip(&self.last_price) {
-            if *p != 0.0 {
-                let v = p * px;
-                eq += v;
-                gross += v.abs();
-            }
-        }
+        let (eq, gross) = self.marked();
         self.equity.push(eq);
         self.exposure
             .push(if eq > 0.0 { gross / eq } else { f64::NAN });
