@@ -174,9 +174,8 @@ class Backtest:
         strat.data = DataView(eng, self.data, strat._line_arrays)
         bar = eng.bar_view()
         strat._bar = bar
-        init = getattr(strat, "__init__", None)
-        if type(strat).__init__ is not object.__init__ and init is not None:
-            init()
+        if cls.__init__ is not object.__init__:  # a user-defined __init__ runs with params set
+            cls.__init__(strat)
         strat.on_start()
 
         def overridden(name: str) -> Any:
