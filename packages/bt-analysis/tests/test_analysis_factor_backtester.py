@@ -1,4 +1,5 @@
-"""CrossSectionFactorBacktester against a slow explicit simulation and alphalens."""
+"""CrossSectionFactorBacktester against a slow explicit simulation and alphalens; its statistics
+against bt_analysis.stats."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
 
+import bt_analysis as ba
+from bt_analysis import stats as bst
 from bt_analysis.factor import CrossSectionFactorBacktester, FactorInputError
 
 
@@ -212,3 +215,135 @@ def test_chunked_processing_gives_identical_results(
             CrossSectionFactorBacktester, "_chunk_cells", rows_per_chunk * prices.shape[1]
         )
         pd.testing.assert_frame_equal(run(), whole, rtol=0, atol=1e-14)
+
+
+def _on_dates(
+    factor: pd.DataFrame, prices: pd.DataFrame, dates: pd.Index
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return factor.set_axis(dates, axis=0), prices.set_axis(dates, axis=0)
+
+
+def _periods_by_hand(r: pd.Series) -> np.ndarray:
+    # The entry row (first rebalance, cost only, no time elapsed) belongs to the first period.
+    v = r.to_numpy()
+    return np.concatenate([[(1 + v[0]) * (1 + v[1]) - 1], v[2:]])
+
+
+@pytest.mark.parametrize(
+    ("freq", "ppy"),
+    [("B", 252.0), ("W-FRI", 52.0), ("MS", 12.0)],
+    ids=["daily", "weekly", "monthly"],
+)
+@pytest.mark.parametrize("cost", [0.0, 20.0])
+def test_stats_are_the_metric_functions_of_the_period_returns(
+    freq: str, ppy: float, cost: float
+) -> None:
+    factor, prices = _on_dates(
+        *make_panel(n_dates=40, seed=3, holes=True),
+        pd.date_range("2021-01-01", periods=40, freq=freq, tz="UTC"),
+    )
+    bt = CrossSectionFactorBacktester(factor, prices, quantiles=4, rebalance=3, cost_bps=cost)
+    assert bt.periods_per_year == ppy
+    res = bt.run()
+    assert res.params["periods_per_year"] == ppy
+    stats = res.stats()
+    for col in res.returns.columns:
+        periods = _periods_by_hand(res.returns[col])
+        np.testing.assert_allclose(res.period_returns()[col].to_numpy(), periods, rtol=1e-15)
+        row = stats.loc[col]
+        assert row["annual_return"] == pytest.approx(bst.cagr(periods, ppy), rel=1e-12)
+        assert row["annual_return"] == pytest.approx(
+            res.equity[col].iloc[-1] ** (ppy / (len(res.returns) - 1)) - 1, rel=1e-9
+        )
+        assert row["annual_volatility"] == pytest.approx(
+            bst.annual_volatility(periods, ppy), rel=1e-12
+        )
+        assert row["annual_volatility"] == pytest.approx(
+            np.std(periods, ddof=1) * np.sqrt(ppy), rel=1e-9
+        )
+        assert row["sharpe"] == pytest.approx(bst.sharpe_ratio(periods, ppy), rel=1e-12)
+        assert row["max_drawdown"] == pytest.approx(
+            bst.max_drawdown(res.returns[col].to_numpy()), rel=1e-12
+        )
+        assert row["total_return"] == pytest.approx(res.equity[col].iloc[-1] - 1, rel=1e-12)
+        # The same figures as performance_metrics on the curve valued at 1 before the entry
+        # (it infers the periods per year from the dates on its own).
+        curve = pd.Series(np.concatenate([[1.0], np.cumprod(1 + periods)]), index=res.returns.index)
+        m = ba.performance_metrics(curve)
+        assert m["periods_per_year"] == ppy
+        assert row["annual_return"] == pytest.approx(m["cagr"], rel=1e-9)
+        assert row["annual_volatility"] == pytest.approx(m["annual_volatility"], rel=1e-9)
+        assert row["sharpe"] == pytest.approx(m["sharpe"], rel=1e-9)
+        # The entry cost is a loss from 1 that this curve (no mark after the cost) skips.
+        assert row["max_drawdown"] <= m["max_drawdown"] + 1e-15  # type: ignore[operator]
+        if cost == 0.0:
+            assert row["max_drawdown"] == pytest.approx(m["max_drawdown"], rel=1e-12, abs=0)
+
+
+def test_entry_cost_counts_in_the_max_drawdown() -> None:
+    dates = pd.bdate_range("2024-01-01", periods=3)
+    prices = pd.DataFrame({"a": [10.0, 10.05, 10.1], "b": [20.0, 20.1, 20.2]}, index=dates)
+    factor = pd.DataFrame({"a": [1.0] * 3, "b": [2.0] * 3}, index=dates)
+    res = CrossSectionFactorBacktester(factor, prices, quantiles=2, cost_bps=100).run()
+    # Bucket Q1 pays 1 % on entry, then gains 0.5 % a day: the worst point is right after
+    # the entry, 1 % below the starting capital.
+    assert res.stats().loc["Q1", "max_drawdown"] == pytest.approx(-0.01, rel=1e-12)
+
+
+def test_user_periods_per_year_overrides_the_inferred_one() -> None:
+    factor, prices = make_panel(n_dates=30, seed=4)
+    inferred = CrossSectionFactorBacktester(factor, prices, quantiles=3).run().stats()
+    given = CrossSectionFactorBacktester(factor, prices, quantiles=3, periods_per_year=52).run()
+    assert given.params["periods_per_year"] == 52.0
+    ratio = given.stats()["annual_volatility"] / inferred["annual_volatility"]
+    np.testing.assert_allclose(ratio, np.sqrt(52 / 252), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        pd.RangeIndex(20),  # period numbers, no calendar
+        pd.date_range("2024-03-04 09:30", periods=20, freq="min", tz="UTC"),  # part of one day
+        pd.date_range("1900-01-01", periods=20, freq="2YS"),  # years apart
+    ],
+    ids=["integers", "one-intraday-day", "two-yearly"],
+)
+def test_unknown_spacing_gives_nan_annualised_figures_not_a_guess(dates: pd.Index) -> None:
+    factor, prices = _on_dates(*make_panel(n_dates=20, seed=6), dates)
+    bt = CrossSectionFactorBacktester(factor, prices, quantiles=3, rebalance=2, cost_bps=5)
+    assert bt.periods_per_year is None
+    res = bt.run()
+    assert res.params["periods_per_year"] is None
+    stats = res.stats()
+    assert stats[["annual_return", "annual_volatility", "sharpe"]].isna().all().all()
+    for col in ("total_return", "max_drawdown", "mean_turnover", "total_cost"):
+        assert np.isfinite(stats[col]).all(), col
+    np.testing.assert_allclose(stats["total_return"], res.equity.iloc[-1] - 1, rtol=1e-12)
+    payload = res.to_dict()
+    json.dumps(payload, allow_nan=False)
+    assert payload["stats"]["Q1"]["sharpe"] is None
+    assert payload["params"]["periods_per_year"] is None
+    given = CrossSectionFactorBacktester(
+        factor, prices, quantiles=3, rebalance=2, cost_bps=5, periods_per_year=100
+    ).run()
+    assert np.isfinite(given.stats()[["annual_return", "annual_volatility"]]).all().all()
+
+
+def test_single_date_backtest_has_no_period() -> None:
+    factor, prices = make_panel(n_dates=8, seed=7)
+    factor.iloc[:-1] = np.nan  # the first (and only) rebalance is on the last date
+    res = CrossSectionFactorBacktester(factor, prices, quantiles=2, cost_bps=10).run()
+    assert len(res.returns) == 1 and res.period_returns().empty
+    stats = res.stats()
+    assert stats[["annual_return", "annual_volatility", "sharpe"]].isna().all().all()
+    # only the entry cost: one leg's turnover for a bucket, both legs' for the long-short
+    expected = pd.Series(-10 / 1e4, index=stats.index)
+    expected["long_short"] = -2 * 10 / 1e4
+    np.testing.assert_allclose(stats["total_return"], expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [0, -52, math.inf, math.nan, True, "252"])
+def test_bad_periods_per_year_is_an_error(bad: object) -> None:
+    factor, prices = make_panel(n_dates=10)
+    with pytest.raises(FactorInputError, match="periods_per_year"):
+        CrossSectionFactorBacktester(factor, prices, periods_per_year=bad)  # type: ignore[arg-type]

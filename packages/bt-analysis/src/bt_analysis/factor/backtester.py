@@ -28,6 +28,12 @@ Model (all conventions deliberate and tested):
   per unit of capital (gross 2), returns ``top - bottom`` per period minus the
   cost of both legs' turnover. ``universe``: all eligible names, weighted
   like the buckets (equal: 1/n; factor: proportional to ``|f - mean f|``).
+* Statistics come from :mod:`bt_analysis.stats` (the functions behind
+  :func:`bt_analysis.performance_metrics`), see :meth:`FactorBacktestResult.stats`.
+  Periods per year are inferred from the spacing of the price dates with
+  :func:`bt_analysis.infer_periods_per_year` unless given; when the dates do
+  not tell (not a DatetimeIndex, one date, intraday bars on a single day,
+  spacing over a year) the annualised figures are NaN, never a guessed 252.
 """
 
 from __future__ import annotations
@@ -38,9 +44,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from bt_analysis import stats as st
 from bt_analysis._json import json_safe
+from bt_analysis._validation import AnalysisInputError
 from bt_analysis.factor._validate import FactorInputError, as_wide, check_prices
 from bt_analysis.factor.core import _quantile_codes
+from bt_analysis.periods import infer_periods_per_year
 
 __all__ = ["CrossSectionFactorBacktester", "FactorBacktestResult"]
 
@@ -74,38 +83,63 @@ class FactorBacktestResult:
     skipped_rebalances: pd.Index
     params: dict[str, Any] = field(default_factory=dict)
 
-    def stats(self) -> pd.DataFrame:
-        """Per-portfolio summary (rows = portfolios).
+    def period_returns(self) -> pd.DataFrame:
+        """Net return over each elapsed period: ``returns`` without its first row,
+        whose entry cost is compounded into the first period instead.
 
-        The first row of ``returns`` is the entry at the first rebalance (its
-        return is minus the entry cost, no time has passed), so ``n`` rows
-        span ``n - 1`` periods. ``total_return``; ``annual_return`` (geometric:
-        ``(1 + total) ** (periods_per_year / (n - 1)) - 1``);
-        ``annual_volatility`` (std ddof=1 of all rows x sqrt(ppy)); ``sharpe``
-        (mean / std x sqrt(ppy), zero risk-free rate; NaN without dispersion);
-        ``max_drawdown`` (<= 0); ``mean_turnover`` per rebalance;
-        ``total_cost`` (sum of per-rebalance cost fractions).
+        ``returns`` has one row per date, but its first row is the entry at the
+        first rebalance: no time passes there, only the cost is paid. Counting it
+        as a period would add a fake observation to every mean and standard
+        deviation and one period too many to the CAGR, so the annualised
+        statistics use these ``len(returns) - 1`` rows (index: the dates after
+        the first; empty when the backtest spans a single date). Compounding is
+        unchanged: ``(1 + period_returns()).prod()`` is ``equity.iloc[-1]`` up to
+        rounding.
         """
-        ppy = float(self.params.get("periods_per_year", 252))
         r = self.returns
-        elapsed = len(r) - 1
-        total = self.equity.iloc[-1] - 1.0
-        with np.errstate(all="ignore"):
-            cagr = (1.0 + total) ** (ppy / elapsed) - 1.0 if elapsed > 0 else total * np.nan
-            std = r.std(ddof=1)
-            sharpe = r.mean() / std * np.sqrt(ppy)
-        dd = (self.equity / self.equity.cummax() - 1.0).min()
-        out = pd.DataFrame(
-            {
-                "total_return": total,
-                "annual_return": cagr,
-                "annual_volatility": std * np.sqrt(ppy),
-                "sharpe": sharpe.where(std > 0),
-                "max_drawdown": dd,
-                "mean_turnover": self.turnover.mean(),
-                "total_cost": self.costs.sum(),
+        out = r.iloc[1:].copy()
+        if len(out):
+            out.iloc[0] = (1.0 + r.iloc[0]) * (1.0 + r.iloc[1]) - 1.0
+        return out
+
+    def stats(self) -> pd.DataFrame:
+        """Per-portfolio summary (rows = portfolios), computed with the
+        :mod:`bt_analysis.stats` functions that :func:`bt_analysis.performance_metrics`
+        uses (zero risk-free rate):
+
+        * ``total_return`` = ``stats.total_return(returns)``;
+        * ``max_drawdown`` = ``stats.max_drawdown(returns)`` (<= 0; the curve
+          starts at 1 before the entry cost, so that cost counts as a loss);
+        * ``annual_return`` = ``stats.cagr(period_returns(), ppy)``, i.e.
+          ``(1 + total) ** (ppy / (n - 1)) - 1`` for ``n`` rows of ``returns``;
+        * ``annual_volatility`` = ``stats.annual_volatility(period_returns(), ppy)``;
+        * ``sharpe`` = ``stats.sharpe_ratio(period_returns(), ppy)`` (NaN with
+          fewer than 2 periods, ±inf or NaN without dispersion, as that
+          function defines it; ``to_dict`` turns those into None);
+        * ``mean_turnover`` per rebalance; ``total_cost`` (sum of the
+          per-rebalance cost fractions).
+
+        ``ppy`` is ``params["periods_per_year"]``; when it is None (the dates'
+        spacing did not tell and none was given) the three annualised columns
+        are NaN and the others are still filled in.
+        """
+        ppy = self.params.get("periods_per_year")
+        periods = self.period_returns()
+        nan = float("nan")
+        rows: dict[str, dict[str, float]] = {}
+        for col in self.returns.columns:
+            marks = self.returns[col].to_numpy()
+            p = periods[col].to_numpy()
+            rows[col] = {
+                "total_return": st.total_return(marks),
+                "annual_return": nan if ppy is None else st.cagr(p, ppy),
+                "annual_volatility": nan if ppy is None else st.annual_volatility(p, ppy),
+                "sharpe": nan if ppy is None else st.sharpe_ratio(p, ppy),
+                "max_drawdown": st.max_drawdown(marks),
             }
-        )
+        out = pd.DataFrame.from_dict(rows, orient="index")
+        out["mean_turnover"] = self.turnover.mean()
+        out["total_cost"] = self.costs.sum()
         out.index.name = "portfolio"
         return out
 
@@ -119,6 +153,18 @@ class FactorBacktestResult:
                 "skipped_rebalances": list(self.skipped_rebalances),
             }
         )
+
+
+def _infer_periods_per_year(dates: pd.Index) -> float | None:
+    """Periods per year from the spacing of ``dates``; None when it does not tell."""
+    if not isinstance(dates, pd.DatetimeIndex):
+        return None  # e.g. integer period numbers: no calendar to read a spacing from
+    try:
+        return infer_periods_per_year(dates)
+    except AnalysisInputError:
+        # A single date, one day of intraday bars, or dates years apart: the
+        # annualised figures are reported as NaN instead of a guess.
+        return None
 
 
 class CrossSectionFactorBacktester:
@@ -142,7 +188,12 @@ class CrossSectionFactorBacktester:
     min_assets:
         Minimum eligible names to rebalance (default ``quantiles``).
     periods_per_year:
-        For annualised statistics (default 252, daily bars).
+        Periods (price rows) per year for the annualised statistics. None
+        (default) infers it from the spacing of ``prices.index`` with
+        :func:`bt_analysis.infer_periods_per_year` (daily weekday dates give
+        252, weekly 52, monthly 12); if the dates do not tell, it stays None
+        and the annualised statistics are NaN. The value used is
+        ``self.periods_per_year`` and ``result.params["periods_per_year"]``.
     """
 
     #: cells (rebalance rows x assets) processed per chunk; bounds temporary memory
@@ -158,7 +209,7 @@ class CrossSectionFactorBacktester:
         weighting: Weighting = "equal",
         cost_bps: float = 0.0,
         min_assets: int | None = None,
-        periods_per_year: float = 252.0,
+        periods_per_year: float | None = None,
     ) -> None:
         if (
             isinstance(quantiles, bool)
@@ -176,8 +227,15 @@ class CrossSectionFactorBacktester:
             raise FactorInputError(f"weighting: expected 'equal' or 'factor', got {weighting!r}")
         if not np.isfinite(cost_bps) or cost_bps < 0:
             raise FactorInputError(f"cost_bps: must be a finite number >= 0, got {cost_bps!r}")
-        if not periods_per_year > 0:
-            raise FactorInputError(f"periods_per_year: must be > 0, got {periods_per_year!r}")
+        if periods_per_year is not None and (
+            isinstance(periods_per_year, bool)
+            or not isinstance(periods_per_year, (int, float, np.integer, np.floating))
+            or not np.isfinite(periods_per_year)
+            or periods_per_year <= 0
+        ):
+            raise FactorInputError(
+                f"periods_per_year: must be None or a finite number > 0, got {periods_per_year!r}"
+            )
         self.prices = check_prices(prices)
         fac = as_wide(factor, "factor")
         missing = fac.index.difference(self.prices.index)
@@ -194,7 +252,11 @@ class CrossSectionFactorBacktester:
         self.min_assets = self.quantiles if min_assets is None else int(min_assets)
         if self.min_assets < 1:
             raise FactorInputError(f"min_assets: must be >= 1, got {min_assets!r}")
-        self.periods_per_year = float(periods_per_year)
+        self.periods_per_year: float | None = (
+            _infer_periods_per_year(self.prices.index)
+            if periods_per_year is None
+            else float(periods_per_year)
+        )
 
     # ------------------------------------------------------------------ internals
 
