@@ -1,5 +1,6 @@
 //! Run configuration: cash, costs and fill timing.
 
+use crate::costs::{Fee, Slippage};
 use crate::error::{EngineError, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,11 +42,12 @@ impl Default for Config {
     }
 }
 
-fn non_negative(name: &str, v: f64) -> Result<()> {
+fn non_negative(name: &'static str, v: f64) -> Result<()> {
     if !v.is_finite() || v < 0.0 {
         return Err(EngineError::config(format!(
             "parameter {name} must be a finite number >= 0, got {v}"
-        )));
+        ))
+        .with_field("parameter", name));
     }
     Ok(())
 }
@@ -77,13 +79,30 @@ impl Config {
         Ok(())
     }
 
-    /// Commission of one fill of `notional` cash.
-    #[inline]
-    pub fn commission(&self, notional: f64) -> f64 {
+    /// The fee model these settings describe.
+    pub fn fee(&self) -> Fee {
         if self.commission_rate == 0.0 && self.commission_min == 0.0 && self.commission_fixed == 0.0
         {
-            return 0.0;
+            return Fee::Free;
         }
-        (notional.abs() * self.commission_rate).max(self.commission_min) + self.commission_fixed
+        Fee::Rate {
+            rate: self.commission_rate,
+            min: self.commission_min,
+            fixed: self.commission_fixed,
+        }
+    }
+
+    /// Commission of one fill of `notional` cash under these settings.
+    pub fn commission(&self, notional: f64) -> f64 {
+        self.fee().on_notional(notional)
+    }
+
+    /// The slippage model these settings describe.
+    pub fn slippage(&self) -> Slippage {
+        if self.slippage_bps == 0.0 {
+            Slippage::None
+        } else {
+            Slippage::Bps(self.slippage_bps)
+        }
     }
 }

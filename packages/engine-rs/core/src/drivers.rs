@@ -1,4 +1,5 @@
-//! Strategies that run entirely in Rust, and the bar loop they share.
+//! The one bar loop, the `Driver` trait every way of deciding implements (Python callbacks
+//! in the binding, signal arrays, target weights, built-in strategies), and the Rust drivers.
 
 use crate::broker::Broker;
 use crate::data::Bars;
@@ -6,13 +7,49 @@ use crate::error::{EngineError, Result};
 use crate::indicators::RollingMean;
 use crate::types::{OrderRequest, Side};
 
-/// A decision maker called once per bar, after the bar's fills and before its close fills.
+/// A decision maker. The one bar loop ([`run_with`]) calls `on_bar` once per bar, after the
+/// bar's fills and before its close fills. Drivers that forward order and fill events (the
+/// Python driver) say so with `wants_events`; the others pay nothing for events.
 pub trait Driver {
     fn on_bar(&mut self, t: usize, bars: &Bars, broker: &mut Broker) -> Result<()>;
+
+    /// Should the broker record events and the loop call [`Driver::on_events`]?
+    fn wants_events(&self) -> bool {
+        false
+    }
+
+    /// Called after each phase of bar `t` (fills at the open, the decision, fills at the
+    /// close) while the broker has recorded events; drain them with `Broker::drain_events`.
+    fn on_events(&mut self, _t: usize, _broker: &mut Broker) -> Result<()> {
+        Ok(())
+    }
+
+    /// Called every `RunOptions::progress_every` bars with (bars done, total bars).
+    fn on_progress(&mut self, _done: usize, _total: usize) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// How the loop runs: the first bar the driver decides on (earlier bars still fill orders and
+/// record equity: a warm-up), and how often progress is reported (0: never).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    pub start: usize,
+    pub progress_every: usize,
 }
 
 /// Run `driver` over every bar.
-pub fn run<D: Driver>(bars: &Bars, broker: &mut Broker, driver: &mut D) -> Result<()> {
+pub fn run<D: Driver + ?Sized>(bars: &Bars, broker: &mut Broker, driver: &mut D) -> Result<()> {
+    run_with(bars, broker, driver, RunOptions::default())
+}
+
+/// The one bar loop every driver runs in.
+pub fn run_with<D: Driver + ?Sized>(
+    bars: &Bars,
+    broker: &mut Broker,
+    driver: &mut D,
+    opts: RunOptions,
+) -> Result<()> {
     if broker.n_symbols() != bars.n_symbols {
         return Err(EngineError::config(format!(
             "broker has {} symbols but the data has {}",
@@ -20,11 +57,28 @@ pub fn run<D: Driver>(bars: &Bars, broker: &mut Broker, driver: &mut D) -> Resul
             bars.n_symbols
         )));
     }
-    broker.reserve(bars.n_bars);
-    for t in 0..bars.n_bars {
+    let n = bars.n_bars;
+    broker.reserve(n);
+    let events = driver.wants_events();
+    broker.set_record_events(events);
+    for t in 0..n {
         broker.begin_bar(bars, t);
-        driver.on_bar(t, bars, broker)?;
+        if events && broker.has_events() {
+            driver.on_events(t, broker)?;
+        }
+        if t >= opts.start {
+            driver.on_bar(t, bars, broker)?;
+            if events && broker.has_events() {
+                driver.on_events(t, broker)?;
+            }
+        }
         broker.end_bar(bars, t);
+        if events && broker.has_events() {
+            driver.on_events(t, broker)?;
+        }
+        if opts.progress_every > 0 && (t + 1) % opts.progress_every == 0 {
+            driver.on_progress(t + 1, n)?;
+        }
     }
     Ok(())
 }

@@ -3,10 +3,16 @@
 
 pub mod broker;
 pub mod config;
+pub mod costs;
 pub mod data;
 pub mod drivers;
 pub mod error;
 pub mod indicators;
+pub mod instrument;
+pub mod ledger;
+pub mod matching;
+pub mod orders;
+pub mod rules;
 pub mod time;
 pub mod types;
 
@@ -14,6 +20,7 @@ pub use broker::Broker;
 pub use config::{Config, FillOn};
 pub use data::Bars;
 pub use error::{EngineError, ErrorKind, Result};
+pub use instrument::Instrument;
 pub use types::{
     Event, Fill, Order, OrderKind, OrderRequest, OrderStatus, Side, TimeInForce, Trade,
 };

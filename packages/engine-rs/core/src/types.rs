@@ -141,7 +141,11 @@ pub struct Order {
     pub eligible_bar: usize,
     /// Bar on which the order reached a final status.
     pub closed_bar: Option<usize>,
+    /// Why the order was rejected: a stable snake_case code (see `rules`) and a message.
+    pub reason_code: Option<&'static str>,
     pub reason: Option<String>,
+    /// Link to other orders (OCO / OTO / bracket); none is produced yet.
+    pub link: Option<crate::orders::Link>,
 }
 
 impl Order {

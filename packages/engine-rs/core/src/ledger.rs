@@ -1,0 +1,254 @@
+//! Cash, positions, FIFO lots and the per-bar equity record: everything a fill changes.
+//!
+//! Identities that hold after every fill and every bar (checked by property tests):
+//! equity = cash + Σ position × last price × multiplier, and
+//! Σ realised (net of costs) + Σ unrealised = equity − starting cash.
+
+use std::collections::VecDeque;
+
+use crate::rules::{Account, TOL};
+use crate::types::{Side, Trade};
+
+#[derive(Clone, Copy, Debug)]
+struct Lot {
+    size: f64,
+    price: f64,
+    bar: usize,
+    /// Entry commission per unit, carried to the trade that closes this lot.
+    commission_per_unit: f64,
+}
+
+#[derive(Debug)]
+pub struct Ledger {
+    cash: f64,
+    position: Vec<f64>,
+    avg_cost: Vec<f64>,
+    realized: Vec<f64>,
+    commission_paid: Vec<f64>,
+    slippage_paid: Vec<f64>,
+    last_price: Vec<f64>,
+    multiplier: Vec<f64>,
+    lots: Vec<VecDeque<Lot>>,
+    trades: Vec<Trade>,
+    equity: Vec<f64>,
+    exposure: Vec<f64>,
+}
+
+impl Ledger {
+    pub fn new(cash: f64, multiplier: Vec<f64>) -> Self {
+        let n = multiplier.len();
+        Self {
+            cash,
+            position: vec![0.0; n],
+            avg_cost: vec![0.0; n],
+            realized: vec![0.0; n],
+            commission_paid: vec![0.0; n],
+            slippage_paid: vec![0.0; n],
+            last_price: vec![f64::NAN; n],
+            multiplier,
+            lots: vec![VecDeque::new(); n],
+            trades: Vec::new(),
+            equity: Vec::new(),
+            exposure: Vec::new(),
+        }
+    }
+
+    pub fn reserve(&mut self, n_bars: usize) {
+        self.equity
+            .reserve(n_bars.saturating_sub(self.equity.len()));
+        self.exposure
+            .reserve(n_bars.saturating_sub(self.exposure.len()));
+    }
+
+    pub fn cash(&self) -> f64 {
+        self.cash
+    }
+    pub fn position(&self, s: usize) -> f64 {
+        self.position[s]
+    }
+    pub fn positions(&self) -> &[f64] {
+        &self.position
+    }
+    pub fn avg_cost(&self, s: usize) -> f64 {
+        self.avg_cost[s]
+    }
+    pub fn realized(&self) -> &[f64] {
+        &self.realized
+    }
+    pub fn commission_paid(&self) -> &[f64] {
+        &self.commission_paid
+    }
+    pub fn slippage_paid(&self) -> &[f64] {
+        &self.slippage_paid
+    }
+    pub fn last_prices(&self) -> &[f64] {
+        &self.last_price
+    }
+    pub fn trades(&self) -> &[Trade] {
+        &self.trades
+    }
+    pub fn equity_curve(&self) -> &[f64] {
+        &self.equity
+    }
+    pub fn exposure_curve(&self) -> &[f64] {
+        &self.exposure
+    }
+    pub fn account(&self, s: usize) -> Account {
+        Account {
+            cash: self.cash,
+            position: self.position[s],
+        }
+    }
+
+    /// Unrealised P&L of symbol `s` at its last price.
+    pub fn unrealized(&self, s: usize) -> f64 {
+        let p = self.position[s];
+        if p == 0.0 {
+            0.0
+        } else {
+            p * (self.last_price[s] - self.avg_cost[s]) * self.multiplier[s]
+        }
+    }
+
+    /// Cash plus every position marked at its last price.
+    pub fn equity(&self) -> f64 {
+        self.marked().0
+    }
+
+    /// (equity, gross exposure in cash).
+    fn marked(&self) -> (f64, f64) {
+        let (mut eq, mut gross) = (self.cash, 0.0);
+        for ((p, px), m) in self
+            .position
+            .iter()
+            .zip(&self.last_price)
+            .zip(&self.multiplier)
+        {
+            if *p != 0.0 {
+                let v = p * px * m;
+                eq += v;
+                gross += v.abs();
+            }
+        }
+        (eq, gross)
+    }
+
+    /// Take each symbol's close as its last price (a NaN close: no bar, keep the last).
+    #[inline]
+    pub fn mark(&mut self, closes: &[f64]) {
+        for (last, &c) in self.last_price.iter_mut().zip(closes) {
+            if !c.is_nan() {
+                *last = c;
+            }
+        }
+    }
+
+    /// Append this bar's equity and gross exposure (a fraction of equity).
+    #[inline]
+    pub fn record(&mut self) {
+        let (eq, gross) = self.marked();
+        self.equity.push(eq);
+        self.exposure
+            .push(if eq > 0.0 { gross / eq } else { f64::NAN });
+    }
+
+    /// Book a fill of `size` units at `price` on bar `bar`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply_fill(
+        &mut self,
+        s: usize,
+        side: Side,
+        size: f64,
+        price: f64,
+        commission: f64,
+        slippage: f64,
+        bar: usize,
+    ) {
+        let m = self.multiplier[s];
+        let q = side.sign() * size;
+        self.cash -= q * price * m + commission;
+        self.realized[s] -= commission;
+        self.commission_paid[s] += commission;
+        self.slippage_paid[s] += slippage;
+        let commission_per_unit = commission / size;
+        let old = self.position[s];
+        if old == 0.0 || old.signum() == q.signum() {
+            let new = old + q;
+            self.avg_cost[s] = (old.abs() * self.avg_cost[s] + size * price) / new.abs();
+            self.position[s] = new;
+            self.lots[s].push_back(Lot {
+                size,
+                price,
+                bar,
+                commission_per_unit,
+            });
+            return;
+        }
+        let closing = size.min(old.abs());
+        self.realized[s] += closing * (price - self.avg_cost[s]) * old.signum() * m;
+        self.close_lots(s, old.signum(), closing, price, commission_per_unit, bar);
+        let mut new = old + q;
+        if new.abs() <= TOL * old.abs().max(size) {
+            new = 0.0;
+        }
+        if new == 0.0 {
+            self.avg_cost[s] = 0.0;
+            self.lots[s].clear();
+        } else if new.signum() != old.signum() {
+            // Reversal: the remainder opens a new position at this fill's price.
+            self.avg_cost[s] = price;
+            self.lots[s].clear();
+            self.lots[s].push_back(Lot {
+                size: new.abs(),
+                price,
+                bar,
+                commission_per_unit,
+            });
+        }
+        self.position[s] = new;
+    }
+
+    /// Close `amount` units of the FIFO lots of symbol `s`, producing round-trip trades.
+    fn close_lots(
+        &mut self,
+        s: usize,
+        direction: f64,
+        amount: f64,
+        price: f64,
+        exit_cpu: f64,
+        bar: usize,
+    ) {
+        let m = self.multiplier[s];
+        let mut left = amount;
+        while left > 0.0 {
+            let Some(lot) = self.lots[s].front_mut() else {
+                break;
+            };
+            let piece = if lot.size <= left * (1.0 + TOL) {
+                lot.size
+            } else {
+                left
+            };
+            self.trades.push(Trade {
+                symbol: s,
+                direction,
+                size: piece,
+                entry_bar: lot.bar,
+                exit_bar: bar,
+                entry_price: lot.price,
+                exit_price: price,
+                gross_pnl: piece * (price - lot.price) * direction * m,
+                commission: piece * (lot.commission_per_unit + exit_cpu),
+            });
+            if piece == lot.size {
+                self.lots[s].pop_front();
+            } else {
+                lot.size -= piece;
+            }
+            left -= piece;
+            if left <= TOL * amount {
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Pre-trade and fill-time checks. Each rule allows a proposed fill or rejects it with a
+//! stable snake_case code (for programs: the server and the app branch on it) and a message
+//! (for people: it names the symbol and the figures).
+
+use crate::instrument::{is_multiple, Instrument};
+use crate::types::{OrderKind, Side};
+
+/// Relative tolerance for "enough cash" / "enough position" comparisons.
+pub const TOL: f64 = 1e-9;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reject {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Reject {
+    fn new(code: &'static str, message: String) -> Self {
+        Self { code, message }
+    }
+}
+
+/// Stable rejection codes.
+pub mod code {
+    pub const INSUFFICIENT_CASH: &str = "insufficient_cash";
+    pub const INSUFFICIENT_POSITION: &str = "insufficient_position";
+    pub const SIZE_INCREMENT: &str = "size_increment";
+    pub const TICK_SIZE: &str = "tick_size";
+}
+
+/// A fill the broker is about to make.
+#[derive(Clone, Copy, Debug)]
+pub struct Proposed {
+    pub side: Side,
+    pub kind: OrderKind,
+    pub quantity: f64,
+    pub price: f64,
+    pub notional: f64,
+    pub commission: f64,
+}
+
+/// What the rules may read of the account.
+#[derive(Clone, Copy, Debug)]
+pub struct Account {
+    pub cash: f64,
+    pub position: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// Sizes must be whole multiples of the instrument's size increment.
+    SizeIncrement,
+    /// Limit prices must lie on the instrument's tick grid.
+    TickSize,
+    /// A sell may not exceed the position unless the instrument is shortable.
+    NoShort,
+    /// A buy must be paid for from cash (price x size + commission); a sell's commission
+    /// must be covered by its proceeds plus cash.
+    Cash,
+}
+
+impl Rule {
+    /// The default rules of a cash account, in the order they are checked.
+    pub const CASH_ACCOUNT: [Rule; 4] = [
+        Rule::SizeIncrement,
+        Rule::TickSize,
+        Rule::NoShort,
+        Rule::Cash,
+    ];
+
+    pub fn check(self, p: &Proposed, acct: &Account, inst: &Instrument) -> Result<(), Reject> {
+        let name = &inst.name;
+        let size = p.quantity;
+        match self {
+            Rule::SizeIncrement => {
+                if !is_multiple(size, inst.size_increment) {
+                    return Err(Reject::new(
+                        code::SIZE_INCREMENT,
+                        format!(
+                            "size {size} of {name} is not a multiple of its size increment {}",
+                            inst.size_increment
+                        ),
+                    ));
+                }
+            }
+            Rule::TickSize => {
+                if let OrderKind::Limit(px) = p.kind {
+                    if !is_multiple(px, inst.tick_size) {
+                        return Err(Reject::new(
+                            code::TICK_SIZE,
+                            format!(
+                                "limit price {px} of {name} is not on its tick grid {}",
+                                inst.tick_size
+                            ),
+                        ));
+                    }
+                }
+            }
+            Rule::NoShort => {
+                let held = acct.position;
+                if p.side == Side::Sell && !inst.shortable && size > held * (1.0 + TOL) + TOL {
+                    return Err(Reject::new(
+                        code::INSUFFICIENT_POSITION,
+                        format!(
+                            "insufficient position: cannot sell {size} of {name}, position is {held} (short selling is not enabled)"
+                        ),
+                    ));
+                }
+            }
+            Rule::Cash => {
+                let (cash, notional, commission, price) =
+                    (acct.cash, p.notional, p.commission, p.price);
+                match p.side {
+                    Side::Sell => {
+                        if commission > (cash + notional) * (1.0 + TOL) + TOL {
+                            return Err(Reject::new(
+                                code::INSUFFICIENT_CASH,
+                                format!(
+                                    "insufficient cash: commission {commission} of selling {size} of {name} exceeds the proceeds {notional} plus cash {cash}"
+                                ),
+                            ));
+                        }
+                    }
+                    Side::Buy => {
+                        let need = notional + commission;
+                        if need > cash * (1.0 + TOL) + TOL {
+                            return Err(Reject::new(
+                                code::INSUFFICIENT_CASH,
+                                format!(
+                                    "insufficient cash: buying {size} of {name} at {price} needs {need} including commission {commission}, cash is {cash}"
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The first rule in `rules` that rejects the fill.
+#[inline]
+pub fn check_all(
+    rules: &[Rule],
+    p: &Proposed,
+    acct: &Account,
+    inst: &Instrument,
+) -> Result<(), Reject> {
+    rules.iter().try_for_each(|r| r.check(p, acct, inst))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buy(quantity: f64, price: f64, commission: f64) -> Proposed {
+        Proposed {
+            side: Side::Buy,
+            kind: OrderKind::Market,
+            quantity,
+            price,
+            notional: quantity * price,
+            commission,
+        }
+    }
+
+    #[test]
+    fn cash_rule_codes_and_messages() {
+        let inst = Instrument::new("600000.SH");
+        let acct = Account {
+            cash: 100.0,
+            position: 0.0,
+        };
+        assert!(Rule::Cash.check(&buy(9.0, 10.0, 1.0), &acct, &inst).is_ok());
+        let r = Rule::Cash
+            .check(&buy(10.0, 10.0, 1.0), &acct, &inst)
+            .unwrap_err();
+        assert_eq!(r.code, "insufficient_cash");
+        assert!(r.message.contains("600000.SH") && r.message.contains("needs 101"));
+    }
+
+    #[test]
+    fn no_short_unless_shortable() {
+        let mut inst = Instrument::new("X");
+        let acct = Account {
+            cash: 0.0,
+            position: 2.0,
+        };
+        let sell = Proposed {
+            side: Side::Sell,
+            ..buy(3.0, 10.0, 0.0)
+        };
+        let r = Rule::NoShort.check(&sell, &acct, &inst).unwrap_err();
+        assert_eq!(r.code, "insufficient_position");
+        inst.shortable = true;
+        assert!(Rule::NoShort.check(&sell, &acct, &inst).is_ok());
+    }
+
+    #[test]
+    fn increments_and_ticks() {
+        let mut inst = Instrument::new("X");
+        inst.size_increment = 100.0;
+        inst.tick_size = 0.01;
+        let acct = Account {
+            cash: 1e9,
+            position: 0.0,
+        };
+        assert!(Rule::SizeIncrement
+            .check(&buy(300.0, 10.0, 0.0), &acct, &inst)
+            .is_ok());
+        let r = Rule::SizeIncrement
+            .check(&buy(250.0, 10.0, 0.0), &acct, &inst)
+            .unwrap_err();
+        assert_eq!(r.code, "size_increment");
+        let limit = |px| Proposed {
+            kind: OrderKind::Limit(px),
+            ..buy(100.0, px, 0.0)
+        };
+        assert!(Rule::TickSize.check(&limit(10.23), &acct, &inst).is_ok());
+        assert_eq!(
+            Rule::TickSize
+                .check(&limit(10.234), &acct, &inst)
+                .unwrap_err()
+                .code,
+            "tick_size"
+        );
+    }
+}
