@@ -189,15 +189,16 @@ class BarStore:
                 "upgrade bt-data"
             )
         for version in range(current + 1, SCHEMA_VERSION + 1):
-            con.execute("BEGIN TRANSACTION")
-            try:
+            with transaction(con):
                 for stmt in MIGRATIONS[version]:
                     con.execute(stmt)
                 con.execute("INSERT INTO schema_version VALUES (?, now()::TIMESTAMP)", [version])
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+
+    @contextmanager
+    def _transaction(self, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """:func:`transaction` with this store's test seam called just before COMMIT."""
+        with transaction(con, before_commit=self._fault_hook):
+            yield
 
     def schema_version(self) -> int:
         """The schema version of the store file."""
@@ -317,35 +318,22 @@ class BarStore:
         transaction. Used by :class:`~bt_data.MarketDataService` so a backfill's bars and its
         "provider has nothing here" notes land together or not at all. Returns bars written."""
         opts = IngestOptions(period, adjust).checked()
-        with self._connect(write=True) as con:
+        with self._connect(write=True) as con, _staging(con):
             written = 0
             staged: Staged | None = None
-            try:
-                if bars is not None and len(bars) > 0:
-                    # Parse and validate outside the transaction: a failed statement would abort
-                    # it, and nothing is written before validation passes anyway.
-                    con.register("_bt_src", _to_arrow(bars, source))
-                    try:
-                        staged = _ingest.stage_source(con, "_bt_src", opts, source)
-                    finally:
-                        con.unregister("_bt_src")
-            except BaseException:
-                con.execute(f"DROP TABLE IF EXISTS {STAGE}")
-                raise
-            con.execute("BEGIN TRANSACTION")
-            try:
+            if bars is not None and len(bars) > 0:
+                # Parse and validate outside the transaction: a failed statement would abort
+                # it, and nothing is written before validation passes anyway.
+                con.register("_bt_src", _to_arrow(bars, source))
+                try:
+                    staged = _ingest.stage_source(con, "_bt_src", opts, source)
+                finally:
+                    con.unregister("_bt_src")
+            with self._transaction(con):
                 if staged is not None:
                     written = self._upsert_stage(con, staged, period, adjust)
                 if absent is not None and len(absent):
                     self._record_absent(con, absent, period, adjust, reason)
-                if self._fault_hook is not None:
-                    self._fault_hook()
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            finally:
-                con.execute(f"DROP TABLE IF EXISTS {STAGE}")
             return written
 
     def _ingest_and_write(
@@ -356,24 +344,11 @@ class BarStore:
         label: str,
         header_lines: int = 0,
     ) -> int:
-        try:
+        with _staging(con):
             # Parse and validate first, outside the transaction (see write_with_absent).
             staged = _ingest.stage_source(con, source_sql, opts, label, header_lines=header_lines)
-        except BaseException:
-            con.execute(f"DROP TABLE IF EXISTS {STAGE}")
-            raise
-        con.execute("BEGIN TRANSACTION")
-        try:
-            written = self._upsert_stage(con, staged, opts.period, opts.adjust)
-            if self._fault_hook is not None:
-                self._fault_hook()
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        finally:
-            con.execute(f"DROP TABLE IF EXISTS {STAGE}")
-        return written
+            with self._transaction(con):
+                return self._upsert_stage(con, staged, opts.period, opts.adjust)
 
     @staticmethod
     def _upsert_stage(
@@ -465,7 +440,7 @@ class BarStore:
 
         Returns the number of keys forgotten."""
         where, params = self._filters(_symbols_list(symbols), None, None, period, adjust)
-        with self._connect(write=True) as con:
+        with self._connect(write=True) as con, self._transaction(con):
             row = fetch_one(con.execute(f"SELECT count(*) FROM absent_bars {where}", params))
             con.execute(f"DELETE FROM absent_bars {where}", params)
         return int(row[0]) if row else 0
@@ -487,7 +462,7 @@ class BarStore:
             check_period(period),
             check_adjust(adjust),
         )
-        with self._connect(write=True) as con:
+        with self._connect(write=True) as con, self._transaction(con):
             row = fetch_one(con.execute(f"SELECT count(*) FROM bars {where}", params))
             con.execute(f"DELETE FROM bars {where}", params)
         return int(row[0]) if row else 0
@@ -727,6 +702,35 @@ class BarStore:
                 params,
             )
         return int(row[0]) if row else 0
+
+
+@contextmanager
+def transaction(
+    con: duckdb.DuckDBPyConnection, before_commit: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Run the ``with`` block as one DuckDB transaction: COMMIT if it finishes, ROLLBACK if it
+    raises (anything, including ``KeyboardInterrupt``), so a write lands whole or not at all.
+
+    ``before_commit`` runs inside the transaction after the block, just before COMMIT.
+    """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        if before_commit is not None:
+            before_commit()
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+@contextmanager
+def _staging(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Drop the staging table when the block ends: it lives outside the write transaction."""
+    try:
+        yield
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {STAGE}")
 
 
 def _query_arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> pa.Table:
