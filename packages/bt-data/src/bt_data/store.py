@@ -28,7 +28,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import duckdb
@@ -297,12 +297,8 @@ class BarStore:
         """
         opts = IngestOptions(period, adjust, symbol, columns, None, tz).checked()
         table = _to_arrow(bars, source)
-        with self._connect(write=True) as con:
-            con.register("_bt_src", table)
-            try:
-                return self._ingest_and_write(con, "_bt_src", opts, source)
-            finally:
-                con.unregister("_bt_src")
+        with self._connect(write=True) as con, _registered(con, "_bt_src", table):
+            return self._ingest_and_write(con, "_bt_src", opts, source)
 
     def write_with_absent(
         self,
@@ -324,11 +320,8 @@ class BarStore:
             if bars is not None and len(bars) > 0:
                 # Parse and validate outside the transaction: a failed statement would abort
                 # it, and nothing is written before validation passes anyway.
-                con.register("_bt_src", _to_arrow(bars, source))
-                try:
+                with _registered(con, "_bt_src", _to_arrow(bars, source)):
                     staged = _ingest.stage_source(con, "_bt_src", opts, source)
-                finally:
-                    con.unregister("_bt_src")
             with self._transaction(con):
                 if staged is not None:
                     written = self._upsert_stage(con, staged, period, adjust)
@@ -377,30 +370,30 @@ class BarStore:
 
     @staticmethod
     def _delete_staged_keys(con: duckdb.DuckDBPyConnection, period: str, adjust: str) -> None:
+        # Runs inside the write transaction: if a statement fails, the transaction is aborted,
+        # any further statement (a cleanup in a finally) would fail and hide the cause, and the
+        # ROLLBACK removes the temp table anyway. So clean up on success only.
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _bt_ranges AS SELECT symbol, "
             f"min(ts) AS lo, max(ts) AS hi FROM {STAGE} GROUP BY symbol"
         )
-        try:
-            match = (
-                "t.symbol = r.symbol AND t.period = ? AND t.adjust = ? "
-                "AND t.ts BETWEEN r.lo AND r.hi"
-            )
-            for table in ("bars", "absent_bars"):
-                overlap = fetch_one(
-                    con.execute(
-                        f"SELECT 1 FROM {table} AS t JOIN _bt_ranges AS r ON {match} LIMIT 1",
-                        [period, adjust],
-                    )
+        match = (
+            "t.symbol = r.symbol AND t.period = ? AND t.adjust = ? AND t.ts BETWEEN r.lo AND r.hi"
+        )
+        for table in ("bars", "absent_bars"):
+            overlap = fetch_one(
+                con.execute(
+                    f"SELECT 1 FROM {table} AS t JOIN _bt_ranges AS r ON {match} LIMIT 1",
+                    [period, adjust],
                 )
-                if overlap is not None:
-                    con.execute(
-                        f"DELETE FROM {table} AS t USING _bt_ranges AS r WHERE {match} "
-                        f"AND (t.symbol, t.ts) IN (SELECT symbol, ts FROM {STAGE})",
-                        [period, adjust],
-                    )
-        finally:
-            con.execute("DROP TABLE IF EXISTS _bt_ranges")
+            )
+            if overlap is not None:
+                con.execute(
+                    f"DELETE FROM {table} AS t USING _bt_ranges AS r WHERE {match} "
+                    f"AND (t.symbol, t.ts) IN (SELECT symbol, ts FROM {STAGE})",
+                    [period, adjust],
+                )
+        con.execute("DROP TABLE _bt_ranges")
 
     @staticmethod
     def _record_absent(
@@ -412,22 +405,22 @@ class BarStore:
                 "ts": _naive_utc(absent["datetime"]),
             }
         )
+        # Inside the write transaction: unregister on success only (see _delete_staged_keys);
+        # a rollback drops the registration with everything else.
         con.register("_bt_absent", pa.Table.from_pandas(frame, preserve_index=False))
-        try:
-            con.execute(
-                "DELETE FROM absent_bars AS t USING _bt_absent AS a WHERE t.symbol = a.symbol "
-                "AND t.period = ? AND t.adjust = ? AND t.ts = a.ts",
-                [period, adjust],
-            )
-            # A key that has a bar is not absent; keep the two tables disjoint.
-            con.execute(
-                "INSERT INTO absent_bars SELECT DISTINCT a.symbol, ?, ?, a.ts, ?, "
-                "now()::TIMESTAMP FROM _bt_absent AS a WHERE NOT EXISTS (SELECT 1 FROM bars b "
-                "WHERE b.symbol = a.symbol AND b.period = ? AND b.adjust = ? AND b.ts = a.ts)",
-                [period, adjust, reason, period, adjust],
-            )
-        finally:
-            con.unregister("_bt_absent")
+        con.execute(
+            "DELETE FROM absent_bars AS t USING _bt_absent AS a WHERE t.symbol = a.symbol "
+            "AND t.period = ? AND t.adjust = ? AND t.ts = a.ts",
+            [period, adjust],
+        )
+        # A key that has a bar is not absent; keep the two tables disjoint.
+        con.execute(
+            "INSERT INTO absent_bars SELECT DISTINCT a.symbol, ?, ?, a.ts, ?, "
+            "now()::TIMESTAMP FROM _bt_absent AS a WHERE NOT EXISTS (SELECT 1 FROM bars b "
+            "WHERE b.symbol = a.symbol AND b.period = ? AND b.adjust = ? AND b.ts = a.ts)",
+            [period, adjust, reason, period, adjust],
+        )
+        con.unregister("_bt_absent")
 
     def forget_absent(
         self,
@@ -719,18 +712,53 @@ def transaction(
         if before_commit is not None:
             before_commit()
         con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
+    except BaseException as exc:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error as rollback_exc:
+            # A COMMIT that fails (a full disk) has already been rolled back by DuckDB, so our
+            # ROLLBACK finds no transaction; that complaint must not replace the real cause.
+            _add_note(exc, f"(ROLLBACK afterwards also failed: {rollback_exc})")
         raise
 
 
 @contextmanager
-def _staging(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Drop the staging table when the block ends: it lives outside the write transaction."""
+def _afterwards(cleanup: Callable[[], object], what: str) -> Iterator[None]:
+    """Run ``cleanup`` when the block ends. If the block failed, the connection may refuse more
+    statements; a failing cleanup is then noted on the block's exception, never raised instead."""
     try:
         yield
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS {STAGE}")
+    except BaseException as exc:
+        try:
+            cleanup()
+        except duckdb.Error as cleanup_exc:
+            _add_note(exc, f"({what} afterwards also failed: {cleanup_exc})")
+        raise
+    cleanup()
+
+
+def _staging(con: duckdb.DuckDBPyConnection) -> AbstractContextManager[None]:
+    """Drop the staging table when the block ends: it lives outside the write transaction."""
+    return _afterwards(
+        lambda: con.execute(f"DROP TABLE IF EXISTS {STAGE}"), "dropping the staging table"
+    )
+
+
+@contextmanager
+def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
+    """``table`` visible to SQL as ``name`` for the duration of the block."""
+    con.register(name, table)
+    with _afterwards(lambda: con.unregister(name), f"unregistering {name}"):
+        yield
+
+
+def _add_note(exc: BaseException, note: str) -> None:
+    """Attach ``note`` to ``exc`` (shown under its traceback) without changing its message."""
+    add = getattr(exc, "add_note", None)
+    if add is not None:
+        add(note)
+    else:  # Python 3.10 has no add_note; keep the PEP 678 attribute for code that looks.
+        exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]
 
 
 def _query_arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> pa.Table:
