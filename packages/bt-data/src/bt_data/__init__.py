@@ -39,6 +39,7 @@ from .providers import (
     SupportsPrefetch,
     XtDataProvider,
 )
+from .query import BarQuery
 from .service import BackfillReport, Gap, MarketDataService
 from .store import DB_ENV_VAR, DEFAULT_DB_PATH, READ_COLUMNS, BarStore, resolve_db_path
 
@@ -47,6 +48,7 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "BarStore",
+    "BarQuery",
     "MarketDataService",
     "Gap",
     "BackfillReport",

@@ -23,6 +23,7 @@ from .periods import ADJUSTS, PERIODS
 from .providers.base import DataProvider
 from .providers.files import FileProvider
 from .providers.xtdata import XtDataProvider
+from .query import BarQuery
 from .service import MarketDataService
 from .store import DB_ENV_VAR, DEFAULT_DB_PATH, BarStore
 
@@ -163,7 +164,9 @@ def coverage(
     adjust: Annotated[str | None, typer.Option("--adjust", "-a")] = None,
     db: Db = None,
 ) -> None:
-    """First/last bar and count per symbol, period and adjustment."""
+    """First/last bar and count per symbol, period and adjustment (all unless given)."""
+    # Filters, not a BarQuery: without --period/--adjust this lists every period and
+    # adjustment, and a BarQuery is one of each. The symbols follow the BarQuery rules.
     store = _run(lambda: BarStore(db))
     cov = _run(lambda: store.coverage(symbols or None, period, adjust))
     _out.print(_table(cov, f"coverage of {store.path}"))
@@ -213,10 +216,11 @@ def gaps(
     db: Db = None,
 ) -> None:
     """List missing intervals (calendar minus stored minus known-absent) without fetching."""
+    query = _run(lambda: BarQuery(symbols, start, end, period, adjust))
     store = _run(lambda: BarStore(db))
     cal = WeekdayCalendar() if calendar == "weekday" else None
     svc = MarketDataService(store, None, cal)
-    found = _run(lambda: svc.find_gaps(symbols, start, end, period, adjust))
+    found = _run(lambda: svc.find_gaps(query))
     df = pd.DataFrame(
         [(g.symbol, g.start, g.end, g.bars) for g in found],
         columns=["symbol", "start", "end", "bars"],
@@ -238,8 +242,9 @@ def backfill(
     db: Db = None,
 ) -> None:
     """Fetch only the missing intervals from the provider and store them."""
+    query = _run(lambda: BarQuery(symbols, start, end, period, adjust))
     svc = _service(db, provider, files_dir, calendar, progress)
-    report = _run(lambda: svc.backfill(symbols, start, end, period, adjust))
+    report = _run(lambda: svc.backfill(query))
     _out.print(
         f"{len(report.gaps)} gap(s), {report.requests} request(s), "
         f"{report.bars_written} bars written, {report.absent_recorded} bar(s) recorded absent"
@@ -257,8 +262,9 @@ def export(
     db: Db = None,
 ) -> None:
     """Write stored bars in the canonical long format to CSV or Parquet."""
+    query = _run(lambda: BarQuery(symbols or None, start, end, period, adjust))
     store = _run(lambda: BarStore(db))
-    n = _run(lambda: store.export(out, symbols or None, start, end, period, adjust))
+    n = _run(lambda: store.export(out, query))
     _out.print(f"wrote {n} bars to {os.fspath(out)}")
 
 

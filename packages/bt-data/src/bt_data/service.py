@@ -26,10 +26,10 @@ from .calendars import (
     market_of,
 )
 from .errors import ProviderError
-from .periods import check_adjust, check_period
 from .providers.base import DataProvider, ProgressCallback, SupportsPrefetch
-from .store import BarStore, _symbols_list
-from .timeutil import DateLike, parse_bound
+from .query import BarQuery, as_query
+from .store import BarStore
+from .timeutil import DateLike
 
 __all__ = ["MarketDataService", "Gap", "BackfillReport"]
 
@@ -117,13 +117,27 @@ class MarketDataService:
         self.transaction = transaction
 
     # ------------------------------------------------------------------ gaps
-    def _bounds(self, start: DateLike, end: DateLike | None) -> tuple[pd.Timestamp, pd.Timestamp]:
-        lo = parse_bound(start, is_end=False, name="start")
-        hi = parse_bound(end, is_end=True, name="end")
-        if lo is None:
+    @staticmethod
+    def _query(
+        symbols: BarQuery | str | Sequence[str],
+        start: DateLike | None,
+        end: DateLike | None,
+        period: str | None,
+        adjust: str | None,
+    ) -> BarQuery:
+        query = as_query(symbols, start, end, period, adjust)
+        if query.symbols is None:
+            raise ValueError(
+                "parameter 'symbols' is required: gaps are found and filled per named symbol"
+            )
+        if query.start is None:
             raise ValueError("parameter 'start' is required")
-        if hi is not None and hi < lo:
-            raise ValueError(f"parameters 'start'/'end': start {start!r} is after end {end!r}")
+        return query
+
+    @staticmethod
+    def _bounds(query: BarQuery) -> tuple[pd.Timestamp, pd.Timestamp]:
+        lo, hi = query.naive_start, query.naive_end
+        assert lo is not None  # _query requires it
         now = pd.Timestamp.now(tz="UTC").tz_localize(None).floor("us")
         # Bars cannot exist after now: never count the future as missing (a range wholly in
         # the future then expects nothing).
@@ -132,24 +146,29 @@ class MarketDataService:
 
     def missing(
         self,
-        symbols: str | Sequence[str],
-        start: DateLike,
+        symbols: BarQuery | str | Sequence[str],
+        start: DateLike | None = None,
         end: DateLike | None = None,
-        period: str = "1d",
-        adjust: str = "none",
+        period: str | None = None,
+        adjust: str | None = None,
     ) -> dict[str, np.ndarray]:
         """Per symbol, the expected bar labels (naive-UTC ``datetime64[ns]``) that are neither
-        stored nor remembered as absent: exactly *calendar − stored − absent*."""
-        syms = _symbols_list(symbols) or []
-        lo, hi = self._bounds(start, end)
-        expected, _, _ = self._plan(syms, lo, hi, check_period(period), check_adjust(adjust))
+        stored nor remembered as absent: exactly *calendar − stored − absent*.
+
+        Takes a :class:`~bt_data.BarQuery` (with symbols and a start) or its shorthand, like
+        :meth:`find_gaps`."""
+        query = self._query(symbols, start, end, period, adjust)
+        expected, _, _ = self._plan(query)
         return {s: e[m] for s, (e, m) in expected.items()}
 
     def _plan(
-        self, symbols: list[str], lo: pd.Timestamp, hi: pd.Timestamp, period: str, adjust: str
+        self, query: BarQuery
     ) -> tuple[
         dict[str, tuple[np.ndarray, np.ndarray]], dict[str, np.ndarray], dict[str, np.ndarray]
     ]:
+        symbols = list(query.symbols or ())
+        period, adjust = query.period, query.adjust
+        lo, hi = self._bounds(query)
         bars = self.store.stored_keys(symbols, lo, hi, period, adjust, table="bars")
         absent = self.store.stored_keys(symbols, lo, hi, period, adjust, table="absent_bars")
         plan: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -161,17 +180,19 @@ class MarketDataService:
 
     def find_gaps(
         self,
-        symbols: str | Sequence[str],
-        start: DateLike,
+        symbols: BarQuery | str | Sequence[str],
+        start: DateLike | None = None,
         end: DateLike | None = None,
-        period: str = "1d",
-        adjust: str = "none",
+        period: str | None = None,
+        adjust: str | None = None,
     ) -> list[Gap]:
         """The missing intervals in ``[start, end]`` (inclusive; ``end=None`` means now), merged
-        into contiguous runs of the calendar, ordered by symbol then time."""
-        syms = _symbols_list(symbols) or []
-        lo, hi = self._bounds(start, end)
-        plan, _, _ = self._plan(syms, lo, hi, check_period(period), check_adjust(adjust))
+        into contiguous runs of the calendar, ordered by symbol then time.
+
+        ``find_gaps(BarQuery(symbols, start, end, period, adjust))``, or the same arguments
+        directly as a shorthand (``period`` default ``"1d"``, ``adjust`` default ``"none"``).
+        The symbols and ``start`` are required."""
+        plan, _, _ = self._plan(self._query(symbols, start, end, period, adjust))
         return self._gaps(plan)
 
     @staticmethod
@@ -193,13 +214,14 @@ class MarketDataService:
     # ------------------------------------------------------------------ backfill
     def backfill(
         self,
-        symbols: str | Sequence[str],
-        start: DateLike,
+        symbols: BarQuery | str | Sequence[str],
+        start: DateLike | None = None,
         end: DateLike | None = None,
-        period: str = "1d",
-        adjust: str = "none",
+        period: str | None = None,
+        adjust: str | None = None,
     ) -> BackfillReport:
-        """Fetch every missing interval from the provider and write it back.
+        """Fetch every missing interval of a :class:`~bt_data.BarQuery` (or of the
+        :meth:`find_gaps` shorthand) from the provider and write it back.
 
         One provider request per gap (per symbol, per contiguous run). Bars the provider returns
         are upserted; expected bars it does not return are remembered as absent (see
@@ -212,10 +234,9 @@ class MarketDataService:
         if self.provider is None:
             raise ValueError("backfill needs a provider; this MarketDataService has none")
         provider = self.provider
-        syms = _symbols_list(symbols) or []
-        period, adjust = check_period(period), check_adjust(adjust)
-        lo, hi = self._bounds(start, end)
-        plan, stored, _ = self._plan(syms, lo, hi, period, adjust)
+        query = self._query(symbols, start, end, period, adjust)
+        period, adjust = query.period, query.adjust
+        plan, stored, _ = self._plan(query)
         gaps = self._gaps(plan)
         report = BackfillReport(gaps=gaps)
         if not gaps:
@@ -299,24 +320,26 @@ class MarketDataService:
 
     def get_bars(
         self,
-        symbols: str | Sequence[str],
-        start: DateLike,
+        symbols: BarQuery | str | Sequence[str],
+        start: DateLike | None = None,
         end: DateLike | None = None,
-        period: str = "1d",
-        adjust: str = "none",
+        period: str | None = None,
+        adjust: str | None = None,
         *,
         backfill: bool = True,
     ) -> pd.DataFrame:
-        """Bars of ``symbols`` in ``[start, end]``: the store's, after backfilling what is missing.
+        """The bars of a :class:`~bt_data.BarQuery` (or of the :meth:`find_gaps` shorthand): the
+        store's, after backfilling what is missing.
 
         Returns:
             :meth:`BarStore.read`'s canonical long format (``symbol, datetime, open, high, low,
             close, volume, amount``; ``datetime64[ns, UTC]``; sorted by symbol, datetime). Bars
             that no source has stay missing: nothing is filled in.
         """
+        query = self._query(symbols, start, end, period, adjust)
         if backfill and self.provider is not None:
-            self.backfill(symbols, start, end, period, adjust)
-        return self.store.read(symbols, start, end, period, adjust)
+            self.backfill(query)
+        return self.store.read(query)
 
     # ------------------------------------------------------------------ progress
     @contextmanager

@@ -41,7 +41,8 @@ from ._ingest import BAR_COLUMNS, STAGE, IngestOptions, Staged, fetch_one, quote
 from ._lock import FileLock, lock_path_for
 from .errors import DataValidationError, SchemaVersionError, StoreLockedError
 from .periods import ADJUSTS, PERIODS, check_adjust, check_period
-from .timeutil import DateLike, parse_bound
+from .query import BarQuery, as_query, normalize_symbols
+from .timeutil import DateLike
 
 __all__ = ["BarStore", "DEFAULT_DB_PATH", "DB_ENV_VAR", "resolve_db_path", "READ_COLUMNS"]
 
@@ -94,15 +95,8 @@ def resolve_db_path(path: str | os.PathLike[str] | None) -> str:
 
 
 def _symbols_list(symbols: str | Sequence[str] | None) -> list[str] | None:
-    if symbols is None:
-        return None
-    if isinstance(symbols, str):
-        return [symbols]
-    out = list(symbols)
-    for s in out:
-        if not isinstance(s, str) or not s:
-            raise ValueError(f"parameter 'symbols': {s!r} is not a non-empty string")
-    return out
+    syms = normalize_symbols(symbols)
+    return None if syms is None else list(syms)
 
 
 class BarStore:
@@ -448,13 +442,10 @@ class BarStore:
         end: DateLike | None = None,
     ) -> int:
         """Delete stored bars of ``symbols`` in ``[start, end]``; returns the number deleted."""
-        where, params = self._filters(
-            _symbols_list(symbols),
-            parse_bound(start, is_end=False, name="start"),
-            parse_bound(end, is_end=True, name="end"),
-            check_period(period),
-            check_adjust(adjust),
-        )
+        query = BarQuery(symbols, start, end, period, adjust)
+        if query.symbols is None:
+            raise ValueError("parameter 'symbols': name the symbols whose bars to delete")
+        where, params = self._query_filters(query)
         with self._connect(write=True) as con, self._transaction(con):
             row = fetch_one(con.execute(f"SELECT count(*) FROM bars {where}", params))
             con.execute(f"DELETE FROM bars {where}", params)
@@ -488,24 +479,23 @@ class BarStore:
             params.append(end.to_pydatetime())
         return ("WHERE " + " AND ".join(conds)) if conds else "", params
 
+    @classmethod
+    def _query_filters(cls, query: BarQuery) -> tuple[str, list[object]]:
+        symbols = None if query.symbols is None else list(query.symbols)
+        return cls._filters(symbols, query.naive_start, query.naive_end, query.period, query.adjust)
+
     def read_arrow(
         self,
-        symbols: str | Sequence[str] | None = None,
+        symbols: BarQuery | str | Sequence[str] | None = None,
         start: DateLike | None = None,
         end: DateLike | None = None,
-        period: str = "1d",
-        adjust: str = "none",
+        period: str | None = None,
+        adjust: str | None = None,
         *,
         extra: bool = False,
     ) -> pa.Table:
         """Like :meth:`read` but returns an Arrow table (``datetime`` as ``timestamp[ns, UTC]``)."""
-        where, params = self._filters(
-            _symbols_list(symbols),
-            parse_bound(start, is_end=False, name="start"),
-            parse_bound(end, is_end=True, name="end"),
-            check_period(period),
-            check_adjust(adjust),
-        )
+        where, params = self._query_filters(as_query(symbols, start, end, period, adjust))
         cols = ["symbol", "ts AS datetime", *READ_COLUMNS[2:]]
         if extra:
             cols += list(EXTRA_COLUMNS)
@@ -519,21 +509,24 @@ class BarStore:
 
     def read(
         self,
-        symbols: str | Sequence[str] | None = None,
+        symbols: BarQuery | str | Sequence[str] | None = None,
         start: DateLike | None = None,
         end: DateLike | None = None,
-        period: str = "1d",
-        adjust: str = "none",
+        period: str | None = None,
+        adjust: str | None = None,
         *,
         extra: bool = False,
     ) -> pd.DataFrame:
         """Stored bars in the canonical long format.
 
+        ``store.read(BarQuery(...))``, or the shorthand ``store.read(symbols, start, end,
+        period, adjust)`` which builds that :class:`~bt_data.BarQuery` (not both at once).
+
         Args:
-            symbols: one symbol, a list, or ``None`` for all.
+            symbols: a :class:`~bt_data.BarQuery`, or one symbol, a list, or ``None`` for all.
             start, end: inclusive bounds; naive values mean UTC; a date-only ``end`` covers its
                 whole day. ``None`` leaves that side open.
-            period, adjust: which bars.
+            period, adjust: which bars (default ``"1d"`` and ``"none"``).
             extra: also return ``open_interest``, ``pre_close``, ``suspend_flag``.
 
         Returns:
@@ -542,7 +535,7 @@ class BarStore:
             none), sorted by symbol then datetime, with a fresh RangeIndex. Missing bars are
             simply absent: nothing is filled.
         """
-        table = self.read_arrow(symbols, start, end, period, adjust, extra=extra)
+        table = self.read_arrow(as_query(symbols, start, end, period, adjust), extra=extra)
         df = table.to_pandas()
         df["datetime"] = df["datetime"].astype("datetime64[ns, UTC]")
         for col in ("open", "high", "low", "close", "volume", "amount"):
@@ -560,18 +553,26 @@ class BarStore:
 
     def coverage(
         self,
-        symbols: str | Sequence[str] | None = None,
+        symbols: BarQuery | str | Sequence[str] | None = None,
         period: str | None = None,
         adjust: str | None = None,
     ) -> pd.DataFrame:
         """First/last bar and bar count per symbol, period and adjustment.
+
+        Given a :class:`~bt_data.BarQuery`, the coverage of exactly those bars (its symbols,
+        period, adjustment and range). Otherwise ``symbols``, ``period`` and ``adjust`` are
+        filters where ``None`` means all: ``store.coverage()`` lists the whole store, every
+        period and adjustment, which one BarQuery (one period, one adjustment) cannot say.
 
         Returns:
             Columns ``symbol, period, adjust, first, last, count`` (``first``/``last`` as
             ``datetime64[ns, UTC]``), sorted by symbol, period, adjust. ``count`` says nothing
             about holes; use :meth:`bt_data.MarketDataService.find_gaps` for that.
         """
-        where, params = self._filters(_symbols_list(symbols), None, None, period, adjust)
+        if isinstance(symbols, BarQuery):
+            where, params = self._query_filters(as_query(symbols, None, None, period, adjust))
+        else:
+            where, params = self._filters(_symbols_list(symbols), None, None, period, adjust)
         with self._connect(write=False) as con:
             df = con.execute(
                 "SELECT symbol, period, adjust, min(ts) AS first, max(ts) AS last, "
@@ -663,13 +664,14 @@ class BarStore:
     def export(
         self,
         out: str | os.PathLike[str],
-        symbols: str | Sequence[str] | None = None,
+        symbols: BarQuery | str | Sequence[str] | None = None,
         start: DateLike | None = None,
         end: DateLike | None = None,
-        period: str = "1d",
-        adjust: str = "none",
+        period: str | None = None,
+        adjust: str | None = None,
     ) -> int:
-        """Write bars in the canonical long format to ``out`` (``.csv`` or ``.parquet``).
+        """Write the bars of a :class:`~bt_data.BarQuery` (or of the :meth:`read` shorthand) in
+        the canonical long format to ``out`` (``.csv`` or ``.parquet``).
 
         CSV ``datetime`` is written as ISO text with a ``+00`` UTC offset so it reimports exactly.
         Returns the number of rows written."""
@@ -677,13 +679,7 @@ class BarStore:
         ext = os.path.splitext(file)[1].lower()
         if ext not in (".csv", ".parquet"):
             raise ValueError(f"parameter 'out': {file!r} must end in .csv or .parquet")
-        where, params = self._filters(
-            _symbols_list(symbols),
-            parse_bound(start, is_end=False, name="start"),
-            parse_bound(end, is_end=True, name="end"),
-            check_period(period),
-            check_adjust(adjust),
-        )
+        where, params = self._query_filters(as_query(symbols, start, end, period, adjust))
         cols = "symbol, CAST(ts AS TIMESTAMPTZ) AS datetime, " + ", ".join(READ_COLUMNS[2:])
         fmt = "FORMAT CSV, HEADER" if ext == ".csv" else "FORMAT PARQUET"
         Path(file).parent.mkdir(parents=True, exist_ok=True)
