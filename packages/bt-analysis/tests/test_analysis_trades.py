@@ -102,6 +102,27 @@ def test_short_first_and_symbols_are_independent() -> None:
     assert rt["pnl"].tolist() == pytest.approx([-10.0, 1.0])
 
 
+def test_same_time_exits_keep_the_order_of_their_fills() -> None:
+    # The engine lists round trips in the order they closed; a same-bar exit of B then A
+    # (B's order executed first) must not come back sorted by symbol.
+    rt = ba.round_trips(
+        fills(
+            [
+                ("B", 0, "buy", 2, 50, 0),
+                ("A", 0, "buy", 3, 10, 0),
+                ("A", 1, "buy", 1, 11, 0),
+                ("B", 2, "sell", 2, 55, 0),
+                ("A", 2, "sell", 4, 12, 0),
+                ("A", 3, "buy", 1, 10, 0),
+                ("A", 4, "sell", 1, 9, 0),
+            ]
+        )
+    )
+    assert rt["symbol"].tolist() == ["B", "A", "A", "A"]
+    assert rt["entry_price"].tolist() == [50.0, 10.0, 11.0, 10.0]
+    assert rt.index.tolist() == [0, 1, 2, 3]
+
+
 def test_rows_out_of_time_order_are_processed_in_time_order() -> None:
     f = fills([("A", 0, "buy", 1, 10, 0), ("A", 1, "sell", 1, 12, 0)]).iloc[::-1]
     rt = ba.round_trips(f)
@@ -127,6 +148,8 @@ def test_floating_point_residue_does_not_leave_a_phantom_lot() -> None:
 def test_no_closed_trade_gives_an_empty_table_with_the_columns() -> None:
     rt = ba.round_trips(fills([("A", 0, "buy", 1, 10, 0)]))
     assert rt.empty and list(rt.columns) == TRADE_COLUMNS
+    closed = ba.round_trips(fills([("A", 0, "buy", 1, 10, 0), ("A", 1, "sell", 1, 11, 0)]))
+    assert rt.dtypes.to_dict() == closed.dtypes.to_dict()  # same dtypes, text columns too
     assert str(rt["duration"].dtype) == "timedelta64[ns]"
 
 

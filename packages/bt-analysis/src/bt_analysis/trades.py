@@ -121,9 +121,12 @@ def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
       round trip carries its entry share plus its exit share.
     * Lots still open after the last fill are not round trips and do not appear.
 
-    Fills are processed in time order (stable: same-time fills keep their row order). The result
-    has :data:`TRADE_COLUMNS`, sorted by exit time (ties: by symbol, then entry time), with a
-    fresh RangeIndex. Bad fills raise :class:`bt_analysis.AnalysisInputError` naming the row.
+    Fills are processed in time order (stable: same-time fills keep their row order, which for
+    the engine's fills is the execution order). The result has :data:`TRADE_COLUMNS` and a
+    fresh RangeIndex, one row per closed slice in the order the slices closed: by exit time,
+    exits at the same time in the order of their fills, the lots of one fill oldest first --
+    the order of the engine's ``result.trades``. Bad fills raise
+    :class:`bt_analysis.AnalysisInputError` naming the row.
     """
     clean = _validate_fills(fills)
     records: list[dict[str, Any]] = []
@@ -183,8 +186,9 @@ def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
     time_dtype = clean["datetime"].dtype
     if not records:
         empty = pd.DataFrame({c: pd.Series(dtype=np.float64) for c in TRADE_COLUMNS})
-        empty["symbol"] = pd.Series(dtype=object)
-        empty["side"] = pd.Series(dtype=object)
+        # The text dtype pandas infers for a filled table (str on pandas 3, object before).
+        empty["symbol"] = pd.Series(dtype=object).astype(str)
+        empty["side"] = pd.Series(dtype=object).astype(str)
         empty["entry_time"] = pd.Series(dtype=time_dtype)
         empty["exit_time"] = pd.Series(dtype=time_dtype)
         empty["duration"] = pd.Series(dtype="timedelta64[ns]")
@@ -193,8 +197,9 @@ def round_trips(fills: pd.DataFrame) -> pd.DataFrame:
     trades["entry_time"] = pd.Series(pd.DatetimeIndex(trades["entry_time"], dtype=str(time_dtype)))
     trades["exit_time"] = pd.Series(pd.DatetimeIndex(trades["exit_time"], dtype=str(time_dtype)))
     trades["duration"] = trades["exit_time"] - trades["entry_time"]
-    trades = trades.sort_values(["exit_time", "symbol", "entry_time"], kind="stable")
-    return trades.reset_index(drop=True)[TRADE_COLUMNS]
+    # No re-sort: the records are already in exit-time order (fills were processed in time
+    # order), and sorting same-time exits by symbol would lose the execution order.
+    return trades[TRADE_COLUMNS]
 
 
 def _require_pnl(trades: pd.DataFrame) -> np.ndarray:
