@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bt_data import BarStore
+from bt_data import BarStore, NotAStoreError, StoreReadOnlyError
 
 DISK_FULL = 'IO Error: Could not write file "bars.duckdb.wal": No space left on device'
 
@@ -204,3 +204,277 @@ def test_a_really_full_disk_reports_no_space_and_keeps_the_store(tiny_fs: Path) 
     assert_same(snapshot(after), before)
     after.check_integrity()
     assert after.write(minute_bars("BBB.SH", 20_000), period="1m") == 20_000
+
+
+# ---------------------------------------------------------------------- 3c: not a store
+def files_state(directory: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file in ``directory``: (mtime in ns, bytes)."""
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(directory.iterdir())}
+
+
+def foreign_duckdb(path: Path) -> None:
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE prices AS SELECT 1 AS id, 9.5 AS px")
+    con.close()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"symbol,datetime,open,high,low,close,volume\nA,2020-01-02,1,2,0.5,1,1\n", "not a DuckDB"),
+        (b"", "an empty file"),
+        (b"DUCK", "not a DuckDB"),  # the magic at the wrong place, and too short
+        (bytes(range(256)) * 64, "not a DuckDB"),
+    ],
+    ids=["csv", "empty", "short", "binary"],
+)
+def test_a_file_that_is_not_a_duckdb_database_is_refused_untouched(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "bars.csv"
+    path.write_bytes(content)
+    before = files_state(tmp_path)
+    with pytest.raises(NotAStoreError, match=message) as info:
+        BarStore(path)
+    assert info.value.path == str(path) and str(path) in str(info.value)
+    assert isinstance(info.value, ValueError)
+    assert files_state(tmp_path) == before  # same bytes and mtime, no .lock or .wal beside it
+
+
+def test_another_programs_duckdb_database_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "other.duckdb"
+    foreign_duckdb(path)
+    before = (path.stat().st_mtime_ns, path.read_bytes())
+    with pytest.raises(
+        NotAStoreError, match="no schema_version table .it holds main.prices"
+    ) as info:
+        BarStore(path)
+    assert str(path) in str(info.value)
+    assert (path.stat().st_mtime_ns, path.read_bytes()) == before
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.execute("SELECT * FROM prices").fetchall() == [(1, 9.5)]
+    con.close()
+    # A table called schema_version that is not bt-data's is no pass either.
+    odd = tmp_path / "odd.duckdb"
+    con = duckdb.connect(str(odd))
+    con.execute("CREATE TABLE schema_version (name VARCHAR)")
+    con.close()
+    with pytest.raises(NotAStoreError, match="not bt-data's"):
+        BarStore(odd)
+
+
+def test_a_directory_as_the_store_path_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(NotAStoreError, match="is a directory"):
+        BarStore(tmp_path)
+
+
+def test_an_empty_duckdb_database_becomes_a_store(tmp_path: Path) -> None:
+    """Decision: a DuckDB database with no tables and no views holds nothing to lose, so it is
+    initialised (as `duckdb new.duckdb` and then bt-data would expect)."""
+    path = tmp_path / "empty.duckdb"
+    duckdb.connect(str(path)).close()
+    store = BarStore(path)
+    assert store.schema_version() == 1 and store.count() == 0
+    assert store.write(minute_bars("AAA.SH", 3), period="1m") == 3
+    assert BarStore(path).count() == 3
+
+
+def test_opening_an_up_to_date_store_writes_nothing(store_path: Path) -> None:
+    BarStore(store_path).write(minute_bars("AAA.SH", 3), period="1m")
+    before = files_state(store_path.parent)
+    store = BarStore(store_path)
+    assert store.count() == 3
+    assert files_state(store_path.parent) == before
+
+
+# ---------------------------------------------------------------------- 3a: read-only stores
+@contextlib.contextmanager
+def read_only_view(directory: Path) -> Iterator[Path]:
+    """A path through which ``directory`` is really read-only for this process: the directory
+    itself chmod'ed 0555 for an ordinary user; for root, whom permission bits do not stop, a
+    read-only bind mount of it (writes fail with EROFS). Skips where neither is possible."""
+    if sys.platform == "win32":
+        pytest.skip("POSIX permissions and mounts")
+    if os.geteuid() != 0:
+        mode = directory.stat().st_mode
+        directory.chmod(0o555)
+        try:
+            yield directory
+        finally:
+            directory.chmod(mode)
+        return
+    view = directory.with_name(directory.name + "-ro")
+    view.mkdir()
+    try:
+        bound = subprocess.run(
+            ["mount", "--bind", str(directory), str(view)], capture_output=True, text=True
+        )
+    except FileNotFoundError:
+        pytest.skip("running as root (chmod does not stop root) and there is no mount command")
+    if bound.returncode != 0:
+        pytest.skip(
+            "running as root (chmod does not stop root) and a read-only bind mount is not "
+            f"allowed here: {bound.stderr.strip()}"
+        )
+    try:
+        ro = subprocess.run(
+            ["mount", "-o", "remount,bind,ro", str(view)], capture_output=True, text=True
+        )
+        if ro.returncode != 0:
+            pytest.skip(f"cannot remount the bind read-only: {ro.stderr.strip()}")
+        yield view
+    finally:
+        if subprocess.run(["umount", str(view)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(view)], capture_output=True)
+
+
+class ConnectSpy:
+    """Records the ``read_only`` flag of every ``duckdb.connect`` call."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.flags: list[bool] = []
+        real = duckdb.connect
+
+        def connect(database: Any = ":memory:", read_only: bool = False, **kw: Any) -> Any:
+            self.flags.append(read_only)
+            return real(database, read_only=read_only, **kw)
+
+        monkeypatch.setattr(duckdb, "connect", connect)
+
+
+def check_read_only_store(path: Path, source: Path, tmp_path: Path, spy: ConnectSpy) -> None:
+    """Everything a reader does works on ``path`` and matches ``source``; every write fails with
+    StoreReadOnlyError naming the path; nothing in the directory changes."""
+    before = files_state(path.parent)
+    store = BarStore(path)
+    original = BarStore(source)
+    pd.testing.assert_frame_equal(
+        store.read(period="1m", extra=True), original.read(period="1m", extra=True)
+    )
+    pd.testing.assert_frame_equal(store.coverage(), original.coverage())
+    assert store.symbols() == ["AAA.SH"] and store.count() == 50 and store.schema_version() == 1
+    assert len(store.absent()) == 1
+    store.check_integrity()
+    assert store.export(tmp_path / "out.csv", period="1m") == 50
+    spy.flags.clear()
+    store.read(period="1m")
+    assert spy.flags == [True]  # reads connect read-only
+    newer = minute_bars("AAA.SH", 5, level=20.0)
+    csv = tmp_path / "newer.csv"
+    newer.to_csv(csv, index=False)
+    gone = pd.DataFrame({"symbol": ["ZZZ.SH"], "datetime": [pd.Timestamp("2020-01-02")]})
+    writes = {
+        "import_csv": lambda: store.import_csv(csv, period="1m"),
+        "write": lambda: store.write(newer, period="1m"),
+        "write_with_absent": lambda: store.write_with_absent(
+            newer, gone, period="1m", adjust="none", source="t"
+        ),
+        "delete": lambda: store.delete("AAA.SH", period="1m"),
+        "forget_absent": lambda: store.forget_absent(),
+    }
+    for name, write in writes.items():
+        with pytest.raises(StoreReadOnlyError, match="is read-only") as info:
+            write()
+        assert str(path) in str(info.value) and info.value.path == str(path), name
+    assert files_state(path.parent) == before
+    with pytest.raises(StoreReadOnlyError, match="cannot create store"):
+        BarStore(path.parent / "new.duckdb")
+    assert not (path.parent / "new.duckdb").exists()
+
+
+@pytest.fixture
+def source_store(tmp_path: Path) -> Path:
+    """A store with 50 minute bars and one absent key in its own directory."""
+    directory = tmp_path / "store"
+    directory.mkdir()
+    path = directory / "bars.duckdb"
+    store = BarStore(path)
+    store.write(minute_bars("AAA.SH", 50), period="1m")
+    gone = pd.DataFrame({"symbol": ["BBB.SH"], "datetime": [pd.Timestamp("2020-01-02 01:31")]})
+    store.write_with_absent(None, gone, period="1m", adjust="none", source="test")
+    return path
+
+
+@pytest.mark.parametrize("lock_file", ["present", "absent"])
+def test_a_store_in_a_read_only_directory_can_be_read_but_not_written(
+    source_store: Path, tmp_path: Path, lock_file: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "bars.duckdb").write_bytes(source_store.read_bytes())
+    if lock_file == "present":
+        (copy / "bars.duckdb.lock").write_bytes(b"")
+    spy = ConnectSpy(monkeypatch)
+    with read_only_view(copy) as view:
+        check_read_only_store(view / "bars.duckdb", source_store, tmp_path, spy)
+        assert (view / "bars.duckdb.lock").exists() == (lock_file == "present")
+
+
+def test_read_only_directory_simulated_with_os_access(
+    source_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same checks with the directory made read-only only in what ``os.access`` answers.
+
+    This runs everywhere, including as root without mount rights, where chmod cannot stop
+    writes: DuckDB could still write here, so the test shows that bt-data itself decides from
+    ``os.access`` — it neither creates the lock file nor opens DuckDB read-write to read, and
+    refuses writes with StoreReadOnlyError before touching anything."""
+    directory = source_store.parent
+    (directory / "bars.duckdb.lock").unlink()
+    real_access = os.access
+
+    def access(path: Any, mode: int, **kw: Any) -> bool:
+        inside = Path(os.path.abspath(path)) in (directory, *directory.iterdir())
+        if mode & os.W_OK and (inside or Path(os.path.abspath(path)).parent == directory):
+            return False
+        return real_access(path, mode, **kw)
+
+    monkeypatch.setattr(os, "access", access)
+    spy = ConnectSpy(monkeypatch)
+    copy = tmp_path / "reference.duckdb"
+    copy.write_bytes(source_store.read_bytes())
+    check_read_only_store(source_store, copy, tmp_path, spy)
+    assert not (directory / "bars.duckdb.lock").exists()
+
+
+def test_a_reader_without_the_lock_file_waits_for_a_writer(
+    source_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Why running without our lock file is safe for readers of a read-only directory: DuckDB's
+    own lock on the database file keeps the reader out while another program writes, and the
+    store retries until the writer is done, so it never sees a half-written state."""
+    directory = source_store.parent
+    (directory / "bars.duckdb.lock").unlink()
+    real_access = os.access
+    monkeypatch.setattr(
+        os,
+        "access",
+        lambda p, mode, **kw: False if mode & os.W_OK else real_access(p, mode, **kw),
+    )
+    store = BarStore(source_store)
+    ready = directory.parent / "writer-ready"
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, duckdb\n"
+            "con = duckdb.connect(sys.argv[1])\n"
+            "con.execute('BEGIN')\n"
+            "con.execute(\"DELETE FROM bars WHERE ts > '2020-01-02 01:40'\")\n"
+            "open(sys.argv[2], 'w').close()\n"
+            "time.sleep(1.0)\n"
+            "con.execute('COMMIT')\n"
+            "con.close()\n",
+            str(source_store),
+            str(ready),
+        ]
+    )
+    try:
+        while not ready.exists():
+            assert writer.poll() is None, "writer died"
+        # Opened while the writer holds the file: this read can only succeed after it closed.
+        assert store.count() == 10
+    finally:
+        writer.wait(timeout=60)
+    assert writer.returncode == 0
+    assert not (directory / "bars.duckdb.lock").exists()

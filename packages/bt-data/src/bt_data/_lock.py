@@ -4,6 +4,14 @@ DuckDB lets only one process open a database file for writing. Two processes tha
 backfill at the same time would otherwise fail with DuckDB's "could not set lock" error, so every
 store operation first takes this lock on a sidecar file ``<db>.lock``: shared for reads,
 exclusive for writes (on Windows, where ``msvcrt`` has no shared mode, always exclusive).
+
+A shared hold opens an existing lock file read-only (a shared ``flock`` needs no write access),
+so a reader of a store it may not write still takes part in the locking. A shared hold that may
+not create the missing lock file (``create=False``: a read-only directory), or cannot open it,
+runs without the inter-process lock; that read is still safe because DuckDB itself holds an
+OS lock on the database file while it is open (shared for a read-only connection, exclusive for
+a writer), so a writer and the reader can never have the file open together; the one arriving
+second fails to open and the store retries until its timeout.
 """
 
 from __future__ import annotations
@@ -33,14 +41,21 @@ class FileLock:
         self._mutex = threading.RLock()
 
     @contextmanager
-    def hold(self, exclusive: bool) -> Iterator[None]:
+    def hold(self, exclusive: bool, *, create: bool = True) -> Iterator[None]:
         """Hold the lock (exclusive or shared) for the duration of the ``with`` block.
+
+        ``create=False`` never creates the lock file; a shared hold then goes without the lock
+        when the file is missing (see the module notes for why that read is still safe).
 
         Raises:
             StoreLockedError: if the lock was not obtained within ``timeout`` seconds.
+            OSError: if an exclusive hold cannot open or create the lock file.
         """
         with self._mutex:
-            handle = open(self.path, "a+b")  # noqa: SIM115 - closed in finally below
+            handle = self._open(exclusive, create)
+            if handle is None:
+                yield
+                return
             try:
                 self._acquire(handle, exclusive)
                 try:
@@ -49,6 +64,24 @@ class FileLock:
                     self._release(handle)
             finally:
                 handle.close()
+
+    def _open(self, exclusive: bool, create: bool) -> IO[bytes] | None:
+        if exclusive:
+            # Read-write even when the file exists: on NFS, Linux emulates flock with fcntl
+            # locks, and an exclusive one needs a descriptor open for writing.
+            return open(self.path, "a+b")  # noqa: SIM115 - closed by hold()
+        try:
+            return open(self.path, "rb")  # noqa: SIM115 - closed by hold()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return None
+        if not create:
+            return None
+        try:
+            return open(self.path, "a+b")  # noqa: SIM115 - closed by hold()
+        except OSError:
+            return None
 
     def _acquire(self, handle: IO[bytes], exclusive: bool) -> None:
         deadline = time.monotonic() + self.timeout

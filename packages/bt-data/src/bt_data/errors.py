@@ -12,6 +12,8 @@ __all__ = [
     "UnknownPeriodError",
     "UnknownAdjustError",
     "SchemaVersionError",
+    "NotAStoreError",
+    "StoreReadOnlyError",
     "StoreLockedError",
     "ProviderError",
     "ProviderUnavailableError",
@@ -64,6 +66,32 @@ class UnknownAdjustError(BtDataError, ValueError):
 
 class SchemaVersionError(BtDataError):
     """The store file was written by a newer bt-data schema than this version understands."""
+
+
+class NotAStoreError(BtDataError, ValueError):
+    """The store path names a file that is not a bt-data store: not a DuckDB database (a CSV,
+    an empty file), or another program's DuckDB database. The file was left untouched.
+
+    Attributes:
+        path: the offending file.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class StoreReadOnlyError(BtDataError, PermissionError):
+    """A write (or the creation of a store) where this process may only read: a read-only file,
+    directory or file system. Reading such a store works.
+
+    Attributes:
+        path: the store file.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class StoreLockedError(BtDataError, TimeoutError):

@@ -24,6 +24,7 @@ before touching the table, and :meth:`BarStore.check_integrity` verifies the inv
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -39,7 +40,13 @@ import pyarrow as pa
 from . import _ingest
 from ._ingest import BAR_COLUMNS, STAGE, IngestOptions, Staged, fetch_one, quote_literal
 from ._lock import FileLock, lock_path_for
-from .errors import DataValidationError, SchemaVersionError, StoreLockedError
+from .errors import (
+    DataValidationError,
+    NotAStoreError,
+    SchemaVersionError,
+    StoreLockedError,
+    StoreReadOnlyError,
+)
 from .periods import ADJUSTS, PERIODS, check_adjust, check_period
 from .query import BarQuery, as_query, normalize_symbols
 from .timeutil import DateLike
@@ -85,6 +92,10 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
 }
 _OPEN_RETRY_SECONDS = 0.05
+#: Every DuckDB database file has these bytes after its 8-byte header checksum.
+_DUCKDB_MAGIC = b"DUCK"
+_DUCKDB_MAGIC_OFFSET = 8
+_READ_ONLY_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
 def resolve_db_path(path: str | os.PathLike[str] | None) -> str:
@@ -111,6 +122,16 @@ class BarStore:
 
     Every method opens the file for the duration of one operation only, so several processes can
     share a store: writers are serialized by a lock file ``<path>.lock``; readers share it.
+    A store this process may not write is still readable; its writes raise
+    :class:`~bt_data.StoreReadOnlyError`.
+
+    Raises:
+        NotAStoreError: ``path`` exists but is not a bt-data store (not a DuckDB file, or a DuckDB
+            database with other content); the file is left untouched. An empty DuckDB database
+            is initialised.
+        SchemaVersionError: the store was written by a newer bt-data.
+        StoreReadOnlyError: ``path`` does not exist and cannot be created.
+        StoreLockedError: another process kept the store locked for ``lock_timeout`` seconds.
     """
 
     #: Test seam: called inside a write transaction after the rows are in, before COMMIT.
@@ -127,10 +148,19 @@ class BarStore:
         if self.path == ":memory:":
             self._memory = duckdb.connect(":memory:")
             self._memory.execute("SET TimeZone = 'UTC'")
+            with self._connect(write=True) as con:
+                self._migrate(con)
+            return
+        self._lock = FileLock(lock_path_for(self.path), self.lock_timeout)
+        if os.path.exists(self.path):
+            _refuse_non_duckdb(self.path)
+            # An up-to-date store is only read here, so a read-only one opens; a schema that
+            # needs creating or upgrading is written below, under the writer lock.
+            with self._connect(write=False) as con:
+                if self._schema_state(con) == SCHEMA_VERSION:
+                    return
         else:
-            parent = Path(self.path).parent
-            parent.mkdir(parents=True, exist_ok=True)
-            self._lock = FileLock(lock_path_for(self.path), self.lock_timeout)
+            self._make_parent()
         with self._connect(write=True) as con:
             self._migrate(con)
 
@@ -145,13 +175,64 @@ class BarStore:
                 yield self._memory
                 return
             assert self._lock is not None
-            with self._lock.hold(exclusive=write):
+            if write:
+                self._check_writable()
+                hold = self._lock.hold(exclusive=True)
+            else:
+                # Never create the lock file where we may not write (see bt_data._lock).
+                hold = self._lock.hold(exclusive=False, create=_can_write(self._directory()))
+            with hold:
                 con = self._open(write)
                 try:
                     con.execute("SET TimeZone = 'UTC'")
                     yield con
                 finally:
                     con.close()
+
+    def _directory(self) -> str:
+        return os.path.dirname(os.path.abspath(self.path))
+
+    def _check_writable(self) -> None:
+        """Raise :class:`StoreReadOnlyError` before a write that could not succeed.
+
+        DuckDB writes the file and ``<db>.wal`` beside it, and the writer lock needs
+        ``<db>.lock`` writable; ``os.access`` also reports a read-only file system, even to root.
+        """
+        lock = lock_path_for(self.path)
+        directory = self._directory()
+        if not os.path.exists(self.path):
+            if not _can_write(directory):
+                raise StoreReadOnlyError(
+                    f"cannot create store {self.path!r}: its directory {directory!r} is not "
+                    "writable",
+                    path=self.path,
+                )
+            return
+        if not _can_write(self.path):
+            reason = "the file is not writable"
+        elif not _can_write(directory):
+            reason = f"its directory {directory!r} is not writable"
+        elif os.path.exists(lock) and not _can_write(lock):
+            reason = f"its lock file {lock!r} is not writable"
+        else:
+            return
+        raise StoreReadOnlyError(
+            f"store {self.path!r} is read-only ({reason}): it can be read but not written",
+            path=self.path,
+        )
+
+    def _make_parent(self) -> None:
+        parent = Path(self.path).parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            if exc.errno not in _READ_ONLY_ERRNOS:
+                raise
+            raise StoreReadOnlyError(
+                f"cannot create store {self.path!r}: cannot create its directory "
+                f"{os.fspath(parent)!r} ({exc.strerror})",
+                path=self.path,
+            ) from exc
 
     def _open(self, write: bool) -> duckdb.DuckDBPyConnection:
         # Our lock serializes bt-data processes; a foreign process (the duckdb CLI, an old
@@ -161,29 +242,87 @@ class BarStore:
             try:
                 return duckdb.connect(self.path, read_only=not write)
             except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
-                    if "lock" in str(exc).lower():
+                text = str(exc)
+                if "lock" not in text.lower() or time.monotonic() >= deadline:
+                    if "lock" in text.lower():
                         raise StoreLockedError(
                             f"DuckDB file {self.path!r} is locked by another program: {exc}"
+                        ) from exc
+                    # Our checks ran just before; these cover a race or a case they cannot see.
+                    if write and ("Read-only file system" in text or "Permission denied" in text):
+                        raise StoreReadOnlyError(
+                            f"store {self.path!r} is read-only: {text}", path=self.path
+                        ) from exc
+                    if "not a valid DuckDB database" in text:
+                        raise NotAStoreError(
+                            f"{self.path!r} is not a DuckDB database, so not a bt-data store",
+                            path=self.path,
                         ) from exc
                     raise
                 time.sleep(_OPEN_RETRY_SECONDS)
 
-    @staticmethod
-    def _migrate(con: duckdb.DuckDBPyConnection) -> None:
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version "
-            "(version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)"
+    def _schema_state(self, con: duckdb.DuckDBPyConnection) -> int | None:
+        """The store's schema version, or ``None`` for an empty DuckDB database (no tables, no
+        views), which may become a store.
+
+        Raises:
+            NotAStoreError: for a DuckDB database with other content and no bt-data
+                ``schema_version`` table.
+            SchemaVersionError: for a store written by a newer bt-data.
+        """
+        row = fetch_one(
+            con.execute(
+                "SELECT list(column_name) FROM duckdb_columns() WHERE database_name = "
+                "current_database() AND schema_name = 'main' AND table_name = 'schema_version'"
+            )
         )
+        columns = row[0] if row else None
+        if not columns:
+            content = con.execute(
+                "SELECT schema_name || '.' || table_name FROM duckdb_tables() "
+                "WHERE database_name = current_database() AND NOT internal UNION ALL "
+                "SELECT schema_name || '.' || view_name FROM duckdb_views() "
+                "WHERE database_name = current_database() AND NOT internal ORDER BY 1 LIMIT 4"
+            ).fetchall()
+            if not content:
+                return None
+            names = ", ".join(str(r[0]) for r in content[:3]) + (
+                ", ..." if len(content) > 3 else ""
+            )
+            raise NotAStoreError(
+                f"{self.path!r} is a DuckDB database but not a bt-data store: it has no "
+                f"schema_version table (it holds {names}); it was left untouched",
+                path=self.path,
+            )
+        if not {"version", "applied_at"} <= set(columns):
+            raise NotAStoreError(
+                f"{self.path!r} is a DuckDB database but not a bt-data store: its schema_version "
+                f"table has columns {list(columns)}, not bt-data's (version, applied_at)",
+                path=self.path,
+            )
         row = fetch_one(con.execute("SELECT max(version) FROM schema_version"))
         current = int(row[0]) if row and row[0] is not None else 0
         if current > SCHEMA_VERSION:
             raise SchemaVersionError(
-                f"store schema version {current} is newer than this bt-data ({SCHEMA_VERSION}); "
-                "upgrade bt-data"
+                f"store {self.path!r} has schema version {current}, newer than this bt-data's "
+                f"({SCHEMA_VERSION}); upgrade bt-data"
             )
-        for version in range(current + 1, SCHEMA_VERSION + 1):
-            with transaction(con):
+        return current
+
+    def _migrate(self, con: duckdb.DuckDBPyConnection) -> None:
+        # Checked again here, under the writer lock: another process may have created or
+        # upgraded the store since it was read.
+        current = self._schema_state(con)
+        if current == SCHEMA_VERSION:
+            return
+        with transaction(con):
+            if current is None:
+                con.execute(
+                    "CREATE TABLE schema_version "
+                    "(version INTEGER PRIMARY KEY, applied_at TIMESTAMP NOT NULL)"
+                )
+                current = 0
+            for version in range(current + 1, SCHEMA_VERSION + 1):
                 for stmt in MIGRATIONS[version]:
                     con.execute(stmt)
                 con.execute("INSERT INTO schema_version VALUES (?, now()::TIMESTAMP)", [version])
@@ -755,6 +894,31 @@ def _add_note(exc: BaseException, note: str) -> None:
         add(note)
     else:  # Python 3.10 has no add_note; keep the PEP 678 attribute for code that looks.
         exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]
+
+
+def _can_write(path: str) -> bool:
+    """Whether this process may write ``path`` (False on a read-only file system, even as root)."""
+    effective = os.access in os.supports_effective_ids
+    return os.access(path, os.W_OK, effective_ids=effective)
+
+
+def _refuse_non_duckdb(path: str) -> None:
+    """Raise :class:`NotAStoreError` unless ``path`` begins like a DuckDB database file.
+
+    Reads the first 12 bytes and writes nothing, so a CSV (or an empty file) given as the store by
+    mistake is never opened by DuckDB, which could otherwise treat it as something to attach.
+    """
+    if os.path.isdir(path):
+        raise NotAStoreError(f"store path {path!r} is a directory, not a database file", path=path)
+    with open(path, "rb") as fh:
+        head = fh.read(len(_DUCKDB_MAGIC) + _DUCKDB_MAGIC_OFFSET)
+    if head[_DUCKDB_MAGIC_OFFSET:] != _DUCKDB_MAGIC:
+        kind = "an empty file" if not head else "not a DuckDB database"
+        raise NotAStoreError(
+            f"{path!r} is {kind}, so not a bt-data store; it was left untouched "
+            "(give a path that does not exist to create a new store)",
+            path=path,
+        )
 
 
 def _query_arrow(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> pa.Table:
