@@ -18,8 +18,10 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 from bt_data import BarStore, NotAStoreError, StoreReadOnlyError
+from bt_data.cli import app
 
 DISK_FULL = 'IO Error: Could not write file "bars.duckdb.wal": No space left on device'
 
@@ -478,3 +480,107 @@ def test_a_reader_without_the_lock_file_waits_for_a_writer(
         writer.wait(timeout=60)
     assert writer.returncode == 0
     assert not (directory / "bars.duckdb.lock").exists()
+
+
+# ---------------------------------------------------------------------- 3d: the command line
+def run_cli(*args: str | Path) -> Any:
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def assert_one_line_error(res: Any, status: int, *needles: str) -> None:
+    assert res.exit_code == status, res.output
+    assert isinstance(res.exception, SystemExit)  # an exit, not an uncaught exception
+    assert "Traceback" not in res.output
+    lines = res.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.output
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.fixture
+def files_dir(tmp_path: Path) -> Path:
+    """A FileProvider folder with daily bars of FILE.SH for the first weeks of 2020."""
+    root = tmp_path / "files"
+    root.mkdir()
+    days = pd.bdate_range("2020-01-02", "2020-01-17")
+    px = np.linspace(10, 11, len(days))
+    pd.DataFrame(
+        {"datetime": days, "open": px, "high": px + 1, "low": px - 1, "close": px, "volume": 1.0}
+    ).to_csv(root / "FILE.SH.csv", index=False)
+    return root
+
+
+def cli_commands(tmp_path: Path, files_dir: Path) -> dict[str, list[str | Path]]:
+    """One invocation of every command, each of which needs the store."""
+    csv = tmp_path / "import.csv"
+    minute_bars("NEW.SH", 3).to_csv(csv, index=False)
+    return {
+        "info": ["info", "--check"],
+        "coverage": ["coverage"],
+        "gaps": ["gaps", "FILE.SH", "--start", "2020-01-02", "--end", "2020-01-17"],
+        "export": ["export", tmp_path / "out.parquet"],
+        "import": ["import", csv, "--period", "1m"],
+        "backfill": [
+            "backfill",
+            "FILE.SH",
+            "--start",
+            "2020-01-02",
+            "--end",
+            "2020-01-17",
+            "--provider",
+            "files",
+            "--files-dir",
+            files_dir,
+            "--calendar",
+            "weekday",
+            "--no-progress",
+        ],
+    }
+
+
+def test_cli_on_a_file_that_is_not_a_store_exits_2_with_one_line(
+    tmp_path: Path, files_dir: Path
+) -> None:
+    db = tmp_path / "long-name-so-that-a-wrapping-console-would-split-the-error-line" / "bars.csv"
+    db.parent.mkdir()
+    db.write_text("symbol,datetime,open,high,low,close,volume\nA,2020-01-02,1,2,0.5,1,1\n")
+    before = files_state(db.parent)
+    for name, args in cli_commands(tmp_path, files_dir).items():
+        res = run_cli(*args, "--db", db)
+        assert_one_line_error(res, 2, str(db), "not a DuckDB database")
+        assert files_state(db.parent) == before, name
+
+
+def test_cli_on_a_read_only_store_reads_and_refuses_writes_with_exit_2(
+    source_store: Path, tmp_path: Path, files_dir: Path
+) -> None:
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "bars.duckdb").write_bytes(source_store.read_bytes())
+    commands = cli_commands(tmp_path, files_dir)
+    with read_only_view(copy) as view:
+        db = view / "bars.duckdb"
+        before = files_state(view)
+        for name in ("info", "coverage", "gaps", "export"):
+            res = run_cli(*commands[name], "--db", db)
+            assert res.exit_code == 0, (name, res.output)
+        assert "integrity: OK" in run_cli("info", "--check", "--db", db).output
+        for name in ("import", "backfill"):
+            res = run_cli(*commands[name], "--db", db)
+            assert_one_line_error(res, 2, str(db), "is read-only")
+        res = run_cli(*commands["import"], "--db", view / "new.duckdb")
+        assert_one_line_error(res, 2, "cannot create store", str(view / "new.duckdb"))
+        assert files_state(view) == before
+
+
+def test_cli_on_a_full_disk_prints_the_real_cause_on_one_line(
+    store_path: Path, tmp_path: Path, files_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    BarStore(store_path)
+    real_open = BarStore._open
+    monkeypatch.setattr(
+        BarStore, "_open", lambda self, write: DiskFullConnection(real_open(self, write), "COMMIT")
+    )
+    res = run_cli(*cli_commands(tmp_path, files_dir)["import"], "--db", store_path)
+    assert_one_line_error(res, 1, "No space left on device")
+    assert "rollback" not in res.output.lower()

@@ -10,15 +10,17 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
+import duckdb
 import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .calendars import WeekdayCalendar
-from .errors import BtDataError
+from .errors import BtDataError, NotAStoreError, StoreReadOnlyError
 from .periods import ADJUSTS, PERIODS
 from .providers.base import DataProvider
 from .providers.files import FileProvider
@@ -52,14 +54,28 @@ Start = Annotated[str | None, typer.Option("--start", help="Inclusive start (202
 End = Annotated[str | None, typer.Option("--end", help="Inclusive end; a date covers its day.")]
 
 
+#: Exit status when the --db store itself cannot be used as asked (not a store, or read-only).
+EXIT_STORE = 2
+
+
+def _fail(message: object, status: int) -> NoReturn:
+    """Print ``error: <message>`` as ONE line (long paths are not wrapped, DuckDB's multi-line
+    messages are joined) and exit with ``status``. The text is literal: no rich markup."""
+    text = " ".join(line.strip() for line in str(message).splitlines() if line.strip())
+    _err.print(Text("error:", style="bold red") + Text(f" {text}"), soft_wrap=True)
+    raise typer.Exit(status)
+
+
 @contextmanager
 def _errors() -> Iterator[None]:
-    """Turn expected failures into a red one-line message and exit status 1."""
+    """Turn expected failures into a red one-line message: exit status 2 for a --db path that
+    is not a store or is read-only, 1 for everything else (bad input, provider, disk)."""
     try:
         yield
-    except (BtDataError, ValueError, FileNotFoundError, ImportError) as exc:
-        _err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
-        raise typer.Exit(1) from exc
+    except (NotAStoreError, StoreReadOnlyError) as exc:
+        _fail(exc, EXIT_STORE)
+    except (BtDataError, ValueError, OSError, ImportError, duckdb.Error) as exc:
+        _fail(exc, 1)
 
 
 def _run(fn: Callable[[], T]) -> T:
@@ -115,8 +131,7 @@ def import_files(
     for path in paths:
         suffix = path.suffix.lower()
         if suffix not in (".csv", ".parquet", ".pq"):
-            _err.print(f"[bold red]error:[/] {path}: expected a .csv or .parquet file")
-            raise typer.Exit(1)
+            _fail(f"{path}: expected a .csv or .parquet file", 1)
         reader = store.import_csv if suffix == ".csv" else store.import_parquet
         n = _run(
             lambda p=path, r=reader: r(  # type: ignore[misc]
@@ -142,8 +157,9 @@ def info(
     """Summary of the store: schema, symbols, bars per period and adjustment."""
     store = _run(lambda: BarStore(db))
     cov = _run(store.coverage)
-    _out.print(f"store {store.path} (schema v{store.schema_version()})")
-    _out.print(f"{len(store.symbols())} symbols, {store.count()} bars")
+    version, symbols, bars = _run(lambda: (store.schema_version(), store.symbols(), store.count()))
+    _out.print(f"store {store.path} (schema v{version})")
+    _out.print(f"{len(symbols)} symbols, {bars} bars")
     if len(cov):
         summary = cov.groupby(["period", "adjust"], as_index=False).agg(
             symbols=("symbol", "nunique"),

@@ -208,7 +208,9 @@ class BarStore:
                     path=self.path,
                 )
             return
-        if not _can_write(self.path):
+        if _on_read_only_fs(directory):
+            reason = "it is on a read-only file system"
+        elif not _can_write(self.path):
             reason = "the file is not writable"
         elif not _can_write(directory):
             reason = f"its directory {directory!r} is not writable"
@@ -900,6 +902,17 @@ def _can_write(path: str) -> bool:
     """Whether this process may write ``path`` (False on a read-only file system, even as root)."""
     effective = os.access in os.supports_effective_ids
     return os.access(path, os.W_OK, effective_ids=effective)
+
+
+def _on_read_only_fs(path: str) -> bool:
+    """Whether ``path`` is on a file system mounted read-only (POSIX; False where unknown)."""
+    statvfs = getattr(os, "statvfs", None)
+    if statvfs is None:
+        return False
+    try:
+        return bool(statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _refuse_non_duckdb(path: str) -> None:
