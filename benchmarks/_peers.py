@@ -176,30 +176,28 @@ def ours_builtin(df: pd.DataFrame) -> Outcome:
     return _result_outcome(res)
 
 
-EngineInputs = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+EngineInputs = dict[str, np.ndarray]
 
 
 def engine_inputs(df: pd.DataFrame) -> EngineInputs:
-    """int64 UTC-nanosecond timestamps and the (bars, 1) float64 open, high, low, close,
-    volume columns that ``bt_engine.Engine`` takes."""
+    """int64 UTC-nanosecond timestamps and the float64 open, high, low, close, volume
+    columns that ``bt_engine.Data`` takes for one symbol."""
     idx = df.index
     if not isinstance(idx, pd.DatetimeIndex):
         raise ValueError(f"data index must be a DatetimeIndex, got {type(idx).__name__}")
     idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
-    ts = np.ascontiguousarray(idx.as_unit("ns").asi8, dtype=np.int64)
-    o, h, lo, c, v = (
-        np.ascontiguousarray(df[name].to_numpy(dtype=np.float64).reshape(-1, 1))
-        for name in ("Open", "High", "Low", "Close", "Volume")
-    )
-    return ts, o, h, lo, c, v
+    cols = {"ts": np.ascontiguousarray(idx.as_unit("ns").asi8, dtype=np.int64)}
+    for name in ("Open", "High", "Low", "Close", "Volume"):
+        cols[name.lower()] = np.ascontiguousarray(df[name].to_numpy(dtype=np.float64))
+    return cols
 
 
 def engine_from(inputs: EngineInputs) -> Any:
-    """A ``bt_engine.Engine`` on prepared inputs with the benchmark's cash and commission."""
-    from bt_engine import Engine
+    """A ``bt_engine.Engine`` on prepared inputs with the benchmark's cash and commission
+    (the data validated into a ``bt_engine.Data`` handle first, as every run needs)."""
+    from bt_engine import Data, Engine
 
-    ts, o, h, lo, c, v = inputs
-    return Engine(ts, o, h, lo, c, v, ["X"], cash=CASH, commission=COMMISSION)
+    return Engine(Data(["X"], [inputs]), {"cash": CASH, "commission": COMMISSION})
 
 
 def new_engine(df: pd.DataFrame) -> Any:
@@ -247,16 +245,16 @@ def raw_callback(df: pd.DataFrame) -> Outcome:
     close = np.ascontiguousarray(df["Close"].to_numpy(dtype=np.float64))
     fast_arr, slow_arr = bt_engine.sma(close, FAST), bt_engine.sma(close, SLOW)
     fast, slow = eng.line(fast_arr), eng.line(slow_arr)
-    position, submit = eng.position, eng.submit
+    position, submit, request = eng.position, eng.submit, bt_engine.OrderRequest
 
     def next_(bar: Any) -> None:
         if fast[-2] < slow[-2] and fast[-1] > slow[-1]:
             if position(0) == 0:
-                submit(0, "buy", SIZE)
+                submit(request(0, "buy", SIZE))
         elif fast[-2] > slow[-2] and fast[-1] < slow[-1]:
             pos = position(0)
             if pos > 0:
-                submit(0, "sell", pos)
+                submit(request(0, "sell", pos))
 
     def normalize(ret: Any) -> list[Any]:
         raise AssertionError(f"next returned {ret!r}; this benchmark's next returns None")

@@ -334,6 +334,7 @@ def test_result_tables_columns_and_dtypes(ohlc: pd.DataFrame) -> None:
         "limit_price",
         "avg_price",
         "status",
+        "reason_code",
         "reason",
         "submitted",
         "closed",

@@ -1,160 +1,222 @@
-//! The `Engine` Python class: one run over one data set.
+//! The `Engine` Python class: one run over one `Data` handle with one run configuration.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use bt_engine_core::drivers::{self, Signals, SmaCross, Weights};
-use bt_engine_core::time::format_ts;
-use bt_engine_core::{
-    Broker, Config, EngineError, Event, FillOn, OrderKind, OrderRequest, Side, TimeInForce,
-};
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray2};
-use pyo3::exceptions::PyValueError;
+use bt_engine_core::drivers::{self, RunOptions, Signals, SmaCross, Weights};
+use bt_engine_core::{Broker, Instrument};
+use numpy::{PyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyTuple};
 
-use crate::views::{BarView, FillInfo, Line, MarketData, OrderInfo};
-use crate::StrategyError;
+use crate::convert::{self, PyOrderRequest};
+use crate::data::{PyData, FIELDS};
+use crate::errors::{config_error, to_py};
+use crate::py_driver::{Callbacks, PyDriver};
+use crate::results;
+use crate::views::{owned_values, readonly, BarView, Clock, Line, OrderInfo, Phase};
 
-fn value_error(e: EngineError) -> PyErr {
-    PyValueError::new_err(e.message)
-}
-
-fn parse_side(side: &str) -> PyResult<Side> {
-    match side.to_ascii_lowercase().as_str() {
-        "buy" => Ok(Side::Buy),
-        "sell" => Ok(Side::Sell),
-        _ => Err(PyValueError::new_err(format!(
-            "side must be 'buy' or 'sell', got {side:?}"
-        ))),
-    }
-}
-
-fn parse_tif(tif: &str) -> PyResult<TimeInForce> {
-    match tif.to_ascii_lowercase().as_str() {
-        "gtc" => Ok(TimeInForce::Gtc),
-        "day" => Ok(TimeInForce::Day),
-        _ => Err(PyValueError::new_err(format!(
-            "tif must be 'gtc' or 'day', got {tif:?}"
-        ))),
-    }
-}
-
-/// Callbacks of a Python strategy; `None` where the strategy does not define one.
-struct Callbacks<'py> {
-    next: Bound<'py, PyAny>,
-    on_order: Option<Bound<'py, PyAny>>,
-    on_trade: Option<Bound<'py, PyAny>>,
-    normalize: Bound<'py, PyAny>,
-    progress: Option<Bound<'py, PyAny>>,
-}
-
-/// One backtest over one data set. Create it with the market data and costs, then call
-/// exactly one of `run_strategy`, `run_signals`, `run_weights`, `run_sma_cross`.
+/// One backtest over one data set. Create it with a `Data` handle and a run configuration
+/// (a dict of settings), then call exactly one of `run_strategy`, `run_signals`,
+/// `run_weights`, `run_sma_cross`.
 #[pyclass(unsendable, module = "bt_engine._engine")]
 pub struct Engine {
-    data: Rc<MarketData>,
-    symbols: Vec<String>,
+    data: Py<PyData>,
     broker: RefCell<Broker>,
-    cursor: Rc<Cell<usize>>,
+    /// The broker the bar loop has lent to the Python driver while Python code runs in it
+    /// (null otherwise). See `with_live`.
+    live: Cell<*mut Broker>,
+    clock: Rc<Clock>,
     ran: Cell<bool>,
+}
+
+impl Engine {
+    fn inner(&self) -> &bt_engine_core::BarData {
+        &self.data.get().inner
+    }
+
+    pub fn ts_at(&self, t: usize) -> i64 {
+        self.inner().ts()[t]
+    }
+
+    pub fn set_now(&self, t: usize) {
+        self.clock.t.set(t);
+    }
+
+    /// Run `f` with the broker: the one the loop lent (while a run calls into Python), or
+    /// the engine's own.
+    pub fn with_broker<R>(&self, f: impl FnOnce(&mut Broker) -> R) -> R {
+        let p = self.live.get();
+        if p.is_null() {
+            f(&mut self.broker.borrow_mut())
+        } else {
+            // SAFETY: `live` is set only by `with_live` for the duration of a call in which
+            // the lender does not use its `&mut Broker`, and calls never nest on the broker:
+            // `f` is Rust code that does not call back into Python.
+            f(unsafe { &mut *p })
+        }
+    }
+
+    /// Lend `broker` to Python code (and `with_broker`) for the duration of `f`.
+    pub fn with_live<R>(&self, broker: &mut Broker, f: impl FnOnce() -> R) -> R {
+        let prev = self.live.replace(broker as *mut Broker);
+        let r = f();
+        self.live.set(prev);
+        r
+    }
+
+    fn start(&self) -> PyResult<()> {
+        if self.ran.replace(true) {
+            return Err(config_error(
+                "engine",
+                "this Engine has already run; create a new Engine for each run".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_symbol(&self, s: usize) -> PyResult<()> {
+        let n = self.inner().n_symbols();
+        if s >= n {
+            return Err(to_py(
+                bt_engine_core::EngineError::order(format!(
+                    "unknown symbol index {s} (the data has {n} symbols)"
+                ))
+                .with_field("symbol_index", s.to_string()),
+            ));
+        }
+        Ok(())
+    }
+
+    fn run_native<D: drivers::Driver + Send>(&self, py: Python<'_>, drv: &mut D) -> PyResult<()> {
+        self.start()?;
+        let bars = self.inner().bars();
+        let mut guard = self.broker.borrow_mut();
+        let broker: &mut Broker = &mut guard;
+        self.clock.phase.set(Phase::Running);
+        // The GIL is released: the loop touches only Rust-owned data.
+        let r = py.detach(|| drivers::run(&bars, broker, drv));
+        self.finish();
+        r.map_err(to_py)
+    }
+
+    /// A per-bar record of the broker as numpy: once the run is done the record never
+    /// changes again (an Engine runs once), so the array views it in place; before that, a copy.
+    fn curve<'py>(
+        slf: &Bound<'py, Self>,
+        f: impl Fn(&Broker) -> &[f64],
+    ) -> Bound<'py, PyArray1<f64>> {
+        let this = slf.borrow();
+        let b = this.broker.borrow();
+        let values = f(&b);
+        if this.clock.phase.get() == Phase::Done {
+            readonly::vector(slf.as_any(), values)
+        } else {
+            PyArray1::from_slice(slf.py(), values)
+        }
+    }
+
+    fn finish(&self) {
+        self.clock.t.set(self.inner().n_bars().saturating_sub(1));
+        self.clock.phase.set(Phase::Done);
+    }
 }
 
 #[pymethods]
 impl Engine {
     #[new]
-    #[pyo3(signature = (
-        ts, open, high, low, close, volume, symbols, *,
-        cash = 100_000.0, commission = 0.0, commission_min = 0.0, commission_fixed = 0.0,
-        slippage_bps = 0.0, fill_on = "next_open", day_offset_hours = 0.0
-    ))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        ts: &Bound<'_, PyArray1<i64>>,
-        open: &Bound<'_, PyArray2<f64>>,
-        high: &Bound<'_, PyArray2<f64>>,
-        low: &Bound<'_, PyArray2<f64>>,
-        close: &Bound<'_, PyArray2<f64>>,
-        volume: &Bound<'_, PyArray2<f64>>,
-        symbols: Vec<String>,
-        cash: f64,
-        commission: f64,
-        commission_min: f64,
-        commission_fixed: f64,
-        slippage_bps: f64,
-        fill_on: &str,
-        day_offset_hours: f64,
-    ) -> PyResult<Self> {
-        let fill_on = match fill_on {
-            "next_open" => FillOn::NextOpen,
-            "close" => FillOn::Close,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "parameter fill_on must be 'next_open' or 'close', got {other:?}"
-                )))
-            }
-        };
-        if !day_offset_hours.is_finite() || day_offset_hours.abs() > 24.0 {
-            return Err(PyValueError::new_err(format!(
-                "parameter day_offset_hours must be within [-24, 24], got {day_offset_hours}"
-            )));
-        }
-        let data = MarketData::new(ts, [open, high, low, close, volume])?;
-        if symbols.len() != data.n_symbols {
-            return Err(PyValueError::new_err(format!(
-                "{} symbol names for {} data columns",
-                symbols.len(),
-                data.n_symbols
-            )));
-        }
-        let cfg = Config {
-            cash,
-            commission_rate: commission,
-            commission_min,
-            commission_fixed,
-            slippage_bps,
-            fill_on,
-            day_offset_ns: (day_offset_hours * 3_600_000_000_000.0) as i64,
-        };
-        let mut broker = Broker::new(cfg, data.n_symbols).map_err(value_error)?;
-        broker
-            .set_symbol_names(symbols.clone())
-            .map_err(value_error)?;
+    #[pyo3(signature = (data, config = None))]
+    fn new(data: Py<PyData>, config: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let cfg = convert::config(config)?;
+        let instruments = data
+            .get()
+            .inner
+            .symbols()
+            .iter()
+            .map(Instrument::new)
+            .collect();
+        let broker = Broker::with_instruments(cfg, instruments).map_err(to_py)?;
         Ok(Self {
-            data: Rc::new(data),
-            symbols,
+            data,
             broker: RefCell::new(broker),
-            cursor: Rc::new(Cell::new(0)),
+            live: Cell::new(std::ptr::null_mut()),
+            clock: Clock::new(),
             ran: Cell::new(false),
         })
     }
 
     #[getter]
+    fn data(&self, py: Python<'_>) -> Py<PyData> {
+        self.data.clone_ref(py)
+    }
+    #[getter]
     fn n_bars(&self) -> usize {
-        self.data.n_bars
+        self.inner().n_bars()
     }
     #[getter]
     fn symbols(&self) -> Vec<String> {
-        self.symbols.clone()
+        self.inner().symbols().to_vec()
+    }
+    /// The run configuration the engine validated, as a dict.
+    #[getter]
+    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let b = self.broker.try_borrow().map_err(|_| {
+            config_error(
+                "config",
+                "the configuration cannot be read during a run".into(),
+            )
+        })?;
+        let c = b.config();
+        let d = PyDict::new(py);
+        d.set_item("cash", c.cash)?;
+        d.set_item("commission", c.commission_rate)?;
+        d.set_item("commission_min", c.commission_min)?;
+        d.set_item("commission_fixed", c.commission_fixed)?;
+        d.set_item("slippage_bps", c.slippage_bps)?;
+        d.set_item("fill_on", convert::fill_on_name(c.fill_on))?;
+        d.set_item(
+            "day_offset_hours",
+            c.day_offset_ns as f64 / 3_600_000_000_000.0,
+        )?;
+        Ok(d)
     }
 
-    /// A series (same length as the data) revealed bar by bar as the run advances.
+    /// A series (one value per bar, copied into the engine) revealed bar by bar.
     fn line(&self, array: &Bound<'_, PyArray1<f64>>) -> PyResult<Line> {
-        if array.len()? != self.data.n_bars {
-            return Err(PyValueError::new_err(format!(
-                "a line needs one value per bar: got {} values for {} bars",
-                array.len()?,
-                self.data.n_bars
-            )));
+        let n = self.inner().n_bars();
+        let values = owned_values(array)?;
+        if values.len() != n {
+            return Err(config_error(
+                "array",
+                format!(
+                    "a line needs one value per bar: got {} values for {n} bars",
+                    values.len()
+                ),
+            ));
         }
-        Line::new(array, self.cursor.clone())
+        Ok(Line::new(values, self.clock.clone()))
+    }
+
+    /// A data field (`open` ... `volume` or an extra column) of symbol `symbol` as a line.
+    fn data_line(&self, field: &str, symbol: usize) -> PyResult<Line> {
+        self.check_symbol(symbol)?;
+        let d = self.inner();
+        let col = d.field(field).ok_or_else(|| {
+            config_error(
+                "field",
+                format!("unknown field {field:?}; expected one of {FIELDS:?} or an extra column"),
+            )
+        })?;
+        let ns = d.n_symbols();
+        let values = col.iter().skip(symbol).step_by(ns).copied().collect();
+        Ok(Line::new(values, self.clock.clone()))
     }
 
     /// The reusable current-bar object passed to `next`.
-    fn bar_view(&self) -> BarView {
+    fn bar_view(&self, py: Python<'_>) -> BarView {
         BarView {
-            data: self.data.clone(),
-            cursor: self.cursor.clone(),
+            data: self.data.clone_ref(py),
+            clock: self.clock.clone(),
         }
     }
 
@@ -162,72 +224,64 @@ impl Engine {
 
     #[getter]
     fn cash(&self) -> f64 {
-        self.broker.borrow().cash()
+        self.with_broker(|b| b.cash())
     }
     #[getter]
     fn equity(&self) -> f64 {
-        self.broker.borrow().equity()
+        self.with_broker(|b| b.equity())
     }
     #[getter]
     fn bar_index(&self) -> usize {
-        self.cursor.get()
+        self.clock.t.get()
     }
     fn position(&self, symbol: usize) -> PyResult<f64> {
         self.check_symbol(symbol)?;
-        Ok(self.broker.borrow().position(symbol))
+        Ok(self.with_broker(|b| b.position(symbol)))
     }
     fn avg_cost(&self, symbol: usize) -> PyResult<f64> {
         self.check_symbol(symbol)?;
-        Ok(self.broker.borrow().avg_cost(symbol))
+        Ok(self.with_broker(|b| b.avg_cost(symbol)))
     }
     fn positions<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
-        self.broker.borrow().positions().to_vec().into_pyarray(py)
+        self.with_broker(|b| PyArray1::from_slice(py, b.positions()))
     }
     fn open_orders(&self) -> Vec<OrderInfo> {
-        let b = self.broker.borrow();
-        b.active_order_ids()
-            .filter_map(|id| b.order(id))
-            .map(|o| OrderInfo::from_order(o, &self.symbols))
-            .collect()
+        let symbols = self.inner().symbols();
+        self.with_broker(|b| {
+            b.active_order_ids()
+                .filter_map(|id| b.order(id))
+                .map(|o| OrderInfo::from_order(o, symbols))
+                .collect()
+        })
     }
     fn order(&self, id: u64) -> PyResult<OrderInfo> {
-        let b = self.broker.borrow();
-        b.order(id)
-            .map(|o| OrderInfo::from_order(o, &self.symbols))
-            .ok_or_else(|| PyValueError::new_err(format!("unknown order id {id}")))
+        let symbols = self.inner().symbols();
+        self.with_broker(|b| b.order(id).map(|o| OrderInfo::from_order(o, symbols)))
+            .ok_or_else(|| {
+                to_py(
+                    bt_engine_core::EngineError::order(format!("unknown order id {id}"))
+                        .with_field("order_id", id.to_string()),
+                )
+            })
     }
 
-    /// Submit an order; returns its id. Errors (ValueError) name the bad argument.
-    #[pyo3(signature = (symbol, side, size, limit = None, tif = "gtc"))]
-    fn submit(
-        &self,
-        symbol: usize,
-        side: &str,
-        size: f64,
-        limit: Option<f64>,
-        tif: &str,
-    ) -> PyResult<u64> {
-        let req = OrderRequest {
-            symbol,
-            side: parse_side(side)?,
-            size,
-            kind: limit.map_or(OrderKind::Market, OrderKind::Limit),
-            tif: parse_tif(tif)?,
-        };
-        self.broker.borrow_mut().submit(req).map_err(value_error)
+    /// Submit an order; returns its id. Errors (OrderError) name the bad argument.
+    fn submit(&self, request: PyRef<'_, PyOrderRequest>) -> PyResult<u64> {
+        let req = request.inner;
+        self.with_broker(|b| b.submit(req)).map_err(to_py)
     }
 
     /// Cancel a working order; False when it had already filled, expired or been cancelled.
     fn cancel(&self, id: u64) -> PyResult<bool> {
-        self.broker.borrow_mut().cancel(id).map_err(value_error)
+        self.with_broker(|b| b.cancel(id)).map_err(to_py)
     }
 
     // ----- drivers ---------------------------------------------------------------------
 
-    /// Drive a Python strategy: `next(bar)` once per bar, `on_order(order)` and
-    /// `on_trade(fill)` on events when given; `normalize(ret)` turns a non-None return value
-    /// of `next` into a list of (symbol, side, size, limit, tif) tuples.
-    /// `next` is first called on bar `start` (earlier bars still fill orders and mark equity).
+    /// Drive a Python strategy through the core's bar loop: `next(bar)` once per bar from bar
+    /// `start` on (earlier bars still fill orders and mark equity), `on_order(order)` and
+    /// `on_trade(fill)` on events when given, `progress(done)` every `progress_every` bars;
+    /// `normalize(ret)` turns a non-None return value of `next` into OrderRequests.
     #[pyo3(signature = (next, bar, normalize, on_order = None, on_trade = None, progress = None, progress_every = 0, start = 0))]
     #[allow(clippy::too_many_arguments)]
     fn run_strategy<'py>(
@@ -243,46 +297,40 @@ impl Engine {
         start: usize,
     ) -> PyResult<()> {
         self.start()?;
-        let cb = Callbacks {
-            next,
-            on_order,
-            on_trade,
-            normalize,
-            progress,
+        let d = self.inner();
+        let bars = d.bars();
+        let mut drv = PyDriver {
+            engine: self,
+            cb: Callbacks {
+                next,
+                normalize,
+                on_order,
+                on_trade,
+                progress: progress.filter(|_| progress_every > 0),
+            },
+            args: PyTuple::new(py, [bar])?,
+            symbols: d.symbols(),
+            ts: d.ts(),
+            error: None,
         };
-        let record = cb.on_order.is_some() || cb.on_trade.is_some();
-        self.broker.borrow_mut().set_record_events(record);
-        let bars = self.data.raw_bars();
-        let args = PyTuple::new(py, [bar])?;
-        for t in 0..self.data.n_bars {
-            self.cursor.set(t);
-            self.broker.borrow_mut().begin_bar(&bars, t);
-            if record {
-                self.dispatch(py, &cb, t)?;
-            }
-            if t >= start {
-                let ret = cb
-                    .next
-                    .call1(&args)
-                    .map_err(|e| self.strategy_error(py, "next", t, e))?;
-                if !ret.is_none() {
-                    self.submit_returned(py, &cb.normalize, &ret, t)?;
-                }
-                if record {
-                    self.dispatch(py, &cb, t)?;
-                }
-            }
-            self.broker.borrow_mut().end_bar(&bars, t);
-            if record {
-                self.dispatch(py, &cb, t)?;
-            }
-            if let Some(p) = &cb.progress {
-                if progress_every > 0 && (t + 1) % progress_every == 0 {
-                    p.call1((t + 1,))?;
-                }
-            }
+        let opts = RunOptions {
+            start,
+            progress_every,
+        };
+        let r = {
+            let mut guard = self
+                .broker
+                .try_borrow_mut()
+                .map_err(|_| config_error("engine", "the engine is already running".into()))?;
+            self.clock.phase.set(Phase::Running);
+            drivers::run_with(&bars, &mut guard, &mut drv, opts)
+        };
+        self.finish();
+        match (r, drv.error.take()) {
+            (_, Some(e)) => Err(e),
+            (Err(e), None) => Err(to_py(e)),
+            (Ok(()), None) => Ok(()),
         }
-        Ok(())
     }
 
     /// Vectorized entries/exits (bool, time x symbols): the whole loop runs in Rust.
@@ -302,7 +350,7 @@ impl Engine {
             exits: x,
             size,
         };
-        drv.validate(&self.data.raw_bars()).map_err(value_error)?;
+        drv.validate(&self.inner().bars()).map_err(to_py)?;
         self.run_native(py, &mut drv)
     }
 
@@ -319,412 +367,70 @@ impl Engine {
             weights: w,
             min_trade,
         };
-        drv.validate(&self.data.raw_bars()).map_err(value_error)?;
+        drv.validate(&self.inner().bars()).map_err(to_py)?;
         self.run_native(py, &mut drv)
     }
 
     /// The built-in SMA crossover strategy, entirely in Rust.
     #[pyo3(signature = (fast = 10, slow = 30, size = 1.0))]
     fn run_sma_cross(&self, py: Python<'_>, fast: usize, slow: usize, size: f64) -> PyResult<()> {
-        let mut drv =
-            SmaCross::new(&self.data.raw_bars(), fast, slow, size).map_err(value_error)?;
+        let mut drv = SmaCross::new(&self.inner().bars(), fast, slow, size).map_err(to_py)?;
         self.run_native(py, &mut drv)
     }
 
     // ----- results (columnar) ----------------------------------------------------------
 
-    fn equity_curve<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
-        self.broker
-            .borrow()
-            .equity_curve()
-            .to_vec()
-            .into_pyarray(py)
+    /// Equity per bar (read-only; after the run, a view of the engine's record, not a copy).
+    fn equity_curve<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyArray1<f64>> {
+        Self::curve(slf, |b| b.equity_curve())
     }
-    fn exposure_curve<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
-        self.broker
-            .borrow()
-            .exposure_curve()
-            .to_vec()
-            .into_pyarray(py)
+    /// Gross exposure per bar as a fraction of equity (read-only, like `equity_curve`).
+    fn exposure_curve<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyArray1<f64>> {
+        Self::curve(slf, |b| b.exposure_curve())
     }
-
     /// Fills as columns: order_id, symbol (index), bar, ts, side, size, price, commission, slippage.
     fn fills<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let b = self.broker.borrow();
-        let f = b.fills();
-        let d = PyDict::new(py);
-        d.set_item(
-            "order_id",
-            f.iter()
-                .map(|x| x.order_id)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "symbol",
-            f.iter()
-                .map(|x| x.symbol as i64)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "bar",
-            f.iter()
-                .map(|x| x.bar as i64)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "ts",
-            f.iter()
-                .map(|x| self.data.ts_at(x.bar))
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item("side", PyList::new(py, f.iter().map(|x| x.side.as_str()))?)?;
-        d.set_item(
-            "size",
-            f.iter()
-                .map(|x| x.size)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "price",
-            f.iter()
-                .map(|x| x.price)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "commission",
-            f.iter()
-                .map(|x| x.commission)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "slippage",
-            f.iter()
-                .map(|x| x.slippage)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        Ok(d)
+        self.with_broker(|b| results::fills(py, b.fills(), self.inner().ts()))
     }
-
-    /// Every order with its final status, as columns: id, symbol (index), side, type, tif,
-    /// size, filled, limit_price (NaN for market), avg_price (NaN if unfilled), status,
-    /// reason (None unless rejected), submitted_bar, closed_bar (-1 while working).
+    /// Every order with its final status, as columns (see `results::orders`).
     fn order_columns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let b = self.broker.borrow();
-        let o = b.orders();
-        let d = PyDict::new(py);
-        d.set_item(
-            "order_id",
-            o.iter().map(|x| x.id).collect::<Vec<_>>().into_pyarray(py),
-        )?;
-        d.set_item(
-            "symbol",
-            o.iter()
-                .map(|x| x.symbol as i64)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item("side", PyList::new(py, o.iter().map(|x| x.side.as_str()))?)?;
-        d.set_item("type", PyList::new(py, o.iter().map(|x| x.kind.as_str()))?)?;
-        d.set_item("tif", PyList::new(py, o.iter().map(|x| x.tif.as_str()))?)?;
-        d.set_item(
-            "size",
-            o.iter()
-                .map(|x| x.size)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "filled",
-            o.iter()
-                .map(|x| x.filled)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "limit_price",
-            o.iter()
-                .map(|x| x.kind.limit_price().unwrap_or(f64::NAN))
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "avg_price",
-            o.iter()
-                .map(|x| x.avg_price)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "status",
-            PyList::new(py, o.iter().map(|x| x.status.as_str()))?,
-        )?;
-        d.set_item(
-            "reason",
-            PyList::new(py, o.iter().map(|x| x.reason.clone()))?,
-        )?;
-        d.set_item(
-            "submitted_bar",
-            o.iter()
-                .map(|x| x.submitted_bar as i64)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "closed_bar",
-            o.iter()
-                .map(|x| x.closed_bar.map_or(-1, |c| c as i64))
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        Ok(d)
+        self.with_broker(|b| results::orders(py, b.orders()))
     }
-
     /// Every order with its final status, as objects.
     fn orders(&self) -> Vec<OrderInfo> {
-        let b = self.broker.borrow();
-        b.orders()
-            .iter()
-            .map(|o| OrderInfo::from_order(o, &self.symbols))
-            .collect()
+        let symbols = self.inner().symbols();
+        self.with_broker(|b| {
+            b.orders()
+                .iter()
+                .map(|o| OrderInfo::from_order(o, symbols))
+                .collect()
+        })
     }
-
     /// Closed round trips (FIFO lots) as columns.
     fn trades<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let b = self.broker.borrow();
-        let tr = b.trades();
-        let ts = |bar: usize| self.data.ts_at(bar);
-        let d = PyDict::new(py);
-        d.set_item(
-            "symbol",
-            tr.iter()
-                .map(|x| x.symbol as i64)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "direction",
-            tr.iter()
-                .map(|x| x.direction)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "size",
-            tr.iter()
-                .map(|x| x.size)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "entry_bar",
-            tr.iter()
-                .map(|x| x.entry_bar as i64)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "exit_bar",
-            tr.iter()
-                .map(|x| x.exit_bar as i64)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "entry_ts",
-            tr.iter()
-                .map(|x| ts(x.entry_bar))
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "exit_ts",
-            tr.iter()
-                .map(|x| ts(x.exit_bar))
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "entry_price",
-            tr.iter()
-                .map(|x| x.entry_price)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "exit_price",
-            tr.iter()
-                .map(|x| x.exit_price)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "gross_pnl",
-            tr.iter()
-                .map(|x| x.gross_pnl)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item(
-            "commission",
-            tr.iter()
-                .map(|x| x.commission)
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        Ok(d)
+        self.with_broker(|b| results::trades(py, b.trades(), self.inner().ts()))
     }
-
     /// Final per-symbol ledger: position, avg_cost, last_price, realized (net of costs),
     /// unrealized, commission, slippage; plus cash and equity.
     fn ledger<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let b = self.broker.borrow();
-        let n = b.n_symbols();
-        let d = PyDict::new(py);
-        d.set_item("position", b.positions().to_vec().into_pyarray(py))?;
-        d.set_item(
-            "avg_cost",
-            (0..n)
-                .map(|s| b.avg_cost(s))
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item("last_price", b.last_prices().to_vec().into_pyarray(py))?;
-        d.set_item("realized", b.realized().to_vec().into_pyarray(py))?;
-        d.set_item(
-            "unrealized",
-            (0..n)
-                .map(|s| b.unrealized(s))
-                .collect::<Vec<_>>()
-                .into_pyarray(py),
-        )?;
-        d.set_item("commission", b.commission_paid().to_vec().into_pyarray(py))?;
-        d.set_item("slippage", b.slippage_paid().to_vec().into_pyarray(py))?;
-        d.set_item("cash", b.cash())?;
-        d.set_item("equity", b.equity())?;
-        Ok(d)
+        self.with_broker(|b| results::ledger(py, b))
+    }
+    /// The timestamps of the run's bars (read-only).
+    #[getter]
+    fn ts<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
+        let data = self.data.bind(py);
+        readonly::vector(data.as_any(), data.get().inner.ts())
     }
 }
 
 fn contiguous<'a, T: numpy::Element>(
     a: &'a PyReadonlyArray2<'_, T>,
-    name: &str,
+    name: &'static str,
 ) -> PyResult<&'a [T]> {
     a.as_slice().map_err(|_| {
-        PyValueError::new_err(format!(
-            "{name} must be a C-contiguous array (time x symbols)"
-        ))
+        config_error(
+            name,
+            format!("{name} must be a C-contiguous array (time x symbols)"),
+        )
     })
-}
-
-impl Engine {
-    fn check_symbol(&self, s: usize) -> PyResult<()> {
-        if s >= self.symbols.len() {
-            return Err(PyValueError::new_err(format!(
-                "unknown symbol index {s} (the data has {} symbols)",
-                self.symbols.len()
-            )));
-        }
-        Ok(())
-    }
-
-    fn start(&self) -> PyResult<()> {
-        if self.ran.replace(true) {
-            return Err(PyValueError::new_err(
-                "this Engine has already run; create a new Engine for each run",
-            ));
-        }
-        Ok(())
-    }
-
-    fn run_native<D: drivers::Driver + Send>(&self, py: Python<'_>, drv: &mut D) -> PyResult<()> {
-        self.start()?;
-        let bars = self.data.raw_bars();
-        let mut guard = self.broker.borrow_mut();
-        let broker: &mut Broker = &mut guard;
-        // The GIL is released: the loop touches only Rust data and numpy buffers we hold.
-        let r = py.detach(|| drivers::run(&bars, broker, drv));
-        self.cursor.set(self.data.n_bars.saturating_sub(1));
-        r.map_err(value_error)
-    }
-
-    fn where_(&self, t: usize) -> String {
-        format!("bar {t} ({})", format_ts(self.data.ts_at(t)))
-    }
-
-    fn strategy_error(&self, py: Python<'_>, phase: &str, t: usize, e: PyErr) -> PyErr {
-        let what = e
-            .get_type(py)
-            .name()
-            .map(|n| n.to_string())
-            .unwrap_or_else(|_| "an exception".to_string());
-        let msg = e.value(py).str().map(|s| s.to_string()).unwrap_or_default();
-        let err = StrategyError::new_err(format!(
-            "strategy {phase}() raised {what} at {}: {msg}",
-            self.where_(t)
-        ));
-        err.set_cause(py, Some(e));
-        err
-    }
-
-    fn submit_returned(
-        &self,
-        py: Python<'_>,
-        normalize: &Bound<'_, PyAny>,
-        ret: &Bound<'_, PyAny>,
-        t: usize,
-    ) -> PyResult<()> {
-        let reqs = normalize
-            .call1((ret,))
-            .map_err(|e| self.strategy_error(py, "next", t, e))?;
-        for item in reqs.try_iter()? {
-            let (symbol, side, size, limit, tif): (usize, String, f64, Option<f64>, String) =
-                item?.extract()?;
-            self.submit(symbol, &side, size, limit, &tif)
-                .map_err(|e| self.strategy_error(py, "next", t, e))?;
-        }
-        Ok(())
-    }
-
-    fn dispatch(&self, py: Python<'_>, cb: &Callbacks<'_>, t: usize) -> PyResult<()> {
-        // Callbacks may submit or cancel orders, which appends new events: loop until quiet.
-        loop {
-            let events = self.broker.borrow_mut().drain_events();
-            if events.is_empty() {
-                return Ok(());
-            }
-            for ev in events {
-                match ev {
-                    Event::Order(i) => {
-                        if let Some(f) = &cb.on_order {
-                            let info = OrderInfo::from_order(
-                                &self.broker.borrow().orders()[i],
-                                &self.symbols,
-                            );
-                            f.call1((info,))
-                                .map_err(|e| self.strategy_error(py, "on_order", t, e))?;
-                        }
-                    }
-                    Event::Fill(i) => {
-                        if let Some(f) = &cb.on_trade {
-                            let info = {
-                                let b = self.broker.borrow();
-                                let fill = &b.fills()[i];
-                                FillInfo::from_fill(fill, &self.symbols, self.data.ts_at(fill.bar))
-                            };
-                            f.call1((info,))
-                                .map_err(|e| self.strategy_error(py, "on_trade", t, e))?;
-                        }
-                    }
-                }
-            }
-        }
-    }
 }

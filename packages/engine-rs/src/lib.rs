@@ -1,28 +1,32 @@
-//! Thin PyO3 layer over `bt-engine-core`: takes numpy columns without copying, drives a
-//! Python strategy bar by bar, runs the Rust-native drivers and returns columnar results.
+//! PyO3 binding of `bt-engine-core`, cut by concern: `data` (the validated data handle),
+//! `engine` (one run), `py_driver` (a Python strategy as a driver of the core loop),
+//! `views` (what a strategy reads per bar; the only unsafe code), `results` (columns),
+//! `convert` (text <-> enums, settings -> Config), `errors` (typed exceptions),
+//! `indicators` (numpy wrappers).
 
+mod convert;
+mod data;
 mod engine;
+mod errors;
 mod indicators;
+mod py_driver;
+mod results;
 mod views;
 
 use pyo3::prelude::*;
 
-pyo3::create_exception!(
-    _engine,
-    StrategyError,
-    pyo3::exceptions::PyRuntimeError,
-    "A strategy callback raised; the message names the bar and __cause__ holds the original."
-);
-
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", bt_engine_core::VERSION)?;
-    m.add("StrategyError", m.py().get_type::<StrategyError>())?;
+    errors::register(m)?;
+    m.add_class::<data::PyData>()?;
+    m.add_class::<convert::PyOrderRequest>()?;
     m.add_class::<engine::Engine>()?;
     m.add_class::<views::Line>()?;
     m.add_class::<views::BarView>()?;
     m.add_class::<views::OrderInfo>()?;
     m.add_class::<views::FillInfo>()?;
+    m.add_function(wrap_pyfunction!(convert::check_config, m)?)?;
     indicators::register(m)?;
     Ok(())
 }

@@ -1,151 +1,145 @@
-//! Objects a Python strategy touches on every bar. They read the engine's arrays through raw
-//! pointers kept valid by owning references to the numpy arrays, and a shared cursor that
-//! says which bar is "now", so that no Python object is built per bar and no future value can
-//! be read.
+//! Objects a Python strategy touches on every bar: `Line` (a series revealed up to "now"),
+//! `BarView` (the current bar, reused for the whole run), and the order/fill snapshots.
+//!
+//! What a strategy can reach at bar t holds nothing after t and nothing it can write to:
+//! every numpy array handed out is a read-only view of memory the engine owns, whose base
+//! object is the `Line` or `BarView` it came from (neither exposes more than "now"), so
+//! neither `.base` nor `flags.writeable = True` opens a way to the future or to the inputs.
+//! `readonly` below holds the only unsafe code of the binding.
 
 use std::cell::Cell;
 use std::rc::Rc;
 
 use bt_engine_core::time::format_ts;
-use bt_engine_core::{Bars, Fill, Order};
-use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
+use bt_engine_core::{Fill, Order};
+use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PySlice;
 
-/// The run's market data: owning references to the numpy arrays plus pointers into them.
-pub struct MarketData {
-    // Keep the arrays alive (and their buffers fixed: numpy refuses to resize an array that
-    // other objects reference) for as long as the pointers below are used.
-    pub ts_arr: Py<PyArray1<i64>>,
-    pub fields: [Py<PyArray2<f64>>; 5],
-    ts: *const i64,
-    cols: [*const f64; 5],
-    pub n_bars: usize,
-    pub n_symbols: usize,
-}
+use crate::data::{PyData, FIELDS};
 
-pub const FIELDS: [&str; 5] = ["open", "high", "low", "close", "volume"];
+pub mod readonly {
+    use numpy::ndarray::{ArrayView1, ArrayView2};
+    use numpy::npyffi::{_PyArray_GET_ITEM_DATA, flags::NPY_ARRAY_WRITEABLE, PyArrayObject};
+    use numpy::{Element, PyArray1, PyArray2, PyUntypedArrayMethods};
+    use pyo3::prelude::*;
 
-impl MarketData {
-    pub fn new(
-        ts: &Bound<'_, PyArray1<i64>>,
-        fields: [&Bound<'_, PyArray2<f64>>; 5],
-    ) -> PyResult<Self> {
-        if !ts.is_c_contiguous() {
-            return Err(PyValueError::new_err(
-                "timestamps must be a contiguous int64 array",
-            ));
-        }
-        let n_bars = ts.len();
-        let n_symbols = fields[3].shape()[1];
-        for (name, a) in FIELDS.iter().zip(fields.iter()) {
-            if !a.is_c_contiguous() {
-                return Err(PyValueError::new_err(format!(
-                    "column {name} must be a C-contiguous float64 array (time x symbols)"
-                )));
-            }
-            if a.shape() != [n_bars, n_symbols] {
-                return Err(PyValueError::new_err(format!(
-                    "column {name} has shape {:?}, expected ({n_bars}, {n_symbols})",
-                    a.shape()
-                )));
-            }
-        }
-        let md = Self {
-            ts: ts.data() as *const i64,
-            cols: fields.map(|a| a.data() as *const f64),
-            ts_arr: ts.clone().unbind(),
-            fields: fields.map(|a| a.clone().unbind()),
-            n_bars,
-            n_symbols,
-        };
-        let b = md.raw_bars();
-        Bars::new(b.ts, b.open, b.high, b.low, b.close, b.volume, n_symbols)
-            .map_err(|e| PyValueError::new_err(e.message))?;
-        Ok(md)
+    fn freeze(a: *mut PyArrayObject) {
+        // SAFETY: `a` is an array this module has just created, alive and not yet shared;
+        // clearing the flag only removes write access.
+        unsafe { (*_PyArray_GET_ITEM_DATA(a)).flags &= !NPY_ARRAY_WRITEABLE };
     }
 
-    /// Columns as slices. Sound because `self` owns references to the arrays (see above).
-    pub fn raw_bars(&self) -> Bars<'_> {
-        let cells = self.n_bars * self.n_symbols;
-        let col = |i: usize| unsafe { std::slice::from_raw_parts(self.cols[i], cells) };
-        Bars {
-            ts: unsafe { std::slice::from_raw_parts(self.ts, self.n_bars) },
-            open: col(0),
-            high: col(1),
-            low: col(2),
-            close: col(3),
-            volume: col(4),
-            n_bars: self.n_bars,
-            n_symbols: self.n_symbols,
-        }
+    /// A read-only numpy view of `values`, kept alive by `owner`.
+    ///
+    /// Callers guarantee that `values` lives inside `owner` (or inside an object `owner` holds
+    /// a strong reference to) and is never mutated or reallocated for `owner`'s lifetime: the
+    /// engine's data and lines are written once, when built, and a finished run's records
+    /// are never written again (an Engine runs once). Because `owner` exposes no
+    /// writable buffer, numpy refuses to make the view writable again.
+    pub fn vector<'py, T: Element>(
+        owner: &Bound<'py, PyAny>,
+        values: &[T],
+    ) -> Bound<'py, PyArray1<T>> {
+        let view = ArrayView1::from(values);
+        // SAFETY: see the function's contract above.
+        let a = unsafe { PyArray1::borrow_from_array(&view, owner.clone()) };
+        freeze(a.as_array_ptr());
+        a
     }
 
-    #[inline]
-    pub fn value(&self, field: usize, t: usize, s: usize) -> f64 {
-        unsafe { *self.cols[field].add(t * self.n_symbols + s) }
-    }
-    #[inline]
-    pub fn ts_at(&self, t: usize) -> i64 {
-        unsafe { *self.ts.add(t) }
+    /// A read-only (rows, cols) view of row-major `values`; same contract as [`vector`].
+    pub fn matrix<'py, T: Element>(
+        owner: &Bound<'py, PyAny>,
+        values: &[T],
+        rows: usize,
+        cols: usize,
+    ) -> Bound<'py, PyArray2<T>> {
+        let view = ArrayView2::from_shape((rows, cols), values)
+            .unwrap_or_else(|_| ArrayView2::from_shape((0, cols), &values[..0]).expect("empty"));
+        // SAFETY: see `vector`.
+        let a = unsafe { PyArray2::borrow_from_array(&view, owner.clone()) };
+        freeze(a.as_array_ptr());
+        a
     }
 }
 
-fn field_index(name: &str) -> PyResult<usize> {
-    FIELDS.iter().position(|f| *f == name).ok_or_else(|| {
-        PyValueError::new_err(format!(
-            "unknown field {name:?}; expected one of {FIELDS:?}"
-        ))
-    })
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Before the first bar (on_start/init): full series may be read to build indicators.
+    Before,
+    Running,
+    Done,
+}
+
+/// "Now" for every line and bar view of one engine.
+#[derive(Debug)]
+pub struct Clock {
+    pub t: Cell<usize>,
+    pub phase: Cell<Phase>,
+}
+
+impl Clock {
+    pub fn new() -> Rc<Self> {
+        Rc::new(Self {
+            t: Cell::new(0),
+            phase: Cell::new(Phase::Before),
+        })
+    }
 }
 
 /// A series revealed up to the current bar: `line[-1]` is now, `line[-2]` the bar before,
 /// `line[k]` (k >= 0) the k-th bar from the start; reading past "now" raises IndexError.
 #[pyclass(unsendable, module = "bt_engine._engine")]
 pub struct Line {
-    array: Py<PyArray1<f64>>,
-    ptr: *const f64,
-    len: usize,
-    cursor: Rc<Cell<usize>>,
+    values: Vec<f64>,
+    clock: Rc<Clock>,
 }
 
 impl Line {
-    pub fn new(array: &Bound<'_, PyArray1<f64>>, cursor: Rc<Cell<usize>>) -> PyResult<Self> {
-        if !array.is_c_contiguous() {
-            return Err(PyValueError::new_err(
-                "a Line needs a contiguous float64 array",
-            ));
+    pub fn new(values: Vec<f64>, clock: Rc<Clock>) -> Self {
+        Self { values, clock }
+    }
+
+    #[inline]
+    fn visible(&self) -> usize {
+        (self.clock.t.get() + 1).min(self.values.len())
+    }
+
+    /// (previous, current) of self and of other; NaN before two bars exist, so that every
+    /// comparison is false.
+    fn last_two_with(&self, other: &Line) -> (f64, f64, f64, f64) {
+        let now = self.clock.t.get();
+        match (
+            self.values.get(now.wrapping_sub(1)..=now),
+            other.values.get(now.wrapping_sub(1)..=now),
+        ) {
+            (Some(a), Some(b)) if now >= 1 => (a[0], a[1], b[0], b[1]),
+            _ => (f64::NAN, f64::NAN, f64::NAN, f64::NAN),
         }
-        Ok(Self {
-            ptr: array.data() as *const f64,
-            len: array.len(),
-            array: array.clone().unbind(),
-            cursor,
-        })
     }
 }
 
 #[pymethods]
 impl Line {
     fn __getitem__(&self, k: isize) -> PyResult<f64> {
-        let now = self.cursor.get();
-        let visible = (now + 1).min(self.len);
+        let visible = self.visible();
         let i = if k < 0 { visible as isize + k } else { k };
         if i < 0 || i as usize >= visible {
+            let now = self.clock.t.get();
             return Err(PyIndexError::new_err(
-                if k >= 0 && (k as usize) < self.len {
+                if k >= 0 && (k as usize) < self.values.len() {
                     format!("index {k} is in the future (current bar is {now})")
                 } else {
                     format!("index {k} out of range: {visible} bars of history so far")
                 },
             ));
         }
-        Ok(unsafe { *self.ptr.add(i as usize) })
+        Ok(self.values[i as usize])
     }
 
     fn __len__(&self) -> usize {
-        (self.cursor.get() + 1).min(self.len)
+        self.visible()
     }
 
     /// The value on the current bar.
@@ -154,21 +148,37 @@ impl Line {
         self.__getitem__(-1)
     }
 
-    /// The last `n` values up to and including the current bar, as a read-only numpy view.
-    fn window<'py>(&self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyAny>> {
-        let end = self.__len__();
+    /// The last `n` values up to and including the current bar, as a read-only numpy array.
+    fn window<'py>(slf: &Bound<'py, Self>, n: usize) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let this = slf.borrow();
+        let end = this.visible();
         if n > end {
             return Err(PyIndexError::new_err(format!(
                 "window({n}) needs {n} bars but only {end} are available so far"
             )));
         }
-        self.slice(py, end - n, end)
+        Ok(readonly::vector(slf.as_any(), &this.values[end - n..end]))
     }
 
-    /// Every value up to and including the current bar, as a read-only numpy view.
+    /// Every value up to and including the current bar, as a read-only numpy array.
     #[getter]
-    fn values<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.slice(py, 0, self.__len__())
+    fn values<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyArray1<f64>> {
+        let this = slf.borrow();
+        readonly::vector(slf.as_any(), &this.values[..this.visible()])
+    }
+
+    /// The whole series, read-only: for computing indicators before the first bar (in
+    /// on_start/init) and for analysis after the run; refused while the run is in progress,
+    /// where it would reveal the future.
+    fn full<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let this = slf.borrow();
+        if this.clock.phase.get() == Phase::Running {
+            return Err(PyValueError::new_err(
+                "a line's full series is available only before the first bar (on_start/init) \
+                 and after the run: during the run it would reveal future bars",
+            ));
+        }
+        Ok(readonly::vector(slf.as_any(), &this.values))
     }
 
     /// True when this line crossed above `other` on the current bar: it was below on the
@@ -186,37 +196,7 @@ impl Line {
     }
 
     fn __repr__(&self) -> String {
-        format!("Line(len={}, of={})", self.__len__(), self.len)
-    }
-}
-
-impl Line {
-    /// (previous, current) of self and of other; NaN before two bars exist, so that every
-    /// comparison is false.
-    fn last_two_with(&self, other: &Line) -> (f64, f64, f64, f64) {
-        let now = self.cursor.get();
-        let ok = now >= 1 && now < self.len && now < other.len;
-        if !ok {
-            return (f64::NAN, f64::NAN, f64::NAN, f64::NAN);
-        }
-        // Safety: now < len for both lines, checked above.
-        unsafe {
-            (
-                *self.ptr.add(now - 1),
-                *self.ptr.add(now),
-                *other.ptr.add(now - 1),
-                *other.ptr.add(now),
-            )
-        }
-    }
-
-    fn slice<'py>(&self, py: Python<'py>, a: usize, b: usize) -> PyResult<Bound<'py, PyAny>> {
-        let view = self
-            .array
-            .bind(py)
-            .get_item(PySlice::new(py, a as isize, b as isize, 1))?;
-        view.getattr("flags")?.setattr("writeable", false)?;
-        Ok(view)
+        format!("Line(len={}, of={})", self.visible(), self.values.len())
     }
 }
 
@@ -224,19 +204,21 @@ impl Line {
 /// (`bar.close`); multi-symbol data gives read-only numpy rows (one value per symbol).
 #[pyclass(unsendable, module = "bt_engine._engine")]
 pub struct BarView {
-    pub data: Rc<MarketData>,
-    pub cursor: Rc<Cell<usize>>,
+    pub data: Py<PyData>,
+    pub clock: Rc<Clock>,
 }
 
 impl BarView {
-    fn field<'py>(&self, py: Python<'py>, f: usize) -> PyResult<Bound<'py, PyAny>> {
-        let t = self.cursor.get();
-        if self.data.n_symbols == 1 {
-            return Ok(self.data.value(f, t, 0).into_pyobject(py)?.into_any());
+    fn field<'py>(slf: &Bound<'py, Self>, f: usize) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let this = slf.borrow();
+        let d = &this.data.get().inner;
+        let (t, ns) = (this.clock.t.get(), d.n_symbols());
+        let row = &d.field_at(f)[t * ns..(t + 1) * ns];
+        if ns == 1 {
+            return Ok(row[0].into_pyobject(py)?.into_any());
         }
-        let row = self.data.fields[f].bind(py).get_item(t)?;
-        row.getattr("flags")?.setattr("writeable", false)?;
-        Ok(row)
+        Ok(readonly::vector(slf.as_any(), row).into_any())
     }
 }
 
@@ -245,12 +227,12 @@ impl BarView {
     /// Index of the current bar.
     #[getter]
     fn i(&self) -> usize {
-        self.cursor.get()
+        self.clock.t.get()
     }
     /// Timestamp of the current bar, int nanoseconds since the epoch (UTC).
     #[getter]
     fn ts(&self) -> i64 {
-        self.data.ts_at(self.cursor.get())
+        self.data.get().inner.ts()[self.clock.t.get()]
     }
     /// ISO-8601 UTC text of the current bar's time.
     #[getter]
@@ -258,36 +240,41 @@ impl BarView {
         format_ts(self.ts())
     }
     #[getter]
-    fn open<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.field(py, 0)
+    fn open<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::field(slf, 0)
     }
     #[getter]
-    fn high<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.field(py, 1)
+    fn high<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::field(slf, 1)
     }
     #[getter]
-    fn low<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.field(py, 2)
+    fn low<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::field(slf, 2)
     }
     #[getter]
-    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.field(py, 3)
+    fn close<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::field(slf, 3)
     }
     #[getter]
-    fn volume<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        self.field(py, 4)
+    fn volume<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::field(slf, 4)
     }
-    /// One field of one symbol (by index) on the current bar; NaN when it has no bar.
+    /// One field (or extra column) of one symbol (by index) on the current bar; NaN when it
+    /// has no bar.
     fn get(&self, field: &str, symbol: usize) -> PyResult<f64> {
-        if symbol >= self.data.n_symbols {
+        let d = &self.data.get().inner;
+        if symbol >= d.n_symbols() {
             return Err(PyIndexError::new_err(format!(
                 "symbol index {symbol} out of range ({} symbols)",
-                self.data.n_symbols
+                d.n_symbols()
             )));
         }
-        Ok(self
-            .data
-            .value(field_index(field)?, self.cursor.get(), symbol))
+        let col = d.field(field).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "unknown field {field:?}; expected one of {FIELDS:?} or an extra column"
+            ))
+        })?;
+        Ok(col[self.clock.t.get() * d.n_symbols() + symbol])
     }
     fn __repr__(&self) -> String {
         format!("Bar(i={}, time={})", self.i(), self.time())
@@ -308,6 +295,7 @@ pub struct OrderInfo {
     pub limit_price: Option<f64>,
     pub avg_price: Option<f64>,
     pub status: &'static str,
+    pub reason_code: Option<&'static str>,
     pub reason: Option<String>,
     pub submitted_bar: usize,
     pub closed_bar: Option<usize>,
@@ -325,12 +313,9 @@ impl OrderInfo {
             size: o.size,
             filled: o.filled,
             limit_price: o.kind.limit_price(),
-            avg_price: if o.avg_price.is_nan() {
-                None
-            } else {
-                Some(o.avg_price)
-            },
+            avg_price: (!o.avg_price.is_nan()).then_some(o.avg_price),
             status: o.status.as_str(),
+            reason_code: o.reason_code,
             reason: o.reason.clone(),
             submitted_bar: o.submitted_bar,
             closed_bar: o.closed_bar,
@@ -369,6 +354,7 @@ pub struct FillInfo {
     pub size: f64,
     pub price: f64,
     pub commission: f64,
+    pub slippage: f64,
 }
 
 impl FillInfo {
@@ -383,6 +369,7 @@ impl FillInfo {
             size: f.size,
             price: f.price,
             commission: f.commission,
+            slippage: f.slippage,
         }
     }
 }
@@ -395,4 +382,13 @@ impl FillInfo {
             self.order_id, self.side, self.size, self.symbol, self.price, self.commission
         )
     }
+}
+
+/// Copy a 1-D float array into engine-owned memory (contiguous or not).
+pub fn owned_values(a: &Bound<'_, PyArray1<f64>>) -> PyResult<Vec<f64>> {
+    let ro = a.try_readonly()?;
+    Ok(match ro.as_slice() {
+        Ok(s) => s.to_vec(),
+        Err(_) => ro.as_array().iter().copied().collect(),
+    })
 }

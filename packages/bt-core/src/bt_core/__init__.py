@@ -6,10 +6,12 @@ result.stats, result.equity, result.fills, result.orders, result.trades
 """
 
 from bt_core.backtest import BUILTINS, Backtest
+from bt_core.config import RunConfig
 from bt_core.data import MarketData, load_data
-from bt_core.errors import ActionError, DataError, ParameterError, StrategyError
+from bt_core.errors import ActionError, BtCoreError, DataError, ParameterError, StrategyError
+from bt_core.orders import Order, OrderHandle
 from bt_core.result import Result
-from bt_core.strategy import Order, Strategy
+from bt_core.strategy import Strategy
 
 __version__ = "0.1.0"
 
@@ -17,11 +19,14 @@ __all__ = [
     "BUILTINS",
     "ActionError",
     "Backtest",
+    "BtCoreError",
     "DataError",
     "MarketData",
     "Order",
+    "OrderHandle",
     "ParameterError",
     "Result",
+    "RunConfig",
     "Strategy",
     "StrategyError",
     "__version__",

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bt_core.config import RunConfig
 from bt_core.data import FIELDS, MarketData, load_data
-from bt_core.errors import DataError, ParameterError
+from bt_core.errors import DataError, ParameterError, engine_errors
 from bt_core.result import Result, RunOutput
-from bt_core.strategy import DataView, Strategy
+from bt_core.strategy import Strategy
 from bt_engine import Engine
 
 BUILTINS = {"sma_cross": {"fast": 10, "slow": 30, "size": 1.0}}
@@ -28,21 +29,16 @@ def _utc_series(s: Any) -> pd.Series:
     return s.set_axis(idx.as_unit("ns"))
 
 
-def _day_offset(v: Any) -> float:
-    ok = not isinstance(v, bool) and isinstance(v, (int, float, np.number))
-    if not ok or not math.isfinite(v) or abs(v) > 24:
-        raise ParameterError(f"parameter day_offset_hours must be a number in [-24, 24], got {v!r}")
-    return float(v)
-
-
 def _number(name: str, v: Any, *, positive: bool = False) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
-        raise ParameterError(f"parameter {name} must be a number, got {v!r}")
+        raise ParameterError(f"parameter {name} must be a number, got {v!r}", parameter=name)
     f = float(v)
     if not math.isfinite(f):
-        raise ParameterError(f"parameter {name} must be finite, got {v!r}")
+        raise ParameterError(f"parameter {name} must be finite, got {v!r}", parameter=name)
     if f < 0 or (positive and f == 0):
-        raise ParameterError(f"parameter {name} must be {'> 0' if positive else '>= 0'}, got {v!r}")
+        raise ParameterError(
+            f"parameter {name} must be {'> 0' if positive else '>= 0'}, got {v!r}", parameter=name
+        )
     return f
 
 
@@ -51,20 +47,18 @@ class Backtest:
 
     Args:
         data: a DataFrame (wide: DatetimeIndex + OHLCV columns in any case; or long with a
-            ``symbol`` column), a dict of symbol -> DataFrame, or a CSV/Parquet path.
+            ``symbol`` column), a dict of symbol -> DataFrame, a CSV/Parquet path, or a
+            :class:`~bt_core.MarketData` from :func:`~bt_core.load_data` (validated once, reused
+            as is: load once, run many).
         strategy: a :class:`Strategy` subclass, or the name of a built-in Rust strategy
             (``"sma_cross"``); may be None when only ``run_signals``/``run_weights`` are used.
-        cash: starting cash.
-        commission: commission as a fraction of traded notional (0.0005 = 5 bps).
-        commission_min: minimum commission per fill. commission_fixed: added to every fill.
-        slippage_bps: slippage against the trader, in basis points of the fill's reference price.
-        fill_on: "next_open" (default: decided on bar t, filled on bar t+1) or "close"
-            (filled on the deciding bar's close: optimistic, it trades on a price it has seen).
-        periods_per_year: for annualised stats; inferred from the bar spacing when None.
+        config: the run's settings, a :class:`~bt_core.RunConfig` (or a mapping of its fields).
+        cash, commission, commission_min, commission_fixed, slippage_bps, fill_on,
+            periods_per_year, day_offset_hours: shorthands that override the same field of
+            ``config`` (see :class:`~bt_core.RunConfig` for what each means).
         symbol: name for single-symbol data without a symbol column, or the one symbol to
             take from long data.
         benchmark: optional benchmark price or equity series for alpha/beta.
-        day_offset_hours: shift applied to UTC times to find a DAY order's trading day.
     """
 
     def __init__(
@@ -72,62 +66,55 @@ class Backtest:
         data: Any,
         strategy: type[Strategy] | str | None = None,
         *,
-        cash: float = 100_000.0,
-        commission: float = 0.0,
-        commission_min: float = 0.0,
-        commission_fixed: float = 0.0,
-        slippage_bps: float = 0.0,
-        fill_on: str = "next_open",
+        config: RunConfig | Mapping[str, Any] | None = None,
+        cash: float | None = None,
+        commission: float | None = None,
+        commission_min: float | None = None,
+        commission_fixed: float | None = None,
+        slippage_bps: float | None = None,
+        fill_on: str | None = None,
         periods_per_year: float | None = None,
         symbol: str | None = None,
         benchmark: pd.Series | None = None,
-        day_offset_hours: float = 0.0,
+        day_offset_hours: float | None = None,
     ) -> None:
         if isinstance(strategy, str):
             if strategy not in BUILTINS:
                 raise ParameterError(
-                    f"unknown built-in strategy {strategy!r}; available: {', '.join(BUILTINS)}"
+                    f"unknown built-in strategy {strategy!r}; available: {', '.join(BUILTINS)}",
+                    parameter="strategy",
                 )
         elif strategy is not None and not (
             isinstance(strategy, type) and issubclass(strategy, Strategy)
         ):
             raise ParameterError(
-                f"strategy must be a Strategy subclass or a built-in name, got {strategy!r}"
+                f"strategy must be a Strategy subclass or a built-in name, got {strategy!r}",
+                parameter="strategy",
             )
-        if fill_on not in ("next_open", "close"):
-            raise ParameterError(
-                f"parameter fill_on must be 'next_open' or 'close', got {fill_on!r}"
-            )
-        self.config: dict[str, Any] = {
-            "cash": _number("cash", cash, positive=True),
-            "commission": _number("commission", commission),
-            "commission_min": _number("commission_min", commission_min),
-            "commission_fixed": _number("commission_fixed", commission_fixed),
-            "slippage_bps": _number("slippage_bps", slippage_bps),
-            "fill_on": fill_on,
-            "day_offset_hours": _day_offset(day_offset_hours),
-        }
-        if periods_per_year is not None:
-            periods_per_year = _number("periods_per_year", periods_per_year, positive=True)
-        self.periods_per_year = periods_per_year
+        self.config: RunConfig = RunConfig.build(
+            config,
+            cash=cash,
+            commission=commission,
+            commission_min=commission_min,
+            commission_fixed=commission_fixed,
+            slippage_bps=slippage_bps,
+            fill_on=fill_on,
+            periods_per_year=periods_per_year,
+            day_offset_hours=day_offset_hours,
+        )
+        self._engine_config = self.config.to_engine()
         self.strategy = strategy
         self.data: MarketData = load_data(data, symbol=symbol)
         self.benchmark = _utc_series(benchmark) if benchmark is not None else None
 
+    @property
+    def periods_per_year(self) -> float | None:
+        return self.config.periods_per_year
+
     # ----- running ---------------------------------------------------------------------
     def _engine(self) -> Engine:
-        md = self.data
-        f = md.fields
-        return Engine(
-            md.ts,
-            f["open"],
-            f["high"],
-            f["low"],
-            f["close"],
-            f["volume"],
-            list(md.symbols),
-            **self.config,
-        )
+        with engine_errors():
+            return Engine(self.data.handle, self._engine_config)
 
     def run(self, progress: ProgressFn | None = None, **params: Any) -> Result:
         """Run the strategy with ``params`` overriding its class-attribute defaults.
@@ -154,10 +141,8 @@ class Backtest:
                 raise ParameterError(f"parameter {k} must be an integer >= 1, got {p[k]!r}")
         size = _number("size", p["size"], positive=True)
         eng = self._engine()
-        try:
+        with engine_errors():
             eng.run_sma_cross(int(p["fast"]), int(p["slow"]), size)
-        except ValueError as e:
-            raise ParameterError(str(e)) from e
         return self._result(eng, name, p)
 
     def _run_python(
@@ -165,18 +150,12 @@ class Backtest:
     ) -> Result:
         bound = cls._bind_params(params)
         strat = cls.__new__(cls)
-        for k, v in bound.items():
-            setattr(strat, k, v)
         eng = self._engine()
-        strat._engine = eng
-        strat._md = self.data
-        strat.params = bound
-        strat.data = DataView(eng, self.data, strat._line_arrays)
-        bar = eng.bar_view()
-        strat._bar = bar
-        if cls.__init__ is not object.__init__:  # a user-defined __init__ runs with params set
-            cls.__init__(strat)
-        strat.on_start()
+        bar = strat._attach(eng, self.data, bound)
+        with engine_errors():
+            if cls.__init__ is not object.__init__:  # a user-defined __init__ runs with params set
+                cls.__init__(strat)
+            strat.on_start()
 
         def overridden(name: str) -> Any:
             return (
@@ -185,21 +164,24 @@ class Backtest:
 
         warmup = getattr(strat, "warmup", 0)
         if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
-            raise ParameterError(f"warmup must be an integer >= 0, got {warmup!r}")
+            raise ParameterError(
+                f"warmup must be an integer >= 0, got {warmup!r}", parameter="warmup"
+            )
         total = self.data.n_bars
         every = max(1, total // 100)
         tick = None if progress is None else (lambda done: progress(done, total))
-        eng.run_strategy(
-            strat.next,
-            bar,
-            strat._normalize,
-            on_order=overridden("on_order"),
-            on_trade=overridden("on_trade"),
-            progress=tick,
-            progress_every=every if tick else 0,
-            start=int(warmup),
-        )
-        strat.on_stop()
+        with engine_errors():
+            eng.run_strategy(
+                strat.next,
+                bar,
+                strat._normalize,
+                on_order=overridden("on_order"),
+                on_trade=overridden("on_trade"),
+                progress=tick,
+                progress_every=every if tick else 0,
+                start=int(warmup),
+            )
+            strat.on_stop()
         return self._result(eng, cls.__name__, bound)
 
     def run_signals(self, entries: Any, exits: Any, *, size: float = 1.0) -> Result:
@@ -211,7 +193,8 @@ class Backtest:
         e = self._matrix("entries", entries, bool)
         x = self._matrix("exits", exits, bool)
         eng = self._engine()
-        eng.run_signals(e, x, _number("size", size, positive=True))
+        with engine_errors():
+            eng.run_signals(e, x, _number("size", size, positive=True))
         return self._result(eng, "signals", {"size": size})
 
     def run_weights(self, weights: Any, *, min_trade: float = 1e-9) -> Result:
@@ -221,11 +204,10 @@ class Backtest:
         close and fill at the next open. Loop in Rust.
         """
         w = self._matrix("weights", weights, np.float64)
+        min_trade = _number("min_trade", min_trade)
         eng = self._engine()
-        try:
-            eng.run_weights(w, _number("min_trade", min_trade))
-        except ValueError as err:
-            raise ParameterError(str(err)) from err
+        with engine_errors():
+            eng.run_weights(w, min_trade)
         return self._result(eng, "weights", {})
 
     def _matrix(self, name: str, values: Any, dtype: Any) -> np.ndarray:
@@ -280,9 +262,9 @@ class Backtest:
         return Result(
             equity=pd.Series(eng.equity_curve(), index=md.index, name="equity"),
             params=dict(params),
-            config=dict(self.config),
+            config=self.config.to_dict(),
             strategy=name,
-            given_periods_per_year=self.periods_per_year,
+            given_periods_per_year=self.config.periods_per_year,
             benchmark=self.benchmark,
             output=out,
         )

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from bt_core.errors import DataError
+import bt_engine
+from bt_core.errors import DataError, engine_errors
 
 PRICE_FIELDS = ("open", "high", "low", "close")
 FIELDS = (*PRICE_FIELDS, "volume")
@@ -26,16 +28,37 @@ _DATETIME_NAMES = ("datetime", "date", "time", "timestamp", "ts")
 
 @dataclass(frozen=True)
 class MarketData:
-    """Aligned bars: ``fields[name]`` is a C-contiguous float64 array of shape (bars, symbols)."""
+    """Aligned, validated bars: a handle to data the engine owns (validated once, in one
+    pass), reusable by any number of runs. ``fields[name]`` is a read-only float64 array of
+    shape (bars, symbols); extra numeric columns of the input (e.g. ``amount``,
+    ``pre_close``) are kept beside OHLCV and reach the engine."""
 
+    handle: bt_engine.Data = field(repr=False)
     index: pd.DatetimeIndex  # UTC
     symbols: tuple[str, ...]
-    fields: dict[str, np.ndarray] = field(repr=False)
+
+    @classmethod
+    def from_handle(
+        cls, handle: bt_engine.Data, index: pd.DatetimeIndex | None = None
+    ) -> MarketData:
+        """Wrap a handle; ``index`` may be given when it is known to equal the handle's times."""
+        if index is None:
+            index = pd.DatetimeIndex(handle.ts.view("datetime64[ns]")).tz_localize("UTC")
+        return cls(handle=handle, index=index, symbols=tuple(handle.symbols))
+
+    @cached_property
+    def fields(self) -> dict[str, np.ndarray]:
+        names = (*FIELDS, *self.handle.extra_names)
+        return {f: self.handle.field(f) for f in names}
+
+    @property
+    def extra_fields(self) -> tuple[str, ...]:
+        return tuple(self.handle.extra_names)
 
     @property
     def ts(self) -> np.ndarray:
-        """Timestamps as int64 nanoseconds since the epoch (UTC)."""
-        return np.ascontiguousarray(self.index.asi8, dtype=np.int64)
+        """Timestamps as int64 nanoseconds since the epoch (UTC), read-only."""
+        return self.handle.ts
 
     @property
     def n_bars(self) -> int:
@@ -51,7 +74,7 @@ class MarketData:
     def frame(self, symbol: str) -> pd.DataFrame:
         """One symbol's bars (rows where it has a bar) as a DataFrame."""
         s = self.symbol_index(symbol)
-        df = pd.DataFrame({f: self.fields[f][:, s] for f in FIELDS}, index=self.index)
+        df = pd.DataFrame({f: self.fields[f][:, s] for f in self.fields}, index=self.index)
         return df[~np.isnan(df["close"].to_numpy())]
 
 
@@ -102,101 +125,76 @@ def _to_utc(values: Any, where: str, column: str) -> pd.DatetimeIndex:
     return idx.as_unit("ns")
 
 
-def _frame_to_bars(
-    df: pd.DataFrame, where: str, rows: np.ndarray | None = None
-) -> tuple[pd.DatetimeIndex, dict[str, np.ndarray]]:
-    """Validate one symbol's bars; return its UTC index and float64 columns.
+#: One symbol's engine input: the column dict, its label for messages, its row numbers and
+#: its parsed UTC index.
+_Input = tuple[dict[str, np.ndarray], str, "np.ndarray | None", pd.DatetimeIndex]
 
-    ``rows`` maps each row of ``df`` to its 0-based row number in the user's input, so that
-    messages about one symbol of a long table point at the right row.
+
+def _frame_input(df: pd.DataFrame, where: str, rows: np.ndarray | None = None) -> _Input:
+    """Parse one symbol's bars into engine columns (int64 ns times, float64 fields).
+
+    What needs pandas happens here (finding columns, parsing dates, converting to numbers);
+    every check on the values (time order, prices, volume, ranges) is the engine's one pass,
+    whose messages name this ``where`` and, through ``rows``, the user's row numbers.
     """
     names = _lower_columns(df, where)
-
-    def row(r: int) -> int:
-        return int(rows[r]) if rows is not None else r
-
     if isinstance(df.index, pd.DatetimeIndex):
         idx = _to_utc(df.index, where, "index")
+        time_col = None
     else:
-        name = next((c for c in _DATETIME_NAMES if c in names), None)
-        if name is None:
+        time_col = next((c for c in _DATETIME_NAMES if c in names), None)
+        if time_col is None:
             raise DataError(
                 f"{where}: no datetime: expected a DatetimeIndex or one of the columns "
                 f"{list(_DATETIME_NAMES)}; columns are {list(names)}"
             )
-        idx = _to_utc(df[names[name]].to_numpy(), where, name)
+        idx = _to_utc(df[names[time_col]].to_numpy(), where, time_col)
     missing = [c for c in PRICE_FIELDS if c not in names]
     if missing:
         raise DataError(f"{where}: missing columns {missing}; columns are {list(names)}")
     if len(df) == 0:
         raise DataError(f"{where}: no rows")
-    cols: dict[str, np.ndarray] = {}
+    cols: dict[str, np.ndarray] = {"ts": np.ascontiguousarray(idx.asi8, dtype=np.int64)}
     for c in FIELDS:
         if c == "volume" and c not in names:
             cols[c] = np.zeros(len(df))
             continue
-        try:
-            column = pd.to_numeric(df[names[c]], errors="raise")
-            cols[c] = column.to_numpy(dtype=np.float64, copy=True)
-        except (ValueError, TypeError) as e:
-            raise DataError(f"{where}: column {c!r} is not numeric: {e}") from e
-    diffs = np.diff(idx.asi8)
-    bad = np.flatnonzero(diffs <= 0)
-    if bad.size:
-        r = int(bad[0]) + 1
-        kind = "duplicate" if diffs[bad[0]] == 0 else "unsorted"
-        raise DataError(
-            f"{where}: {kind} timestamps at row {row(r)}: {idx[r]} is not after {idx[r - 1]}"
-            " (sort the data and drop duplicates first)"
-        )
-    for c in PRICE_FIELDS:
-        v = cols[c]
-        bad_rows = np.flatnonzero(~np.isfinite(v) | (v <= 0))
-        if bad_rows.size:
-            r = int(bad_rows[0])
-            raise DataError(
-                f"{where}: column {c!r} must hold finite prices > 0; "
-                f"row {row(r)} ({idx[r]}) is {v[r]}"
-                f" ({bad_rows.size} bad rows in all)"
-            )
-    vol = cols["volume"]
-    bad_rows = np.flatnonzero(~np.isfinite(vol) | (vol < 0))
-    if bad_rows.size:
-        r = int(bad_rows[0])
-        raise DataError(
-            f"{where}: column 'volume' must be finite and >= 0; row {row(r)} is {vol[r]}"
-        )
-    o, h, lo, cl = cols["open"], cols["high"], cols["low"], cols["close"]
-    bad_rows = np.flatnonzero(h < lo)
-    if bad_rows.size:
-        r = int(bad_rows[0])
-        raise DataError(f"{where}: high < low at row {row(r)} ({idx[r]}): high={h[r]}, low={lo[r]}")
-    bad_rows = np.flatnonzero((o > h) | (o < lo) | (cl > h) | (cl < lo))
-    if bad_rows.size:
-        r = int(bad_rows[0])
-        raise DataError(
-            f"{where}: open/close outside [low, high] at row {row(r)} ({idx[r]}): "
-            f"open={o[r]}, high={h[r]}, low={lo[r]}, close={cl[r]}"
-        )
-    return idx, cols
+        cols[c] = _numeric(df[names[c]], where, c)
+    for name, label in names.items():
+        if name in cols or name in _DATETIME_NAMES or name == "symbol":
+            continue
+        column = df[label]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            cols[name] = _numeric(column, where, name)
+    return cols, where, rows, idx
 
 
-def _align(per_symbol: dict[str, tuple[pd.DatetimeIndex, dict[str, np.ndarray]]]) -> MarketData:
-    symbols = tuple(per_symbol)
-    if len(symbols) == 1:
-        idx, cols = per_symbol[symbols[0]]
-        fields = {f: np.ascontiguousarray(cols[f].reshape(-1, 1)) for f in FIELDS}
-        return MarketData(index=idx, symbols=symbols, fields=fields)
-    union = per_symbol[symbols[0]][0]
-    for s in symbols[1:]:
-        union = union.union(per_symbol[s][0])
-    fields = {f: np.full((len(union), len(symbols)), np.nan) for f in FIELDS}
-    for j, s in enumerate(symbols):
-        idx, cols = per_symbol[s]
-        pos = union.get_indexer(idx)
-        for f in FIELDS:
-            fields[f][pos, j] = cols[f]
-    return MarketData(index=union, symbols=symbols, fields=fields)
+def _numeric(column: pd.Series, where: str, name: str) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(column):
+        raise DataError(
+            f"{where}: column {name!r} holds booleans (True/False), not numbers", column=name
+        )
+    if column.dtype.kind in "fiu":  # already numbers: no parsing, and no copy for float64
+        return np.ascontiguousarray(column.to_numpy(dtype=np.float64))
+    try:
+        values = pd.to_numeric(column, errors="raise")
+        return np.ascontiguousarray(values.to_numpy(dtype=np.float64))
+    except (ValueError, TypeError) as e:
+        raise DataError(f"{where}: column {name!r} is not numeric: {e}", column=name) from e
+
+
+def _build(inputs: dict[str, _Input]) -> MarketData:
+    """Validate (one pass, in the engine) and align the symbols' bars into MarketData."""
+    with engine_errors():
+        handle = bt_engine.Data(
+            list(inputs),
+            [cols for cols, _, _, _ in inputs.values()],
+            labels=[where for _, where, _, _ in inputs.values()],
+            rows=[rows for _, _, rows, _ in inputs.values()],
+        )
+    # One symbol: the engine's times are that symbol's, so its parsed index serves as is.
+    index = next(iter(inputs.values()))[3] if len(inputs) == 1 else None
+    return MarketData.from_handle(handle, index)
 
 
 def load_data(data: Any, *, symbol: str | None = None) -> MarketData:
@@ -214,12 +212,12 @@ def load_data(data: Any, *, symbol: str | None = None) -> MarketData:
     if isinstance(data, Mapping):
         if not data:
             raise DataError("data: the dict of DataFrames is empty")
-        per = {}
+        per: dict[str, _Input] = {}
         for name, df in data.items():
             if not isinstance(df, pd.DataFrame):
                 raise DataError(f"data[{name!r}] must be a DataFrame, got {type(df).__name__}")
-            per[str(name)] = _frame_to_bars(df, f"{where}[{name!r}]")
-        return _align(per)
+            per[str(name)] = _frame_input(df, f"{where}[{name!r}]")
+        return _build(per)
     if not isinstance(data, pd.DataFrame):
         raise DataError(
             "data must be a DataFrame, a dict of DataFrames, a MarketData or a CSV/Parquet path;"
@@ -242,9 +240,9 @@ def load_data(data: Any, *, symbol: str | None = None) -> MarketData:
         per = {}
         for name in names:
             mask = sym_text == name
-            per[name] = _frame_to_bars(
-                data[mask], f"{where} (symbol {name!r})", rows=np.flatnonzero(mask)
+            per[name] = _frame_input(
+                data[mask], f"{where} (symbol {name!r})", rows=np.flatnonzero(mask).astype(np.int64)
             )
-        return _align(per)
+        return _build(per)
     name = symbol or "asset"
-    return _align({name: _frame_to_bars(data, where)})
+    return _build({name: _frame_input(data, where)})

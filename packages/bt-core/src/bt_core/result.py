@@ -79,7 +79,8 @@ class Result:
 
     @cached_property
     def orders(self) -> pd.DataFrame:
-        """Every order with its final status (and the reason of a rejection)."""
+        """Every order with its final status; a rejection has a stable ``reason_code``
+        (e.g. ``insufficient_cash``) beside the human ``reason``."""
         out = self._out()
         o = out.orders
         closed_bar = o["closed_bar"]
@@ -98,6 +99,7 @@ class Result:
                 "limit_price": o["limit_price"],
                 "avg_price": o["avg_price"],
                 "status": _text(o["status"]),
+                "reason_code": pd.Series(o["reason_code"], dtype=object),
                 "reason": pd.Series(o["reason"], dtype=object),
                 "submitted": _utc(out.ts[o["submitted_bar"]]),
                 "closed": _utc(closed),

@@ -13,56 +13,40 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from bt_core.errors import ActionError, ParameterError
+from bt_core.orders import Normalizer, Order, OrderHandle, request
+from bt_engine import Line
 
 if TYPE_CHECKING:
     from bt_core.data import MarketData
-    from bt_engine import BarView, Engine, FillInfo, Line, OrderInfo
-
-
-@dataclass(frozen=True)
-class Order:
-    """An order request, usable as a return value of ``next`` (alone or in a list)."""
-
-    side: str  # "buy" | "sell"
-    size: float | None = None  # None -> the strategy's order_size
-    symbol: str | None = None
-    limit: float | None = None
-    tif: str = "gtc"  # "gtc" | "day"
-
-
-_SIDES = {"buy": "buy", "sell": "sell"}
-_DICT_KEYS = {"action", "type", "size", "price", "symbol", "tif"}
+    from bt_engine import BarView, Engine, FillInfo, OrderInfo
 
 
 class SymbolData:
     """Guarded OHLCV lines of one symbol (created lazily, shared for the whole run)."""
 
-    __slots__ = ("_engine", "_md", "_lines", "_registry", "index", "symbol")
+    __slots__ = ("_engine", "_lines", "index", "symbol")
 
-    def __init__(self, engine: Engine, md: MarketData, s: int, registry: dict[int, np.ndarray]):
+    def __init__(self, engine: Engine, md: MarketData, s: int):
         self._engine = engine
-        self._md = md
         self._lines: dict[str, Line] = {}
-        self._registry = registry
         self.index = s
         self.symbol = md.symbols[s]
 
     def _line(self, name: str) -> Line:
         line = self._lines.get(name)
         if line is None:
-            arr = np.ascontiguousarray(self._md.fields[name][:, self.index])
-            arr.flags.writeable = False
-            line = self._engine.line(arr)
-            self._registry[id(line)] = arr
-            self._lines[name] = line
+            line = self._lines[name] = self._engine.data_line(name, self.index)
         return line
+
+    def field(self, name: str) -> Line:
+        """Any field of the data by name, e.g. an extra column such as ``pre_close``."""
+        return self._line(name)
 
     @property
     def open(self) -> Line:
@@ -88,9 +72,9 @@ class SymbolData:
 class DataView:
     """``self.data``: ``data.close`` etc. for single-symbol runs, ``data["600000.SH"]`` always."""
 
-    def __init__(self, engine: Engine, md: MarketData, registry: dict[int, np.ndarray]):
+    def __init__(self, engine: Engine, md: MarketData):
         self._md = md
-        self._per = [SymbolData(engine, md, s, registry) for s in range(len(md.symbols))]
+        self._per = [SymbolData(engine, md, s) for s in range(len(md.symbols))]
         self.symbols = md.symbols
 
     def __getitem__(self, symbol: str | int) -> SymbolData:
@@ -147,10 +131,11 @@ class Strategy:
     #: indicator window); earlier bars still fill orders and record equity.
     warmup: int = 0
 
-    # Set by the runner before on_start.
+    # Set by _attach before on_start.
     _engine: Engine
     _md: MarketData
     _bar: BarView
+    _normalize: Normalizer
     data: DataView
     params: dict[str, Any]
 
@@ -225,14 +210,14 @@ class Strategy:
         """Compute an indicator over the whole data once, and reveal it bar by bar.
 
         ``func`` is called with the full arrays (Lines passed as arguments are replaced by their
-        full data); it must be causal (value t uses data up to t only). Returns a Line, or a tuple
-        of Lines when ``func`` returns several series.
+        whole series, read-only); it must be causal (value t uses data up to t only). Call it
+        before the first bar (in ``on_start``/``init``). Returns a Line, or a tuple of Lines when
+        ``func`` returns several series. The result is copied into the engine, so changing the
+        array afterwards changes nothing.
         """
-        registry = self._line_arrays
 
         def full(a: Any) -> Any:
-            arr = registry.get(id(a))
-            return arr if arr is not None else a
+            return a.full() if isinstance(a, Line) else a
 
         if callable(func):
             out = func(*(full(a) for a in args), **{k: full(v) for k, v in kwargs.items()})
@@ -249,10 +234,7 @@ class Strategy:
                 f"an indicator must have one value per bar ({self._md.n_bars}), got shape "
                 f"{arr.shape}"
             )
-        arr.flags.writeable = False
-        line = self._engine.line(arr)
-        self._line_arrays[id(line)] = arr
-        return line
+        return self._engine.line(arr)
 
     # ----- the ledger ------------------------------------------------------------------
     @property
@@ -300,8 +282,11 @@ class Strategy:
         symbol: str | None = None,
         limit: float | None = None,
         tif: str = "gtc",
-    ) -> int:
-        """Buy ``size`` units (default ``order_size``) at market or ``limit``; returns the id."""
+    ) -> OrderHandle:
+        """Buy ``size`` units (default ``order_size``) at market or ``limit``.
+
+        Returns the order's handle: its id (an int) with ``status`` and ``cancel()``.
+        """
         return self._submit(symbol, "buy", size, limit, tif)
 
     def sell(
@@ -311,16 +296,16 @@ class Strategy:
         symbol: str | None = None,
         limit: float | None = None,
         tif: str = "gtc",
-    ) -> int:
+    ) -> OrderHandle:
         """Sell ``size`` units (default ``order_size``); selling more than held is rejected."""
         return self._submit(symbol, "sell", size, limit, tif)
 
-    def close(self, symbol: str | None = None) -> int | None:
+    def close(self, symbol: str | None = None) -> OrderHandle | None:
         """Sell the whole position at market; None when flat."""
         s = self._sym(symbol)
         pos = self._engine.position(s)
         if pos > 0:
-            return self._engine.submit(s, "sell", pos, None, "gtc")
+            return OrderHandle(self._engine.submit(request(s, "sell", pos)), self._engine)
         return None
 
     def cancel(self, order_id: int) -> bool:
@@ -347,84 +332,27 @@ class Strategy:
 
     def _submit(
         self, symbol: str | None, side: str, size: float | None, limit: float | None, tif: str
-    ) -> int:
-        return self._engine.submit(*self._request(symbol, side, size, limit, tif))
+    ) -> OrderHandle:
+        req = self._normalize.make(symbol, side, size, limit, tif)
+        return OrderHandle(self._engine.submit(req), self._engine)
 
-    def _request(
-        self, symbol: str | None, side: str, size: Any, limit: Any, tif: Any
-    ) -> tuple[int, str, float, float | None, str]:
-        if size is None:
-            size = self.params.get("order_size", self.order_size)
-        if isinstance(size, bool) or not isinstance(size, (int, float, np.number)):
-            raise ActionError(f"order size must be a number, got {size!r}")
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, (int, float, np.number))
-        ):
-            raise ActionError(f"limit price must be a number, got {limit!r}")
-        if not isinstance(tif, str) or tif.lower() not in ("gtc", "day"):
-            raise ActionError(f"tif must be 'gtc' or 'day', got {tif!r}")
-        return (
-            self._sym(symbol),
-            side,
-            float(size),
-            None if limit is None else float(limit),
-            tif.lower(),
-        )
+    def _default_size(self) -> Any:
+        return self.params.get("order_size", self.order_size)
 
-    def _normalize(self, ret: Any) -> list[tuple[int, str, float, float | None, str]]:
-        """Turn a non-None return value of ``next`` into order requests (see ``next``)."""
-        if isinstance(ret, (list, tuple)):
-            out: list[tuple[int, str, float, float | None, str]] = []
-            for item in ret:
-                if item is not None:
-                    out.extend(self._normalize(item))
-            return out
-        if isinstance(ret, str):
-            word = ret.upper()
-            if word == "HOLD":
-                return []
-            if word in ("BUY", "SELL"):
-                return [self._request(None, word.lower(), None, None, "gtc")]
-            raise ActionError(
-                f"unknown action {ret!r}: expected 'BUY', 'SELL' or 'HOLD' (any case), "
-                "a dict, an Order, or None"
-            )
-        if isinstance(ret, Order):
-            side = _SIDES.get(str(ret.side).lower())
-            if side is None:
-                raise ActionError(f"Order.side must be 'buy' or 'sell', got {ret.side!r}")
-            return [self._request(ret.symbol, side, ret.size, ret.limit, ret.tif)]
-        if isinstance(ret, Mapping):
-            extra = set(ret) - _DICT_KEYS
-            if extra:
-                raise ActionError(
-                    f"unknown keys {sorted(extra)} in action dict; allowed: {sorted(_DICT_KEYS)}"
-                )
-            action = ret.get("action")
-            if not isinstance(action, str) or action.upper() not in ("BUY", "SELL"):
-                raise ActionError(f"action dict needs 'action': 'BUY' or 'SELL', got {action!r}")
-            kind = str(ret.get("type", "market")).lower()
-            if kind not in ("market", "limit"):
-                raise ActionError(f"action 'type' must be 'market' or 'limit', got {kind!r}")
-            price = ret.get("price")
-            if kind == "limit" and price is None:
-                raise ActionError("a limit action needs a 'price'")
-            if kind == "market" and price is not None:
-                raise ActionError("a market action takes no 'price' (use type='limit')")
-            return [
-                self._request(
-                    ret.get("symbol"),
-                    action.lower(),
-                    ret.get("size"),
-                    price,
-                    ret.get("tif", "gtc"),
-                )
-            ]
-        raise ActionError(
-            f"next() returned {type(ret).__name__} {ret!r}; expected None, 'BUY'/'SELL'/'HOLD',"
-            " a dict, an Order, or a list of those"
-        )
+    # ----- attaching to a run -----------------------------------------------------------
+    def _attach(self, engine: Engine, md: MarketData, params: dict[str, Any]) -> BarView:
+        """Bind this strategy to one run: parameters, data view, order normalizer. The one
+        place where a runner sets a strategy up; returns the bar object ``next`` receives."""
+        for k, v in params.items():
+            setattr(self, k, v)
+        self.params = params
+        self._engine = engine
+        self._md = md
+        self.data = DataView(engine, md)
+        #: Turns what ``next`` returns into order requests (see bt_core.orders).
+        self._normalize = Normalizer(self._sym, self._default_size)
+        self._bar = engine.bar_view()
+        return self._bar
 
-    @property
-    def _line_arrays(self) -> dict[int, np.ndarray]:
-        return self.__dict__.setdefault("_line_registry", {})
+
+__all__ = ["DataView", "Order", "Strategy", "SymbolData"]

@@ -1,7 +1,21 @@
-//! Market data as borrowed columns: time x symbols, row-major, one shared timestamp index.
+//! Market data: `BarData` owns the bars of a run (validated once, aligned on one time index,
+//! never changed afterwards); `Bars` is the borrowed, copyable view every loop reads.
+//! Layout: time x symbols, row-major, one shared timestamp index.
 
 use crate::error::{EngineError, Result};
+use crate::mem::copy_to_vec;
 use crate::time::format_ts;
+
+/// The price and volume fields, in the order `BarData::field_at` numbers them.
+pub const FIELDS: [&str; 5] = ["open", "high", "low", "close", "volume"];
+
+/// An extra per-symbol float column (time x symbols, row-major), e.g. `pre_close` or a
+/// suspended flag, so that data a store keeps can reach the engine's rules. NaN: no value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub values: Vec<f64>,
+}
 
 /// Borrowed OHLCV columns. Element `[t * n_symbols + s]` is symbol `s` at bar `t`.
 /// A NaN close means "no bar for this symbol at this time".
@@ -15,6 +29,8 @@ pub struct Bars<'a> {
     pub volume: &'a [f64],
     pub n_bars: usize,
     pub n_symbols: usize,
+    /// Optional extra columns, same layout as the prices.
+    pub extra: &'a [Column],
 }
 
 impl<'a> Bars<'a> {
@@ -74,6 +90,7 @@ impl<'a> Bars<'a> {
             volume,
             n_bars,
             n_symbols,
+            extra: &[],
         };
         // Fast pass: branch-free per chunk so it vectorizes; the detailed check only runs on a
         // chunk that holds a suspicious cell, so that the message can name the exact problem.
@@ -163,5 +180,491 @@ impl<'a> Bars<'a> {
     #[inline]
     pub fn has_bar(&self, t: usize, s: usize) -> bool {
         !self.close[self.idx(t, s)].is_nan()
+    }
+
+    /// An extra column by name (None when the data has none of that name).
+    pub fn extra(&self, name: &str) -> Option<&'a [f64]> {
+        self.extra
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.values.as_slice())
+    }
+}
+
+/// One symbol's bars as the user gave them, before alignment. `label` says where they came
+/// from in messages (e.g. `data.csv (symbol 'AAA')`); `rows` maps each bar to its row in the
+/// user's input when that differs from its position (long tables hold many symbols).
+#[derive(Clone, Copy, Debug)]
+pub struct SymbolInput<'a> {
+    pub name: &'a str,
+    pub label: &'a str,
+    pub ts: &'a [i64],
+    pub open: &'a [f64],
+    pub high: &'a [f64],
+    pub low: &'a [f64],
+    pub close: &'a [f64],
+    pub volume: &'a [f64],
+    pub rows: Option<&'a [i64]>,
+    pub extra: &'a [(&'a str, &'a [f64])],
+}
+
+/// Python-style text of a float (`nan`, `inf`, `-1.0`, `1e+300`) for messages that quote
+/// the user's value.
+fn num(v: f64) -> String {
+    if v.is_nan() {
+        "nan".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf" } else { "-inf" }.into()
+    } else if v != 0.0 && (v.abs() >= 1e16 || v.abs() < 1e-4) {
+        let t = format!("{v:e}");
+        match t.split_once('e') {
+            Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e}"),
+            _ => t,
+        }
+    } else if v.fract() == 0.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
+}
+
+impl SymbolInput<'_> {
+    fn row(&self, i: usize) -> i64 {
+        self.rows.map_or(i as i64, |r| r[i])
+    }
+
+    fn err(&self, check: &'static str, i: usize, column: &'static str, msg: String) -> EngineError {
+        EngineError::data(format!("{}: {msg}", self.label))
+            .with_field("check", check)
+            .with_field("symbol", self.name)
+            .with_field("row", self.row(i).to_string())
+            .with_field("time", format_ts(self.ts[i]))
+            .with_field("column", column)
+    }
+
+    /// Every check on one symbol's bars, in the order a user fixes them: lengths, time order,
+    /// prices per column, volume, high >= low, open/close inside the range. One fast
+    /// branch-free pass decides whether the detailed (message-building) scans run at all.
+    fn validate(&self) -> Result<()> {
+        let n = self.ts.len();
+        for (name, col) in [
+            ("open", self.open),
+            ("high", self.high),
+            ("low", self.low),
+            ("close", self.close),
+            ("volume", self.volume),
+        ] {
+            if col.len() != n {
+                return Err(EngineError::data(format!(
+                    "{}: column {name} has {} values for {n} timestamps",
+                    self.label,
+                    col.len()
+                ))
+                .with_field("symbol", self.name)
+                .with_field("column", name));
+            }
+        }
+        for (name, col) in self.extra {
+            if col.len() != n {
+                return Err(EngineError::data(format!(
+                    "{}: column {name} has {} values for {n} timestamps",
+                    self.label,
+                    col.len()
+                ))
+                .with_field("symbol", self.name));
+            }
+        }
+        if let Some(r) = self.rows {
+            if r.len() != n {
+                return Err(EngineError::data(format!(
+                    "{}: {} row numbers for {n} bars",
+                    self.label,
+                    r.len()
+                )));
+            }
+        }
+        if n == 0 {
+            return Err(EngineError::data(format!("{}: no rows", self.label))
+                .with_field("check", "no_rows")
+                .with_field("symbol", self.name));
+        }
+        if let Some(i) = (1..n).find(|&i| self.ts[i] <= self.ts[i - 1]) {
+            let (check, what) = if self.ts[i] == self.ts[i - 1] {
+                ("duplicate_timestamps", "duplicate")
+            } else {
+                ("unsorted_timestamps", "unsorted")
+            };
+            return Err(self.err(
+                check,
+                i,
+                "datetime",
+                format!(
+                    "{what} timestamps at row {}: {} is not after {} (sort the data and drop duplicates first)",
+                    self.row(i),
+                    format_ts(self.ts[i]),
+                    format_ts(self.ts[i - 1])
+                ),
+            ));
+        }
+        // Iterators rather than indexing: no bounds checks, so the pass vectorizes.
+        let mut ok = true;
+        for ((((&o, &h), &l), &c), &v) in self
+            .open
+            .iter()
+            .zip(self.high)
+            .zip(self.low)
+            .zip(self.close)
+            .zip(self.volume)
+        {
+            ok &= (o > 0.0)
+                & (l > 0.0)
+                & (c > 0.0)
+                & (h < f64::INFINITY)
+                & (0.0..f64::INFINITY).contains(&v)
+                & (l <= h)
+                & (l <= o)
+                & (o <= h)
+                & (l <= c)
+                & (c <= h);
+        }
+        if ok {
+            return Ok(());
+        }
+        let bad_price = |x: f64| !x.is_finite() || x <= 0.0;
+        for (name, col) in [
+            ("open", self.open),
+            ("high", self.high),
+            ("low", self.low),
+            ("close", self.close),
+        ] {
+            if let Some(i) = col.iter().position(|&x| bad_price(x)) {
+                let count = col.iter().filter(|&&x| bad_price(x)).count();
+                return Err(self.err(
+                    "bad_price",
+                    i,
+                    name,
+                    format!(
+                        "column '{name}' must hold finite prices > 0; row {} ({}) is {} ({count} bad rows in all)",
+                        self.row(i),
+                        format_ts(self.ts[i]),
+                        num(col[i])
+                    ),
+                )
+                .with_field("value", num(col[i])));
+            }
+        }
+        if let Some(i) = self
+            .volume
+            .iter()
+            .position(|&v| !(v.is_finite() && v >= 0.0))
+        {
+            return Err(self
+                .err(
+                    "bad_volume",
+                    i,
+                    "volume",
+                    format!(
+                        "column 'volume' must be finite and >= 0; row {} is {}",
+                        self.row(i),
+                        num(self.volume[i])
+                    ),
+                )
+                .with_field("value", num(self.volume[i])));
+        }
+        if let Some(i) = (0..n).find(|&i| self.high[i] < self.low[i]) {
+            return Err(self.err(
+                "high_below_low",
+                i,
+                "high",
+                format!(
+                    "high < low at row {} ({}): high={}, low={}",
+                    self.row(i),
+                    format_ts(self.ts[i]),
+                    num(self.high[i]),
+                    num(self.low[i])
+                ),
+            ));
+        }
+        let outside = |i: usize| {
+            let (o, h, l, c) = (self.open[i], self.high[i], self.low[i], self.close[i]);
+            o > h || o < l || c > h || c < l
+        };
+        if let Some(i) = (0..n).find(|&i| outside(i)) {
+            return Err(self.err(
+                "outside_range",
+                i,
+                if self.open[i] > self.high[i] || self.open[i] < self.low[i] {
+                    "open"
+                } else {
+                    "close"
+                },
+                format!(
+                    "open/close outside [low, high] at row {} ({}): open={}, high={}, low={}, close={}",
+                    self.row(i),
+                    format_ts(self.ts[i]),
+                    num(self.open[i]),
+                    num(self.high[i]),
+                    num(self.low[i]),
+                    num(self.close[i])
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The bars of a run, owned: validated once when built, aligned on the union of the symbols'
+/// timestamps (a symbol without a bar at a time holds NaN there: no bar, never a price), and
+/// immutable afterwards, so that many runs can share them, on several threads.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BarData {
+    ts: Vec<i64>,
+    open: Vec<f64>,
+    high: Vec<f64>,
+    low: Vec<f64>,
+    close: Vec<f64>,
+    volume: Vec<f64>,
+    extra: Vec<Column>,
+    symbols: Vec<String>,
+}
+
+impl BarData {
+    /// Validate every symbol's bars (errors name the symbol, row and column) and align them.
+    pub fn from_symbols(inputs: &[SymbolInput]) -> Result<Self> {
+        if inputs.is_empty() {
+            return Err(EngineError::data("no symbols: the data is empty"));
+        }
+        for (k, a) in inputs.iter().enumerate() {
+            if inputs[..k].iter().any(|b| b.name == a.name) {
+                return Err(
+                    EngineError::data(format!("symbol {:?} appears twice", a.name))
+                        .with_field("symbol", a.name),
+                );
+            }
+        }
+        for inp in inputs {
+            inp.validate()?;
+        }
+        let ns = inputs.len();
+        let mut extra_names: Vec<&str> = Vec::new();
+        for inp in inputs {
+            for (name, _) in inp.extra {
+                if !extra_names.contains(name) {
+                    extra_names.push(name);
+                }
+            }
+        }
+        let ts: Vec<i64> = if ns == 1 {
+            copy_to_vec(inputs[0].ts)
+        } else {
+            let mut all: Vec<i64> = inputs.iter().flat_map(|i| i.ts.iter().copied()).collect();
+            all.sort_unstable();
+            all.dedup();
+            all
+        };
+        let symbols = inputs.iter().map(|i| i.name.to_string()).collect();
+        if ns == 1 {
+            // One symbol: its columns are the matrix (copied once, no NaN fill first).
+            let inp = &inputs[0];
+            return Ok(Self {
+                open: copy_to_vec(inp.open),
+                high: copy_to_vec(inp.high),
+                low: copy_to_vec(inp.low),
+                close: copy_to_vec(inp.close),
+                volume: copy_to_vec(inp.volume),
+                extra: inp
+                    .extra
+                    .iter()
+                    .map(|(name, col)| Column {
+                        name: (*name).to_string(),
+                        values: copy_to_vec(col),
+                    })
+                    .collect(),
+                symbols,
+                ts,
+            });
+        }
+        let cells = ts.len() * ns;
+        let mut out = Self {
+            open: vec![f64::NAN; cells],
+            high: vec![f64::NAN; cells],
+            low: vec![f64::NAN; cells],
+            close: vec![f64::NAN; cells],
+            volume: vec![f64::NAN; cells],
+            extra: extra_names
+                .iter()
+                .map(|n| Column {
+                    name: (*n).to_string(),
+                    values: vec![f64::NAN; cells],
+                })
+                .collect(),
+            symbols,
+            ts,
+        };
+        for (s, inp) in inputs.iter().enumerate() {
+            // Both time lists are sorted: walk them together.
+            let mut t = 0;
+            for (i, &x) in inp.ts.iter().enumerate() {
+                while out.ts[t] < x {
+                    t += 1;
+                }
+                let k = t * ns + s;
+                out.open[k] = inp.open[i];
+                out.high[k] = inp.high[i];
+                out.low[k] = inp.low[i];
+                out.close[k] = inp.close[i];
+                out.volume[k] = inp.volume[i];
+                for (name, col) in inp.extra {
+                    if let Some(c) = out.extra.iter_mut().find(|c| c.name == *name) {
+                        c.values[k] = col[i];
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The borrowed view the loops read (no validation: it happened when this was built).
+    pub fn bars(&self) -> Bars<'_> {
+        Bars {
+            ts: &self.ts,
+            open: &self.open,
+            high: &self.high,
+            low: &self.low,
+            close: &self.close,
+            volume: &self.volume,
+            n_bars: self.ts.len(),
+            n_symbols: self.symbols.len(),
+            extra: &self.extra,
+        }
+    }
+    pub fn symbols(&self) -> &[String] {
+        &self.symbols
+    }
+    pub fn ts(&self) -> &[i64] {
+        &self.ts
+    }
+    pub fn n_bars(&self) -> usize {
+        self.ts.len()
+    }
+    pub fn n_symbols(&self) -> usize {
+        self.symbols.len()
+    }
+    /// A price/volume field by name, or an extra column.
+    pub fn field(&self, name: &str) -> Option<&[f64]> {
+        Some(match name {
+            "open" => &self.open,
+            "high" => &self.high,
+            "low" => &self.low,
+            "close" => &self.close,
+            "volume" => &self.volume,
+            _ => {
+                return self
+                    .extra
+                    .iter()
+                    .find(|c| c.name == name)
+                    .map(|c| c.values.as_slice())
+            }
+        })
+    }
+    /// Field `f` of [`FIELDS`] (open, high, low, close, volume) by position.
+    #[inline]
+    pub fn field_at(&self, f: usize) -> &[f64] {
+        match f {
+            0 => &self.open,
+            1 => &self.high,
+            2 => &self.low,
+            3 => &self.close,
+            _ => &self.volume,
+        }
+    }
+    pub fn extra_names(&self) -> impl Iterator<Item = &str> {
+        self.extra.iter().map(|c| c.name.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input<'a>(name: &'a str, ts: &'a [i64], c: &'a [f64], v: &'a [f64]) -> SymbolInput<'a> {
+        SymbolInput {
+            name,
+            label: name,
+            ts,
+            open: c,
+            high: c,
+            low: c,
+            close: c,
+            volume: v,
+            rows: None,
+            extra: &[],
+        }
+    }
+
+    #[test]
+    fn aligns_on_the_union_of_times() {
+        let (ta, ca) = ([1, 2, 4], [10.0, 11.0, 12.0]);
+        let (tb, cb) = ([2, 3], [20.0, 21.0]);
+        let v = [1.0; 3];
+        let d = BarData::from_symbols(&[input("A", &ta, &ca, &v), input("B", &tb, &cb, &v[..2])])
+            .unwrap();
+        assert_eq!(d.ts(), &[1, 2, 3, 4]);
+        let c = d.field("close").unwrap();
+        assert_eq!(c[0], 10.0);
+        assert!(c[1].is_nan());
+        assert_eq!((c[2], c[3]), (11.0, 20.0));
+        assert!(c[4].is_nan() && c[7].is_nan());
+        assert_eq!((c[5], c[6]), (21.0, 12.0));
+        let b = d.bars();
+        assert!(b.has_bar(0, 0) && !b.has_bar(0, 1));
+    }
+
+    #[test]
+    fn errors_name_symbol_row_and_column() {
+        let ts = [1, 2, 3];
+        let c = [10.0, f64::NAN, 12.0];
+        let v = [1.0; 3];
+        let e = BarData::from_symbols(&[input("AAA", &ts, &c, &v)]).unwrap_err();
+        assert!(
+            e.message
+                .contains("column 'open' must hold finite prices > 0; row 1"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.field("symbol"), Some("AAA"));
+        assert_eq!(e.field("row"), Some("1"));
+        assert_eq!(e.field("column"), Some("open"));
+        let rows = [7, 9, 11];
+        let mut inp = input("AAA", &[1, 3, 2], &[1.0; 3], &v);
+        inp.rows = Some(&rows);
+        let e = BarData::from_symbols(&[inp]).unwrap_err();
+        assert!(
+            e.message.contains("unsorted timestamps at row 11"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn extra_columns_follow_the_alignment() {
+        let v = [1.0; 2];
+        let pre = [9.0, 10.0];
+        let extra = [("pre_close", &pre[..])];
+        let mut a = input("A", &[1, 2], &[10.0, 11.0], &v);
+        a.extra = &extra;
+        let b = input("B", &[2], &[5.0], &v[..1]);
+        let d = BarData::from_symbols(&[a, b]).unwrap();
+        let p = d.bars().extra("pre_close").unwrap();
+        assert_eq!((p[0], p[2]), (9.0, 10.0));
+        assert!(p[1].is_nan() && p[3].is_nan());
+    }
+
+    #[test]
+    fn python_style_numbers() {
+        assert_eq!(num(f64::NAN), "nan");
+        assert_eq!(num(-1.0), "-1.0");
+        assert_eq!(num(1e300), "1e+300");
+        assert_eq!(num(2.5), "2.5");
     }
 }

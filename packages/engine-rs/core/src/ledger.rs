@@ -54,10 +54,15 @@ impl Ledger {
     }
 
     pub fn reserve(&mut self, n_bars: usize) {
-        self.equity
-            .reserve(n_bars.saturating_sub(self.equity.len()));
-        self.exposure
-            .reserve(n_bars.saturating_sub(self.exposure.len()));
+        if self.equity.is_empty() && self.exposure.is_empty() {
+            self.equity = crate::mem::with_capacity(n_bars);
+            self.exposure = crate::mem::with_capacity(n_bars);
+        } else {
+            self.equity
+                .reserve(n_bars.saturating_sub(self.equity.len()));
+            self.exposure
+                .reserve(n_bars.saturating_sub(self.exposure.len()));
+        }
     }
 
     pub fn cash(&self) -> f64 {

@@ -11,6 +11,7 @@ pub mod indicators;
 pub mod instrument;
 pub mod ledger;
 pub mod matching;
+pub mod mem;
 pub mod orders;
 pub mod rules;
 pub mod time;
@@ -18,7 +19,7 @@ pub mod types;
 
 pub use broker::Broker;
 pub use config::{Config, FillOn};
-pub use data::Bars;
+pub use data::{BarData, Bars, Column, SymbolInput};
 pub use error::{EngineError, ErrorKind, Result};
 pub use instrument::Instrument;
 pub use types::{

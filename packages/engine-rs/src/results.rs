@@ -1,0 +1,119 @@
+//! Run results as columns (dicts of numpy arrays / lists), one helper per column type.
+
+use bt_engine_core::{Broker, Fill, Order, Trade};
+use numpy::PyArray1;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+struct Columns<'py> {
+    d: Bound<'py, PyDict>,
+}
+
+impl<'py> Columns<'py> {
+    fn new(py: Python<'py>) -> Self {
+        Self { d: PyDict::new(py) }
+    }
+    /// A numeric column from `rows`.
+    fn num<R, T: numpy::Element>(
+        self,
+        name: &str,
+        rows: &[R],
+        f: impl Fn(&R) -> T,
+    ) -> PyResult<Self> {
+        let py = self.d.py();
+        self.d
+            .set_item(name, PyArray1::from_iter(py, rows.iter().map(f)))?;
+        Ok(self)
+    }
+    /// A text (or optional text) column from `rows`.
+    fn text<R, T: for<'a> IntoPyObject<'a>>(
+        self,
+        name: &str,
+        rows: &[R],
+        f: impl Fn(&R) -> T,
+    ) -> PyResult<Self> {
+        let py = self.d.py();
+        self.d
+            .set_item(name, PyList::new(py, rows.iter().map(f))?)?;
+        Ok(self)
+    }
+    fn done(self) -> Bound<'py, PyDict> {
+        self.d
+    }
+}
+
+/// Fills: order_id, symbol (index), bar, ts, side, size, price, commission, slippage.
+pub fn fills<'py>(py: Python<'py>, f: &[Fill], ts: &[i64]) -> PyResult<Bound<'py, PyDict>> {
+    Ok(Columns::new(py)
+        .num("order_id", f, |x| x.order_id)
+        .and_then(|c| c.num("symbol", f, |x| x.symbol as i64))
+        .and_then(|c| c.num("bar", f, |x| x.bar as i64))
+        .and_then(|c| c.num("ts", f, |x| ts[x.bar]))
+        .and_then(|c| c.text("side", f, |x| x.side.as_str()))
+        .and_then(|c| c.num("size", f, |x| x.size))
+        .and_then(|c| c.num("price", f, |x| x.price))
+        .and_then(|c| c.num("commission", f, |x| x.commission))
+        .and_then(|c| c.num("slippage", f, |x| x.slippage))?
+        .done())
+}
+
+/// Every order: id, symbol (index), side, type, tif, size, filled, limit_price (NaN for
+/// market), avg_price (NaN if unfilled), status, reason_code and reason (None unless
+/// rejected), submitted_bar, closed_bar (-1 while working).
+pub fn orders<'py>(py: Python<'py>, o: &[Order]) -> PyResult<Bound<'py, PyDict>> {
+    Ok(Columns::new(py)
+        .num("order_id", o, |x| x.id)
+        .and_then(|c| c.num("symbol", o, |x| x.symbol as i64))
+        .and_then(|c| c.text("side", o, |x| x.side.as_str()))
+        .and_then(|c| c.text("type", o, |x| x.kind.as_str()))
+        .and_then(|c| c.text("tif", o, |x| x.tif.as_str()))
+        .and_then(|c| c.num("size", o, |x| x.size))
+        .and_then(|c| c.num("filled", o, |x| x.filled))
+        .and_then(|c| {
+            c.num("limit_price", o, |x| {
+                x.kind.limit_price().unwrap_or(f64::NAN)
+            })
+        })
+        .and_then(|c| c.num("avg_price", o, |x| x.avg_price))
+        .and_then(|c| c.text("status", o, |x| x.status.as_str()))
+        .and_then(|c| c.text("reason_code", o, |x| x.reason_code))
+        .and_then(|c| c.text("reason", o, |x| x.reason.clone()))
+        .and_then(|c| c.num("submitted_bar", o, |x| x.submitted_bar as i64))
+        .and_then(|c| c.num("closed_bar", o, |x| x.closed_bar.map_or(-1, |c| c as i64)))?
+        .done())
+}
+
+/// Closed round trips (FIFO lots).
+pub fn trades<'py>(py: Python<'py>, tr: &[Trade], ts: &[i64]) -> PyResult<Bound<'py, PyDict>> {
+    Ok(Columns::new(py)
+        .num("symbol", tr, |x| x.symbol as i64)
+        .and_then(|c| c.num("direction", tr, |x| x.direction))
+        .and_then(|c| c.num("size", tr, |x| x.size))
+        .and_then(|c| c.num("entry_bar", tr, |x| x.entry_bar as i64))
+        .and_then(|c| c.num("exit_bar", tr, |x| x.exit_bar as i64))
+        .and_then(|c| c.num("entry_ts", tr, |x| ts[x.entry_bar]))
+        .and_then(|c| c.num("exit_ts", tr, |x| ts[x.exit_bar]))
+        .and_then(|c| c.num("entry_price", tr, |x| x.entry_price))
+        .and_then(|c| c.num("exit_price", tr, |x| x.exit_price))
+        .and_then(|c| c.num("gross_pnl", tr, |x| x.gross_pnl))
+        .and_then(|c| c.num("commission", tr, |x| x.commission))?
+        .done())
+}
+
+/// Final per-symbol ledger: position, avg_cost, last_price, realized (net of costs),
+/// unrealized, commission, slippage; plus cash and equity.
+pub fn ledger<'py>(py: Python<'py>, b: &Broker) -> PyResult<Bound<'py, PyDict>> {
+    let symbols: Vec<usize> = (0..b.n_symbols()).collect();
+    let d = Columns::new(py)
+        .num("position", &symbols, |&s| b.position(s))
+        .and_then(|c| c.num("avg_cost", &symbols, |&s| b.avg_cost(s)))
+        .and_then(|c| c.num("last_price", &symbols, |&s| b.last_prices()[s]))
+        .and_then(|c| c.num("realized", &symbols, |&s| b.realized()[s]))
+        .and_then(|c| c.num("unrealized", &symbols, |&s| b.unrealized(s)))
+        .and_then(|c| c.num("commission", &symbols, |&s| b.commission_paid()[s]))
+        .and_then(|c| c.num("slippage", &symbols, |&s| b.slippage_paid()[s]))?
+        .done();
+    d.set_item("cash", b.cash())?;
+    d.set_item("equity", b.equity())?;
+    Ok(d)
+}
