@@ -175,3 +175,28 @@ def test_report_is_written(tmp_path):
     assert res.exit_code == 0, res.output
     html = (tmp_path / "report.html").read_text()
     assert "<html" in html.lower() and "plotly" in html.lower()
+
+
+def test_run_settings_from_a_config_file(tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text("[run]\ncash = 50000\ncommission = 0.001\n")
+    res = invoke("run", "sma_cross", "--data", SAMPLE, "--config", cfg, "--out", tmp_path / "a")
+    assert res.exit_code == 0, res.output
+    stats = json.loads((tmp_path / "a" / "stats.json").read_text())
+    assert stats["initial_equity"] == 50_000
+    # An option on the command line overrides the file.
+    res = invoke(
+        "run", "sma_cross", "--data", SAMPLE, "--config", cfg, "--cash", "70000",
+        "--out", tmp_path / "b",
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "b" / "stats.json").read_text())["initial_equity"] == 70_000
+
+
+def test_bad_config_file_is_a_one_line_error(tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text("cahs = 5\n")
+    res = runner.invoke(app, ["run", "sma_cross", "--data", str(SAMPLE), "--config", str(cfg)])
+    assert res.exit_code == 2
+    assert "unknown run setting" in res.output and "cahs" in res.output
+    assert "Traceback" not in res.output

@@ -3,7 +3,7 @@
 use bt_engine_core::{Broker, Fill, Order, Trade};
 use numpy::PyArray1;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyString};
 
 struct Columns<'py> {
     d: Bound<'py, PyDict>,
@@ -23,6 +23,31 @@ impl<'py> Columns<'py> {
         let py = self.d.py();
         self.d
             .set_item(name, PyArray1::from_iter(py, rows.iter().map(f)))?;
+        Ok(self)
+    }
+    /// A column of a few distinct static labels (side, type, status ...): one Python string
+    /// per distinct label, shared by every row.
+    fn label<R>(
+        self,
+        name: &str,
+        rows: &[R],
+        f: impl Fn(&R) -> Option<&'static str>,
+    ) -> PyResult<Self> {
+        let py = self.d.py();
+        let mut seen: Vec<(&'static str, Bound<'py, PyString>)> = Vec::new();
+        let mut cell = |v: Option<&'static str>| -> Bound<'py, PyAny> {
+            let Some(v) = v else {
+                return py.None().into_bound(py);
+            };
+            if let Some((_, s)) = seen.iter().find(|(k, _)| std::ptr::eq(*k, v) || *k == v) {
+                return s.clone().into_any();
+            }
+            let s = PyString::new(py, v);
+            seen.push((v, s.clone()));
+            s.into_any()
+        };
+        let items: Vec<Bound<'py, PyAny>> = rows.iter().map(|r| cell(f(r))).collect();
+        self.d.set_item(name, PyList::new(py, items)?)?;
         Ok(self)
     }
     /// A text (or optional text) column from `rows`.
@@ -49,7 +74,7 @@ pub fn fills<'py>(py: Python<'py>, f: &[Fill], ts: &[i64]) -> PyResult<Bound<'py
         .and_then(|c| c.num("symbol", f, |x| x.symbol as i64))
         .and_then(|c| c.num("bar", f, |x| x.bar as i64))
         .and_then(|c| c.num("ts", f, |x| ts[x.bar]))
-        .and_then(|c| c.text("side", f, |x| x.side.as_str()))
+        .and_then(|c| c.label("side", f, |x| Some(x.side.as_str())))
         .and_then(|c| c.num("size", f, |x| x.size))
         .and_then(|c| c.num("price", f, |x| x.price))
         .and_then(|c| c.num("commission", f, |x| x.commission))
@@ -64,9 +89,9 @@ pub fn orders<'py>(py: Python<'py>, o: &[Order]) -> PyResult<Bound<'py, PyDict>>
     Ok(Columns::new(py)
         .num("order_id", o, |x| x.id)
         .and_then(|c| c.num("symbol", o, |x| x.symbol as i64))
-        .and_then(|c| c.text("side", o, |x| x.side.as_str()))
-        .and_then(|c| c.text("type", o, |x| x.kind.as_str()))
-        .and_then(|c| c.text("tif", o, |x| x.tif.as_str()))
+        .and_then(|c| c.label("side", o, |x| Some(x.side.as_str())))
+        .and_then(|c| c.label("type", o, |x| Some(x.kind.as_str())))
+        .and_then(|c| c.label("tif", o, |x| Some(x.tif.as_str())))
         .and_then(|c| c.num("size", o, |x| x.size))
         .and_then(|c| c.num("filled", o, |x| x.filled))
         .and_then(|c| {
@@ -75,8 +100,8 @@ pub fn orders<'py>(py: Python<'py>, o: &[Order]) -> PyResult<Bound<'py, PyDict>>
             })
         })
         .and_then(|c| c.num("avg_price", o, |x| x.avg_price))
-        .and_then(|c| c.text("status", o, |x| x.status.as_str()))
-        .and_then(|c| c.text("reason_code", o, |x| x.reason_code))
+        .and_then(|c| c.label("status", o, |x| Some(x.status.as_str())))
+        .and_then(|c| c.label("reason_code", o, |x| x.reason_code))
         .and_then(|c| c.text("reason", o, |x| x.reason.clone()))
         .and_then(|c| c.num("submitted_bar", o, |x| x.submitted_bar as i64))
         .and_then(|c| c.num("closed_bar", o, |x| x.closed_bar.map_or(-1, |c| c as i64)))?

@@ -247,20 +247,12 @@ class Backtest:
     # ----- results ---------------------------------------------------------------------
     def _result(self, eng: Engine, name: str, params: dict[str, Any]) -> Result:
         md = self.data
-        # Only the equity curve is built now; the tables are built from these engine columns on
-        # first access, so parameter sweeps that read equity or stats do not pay for them.
-        out = RunOutput(
-            index=md.index,
-            ts=md.ts,
-            symbols=np.array(md.symbols, dtype=object),
-            exposure=eng.exposure_curve(),
-            fills=eng.fills(),
-            orders=eng.order_columns(),
-            trades=eng.trades(),
-            ledger=eng.ledger(),
-        )
+        # Only the equity curve (a view, not a copy) is taken now; the engine's columns are
+        # fetched and the tables built on first access, so sweeps that read equity or stats
+        # do not pay for them.
+        out = RunOutput(eng, md.index, md.ts, np.array(md.symbols, dtype=object))
         return Result(
-            equity=pd.Series(eng.equity_curve(), index=md.index, name="equity"),
+            equity=pd.Series(eng.equity_curve(), index=md.index, name="equity", copy=False),
             params=dict(params),
             config=self.config.to_dict(),
             strategy=name,

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bt_core.backtest import BUILTINS, Backtest
+from bt_core.config import RunConfig
 from bt_core.errors import ActionError, DataError, ParameterError, StrategyError
 from bt_core.strategy import Strategy
 
@@ -127,14 +128,31 @@ def run(
         list[str] | None,
         typer.Option("--param", "-p", help="Strategy parameter key=value (repeatable)."),
     ] = None,
-    cash: Annotated[float, typer.Option(help="Starting cash.")] = 100_000.0,
-    commission: Annotated[float, typer.Option(help="Commission, fraction of notional.")] = 0.0,
-    commission_min: Annotated[float, typer.Option(help="Minimum commission per fill.")] = 0.0,
-    commission_fixed: Annotated[float, typer.Option(help="Fixed commission per fill.")] = 0.0,
-    slippage_bps: Annotated[float, typer.Option(help="Slippage in basis points.")] = 0.0,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Run settings from a TOML file (keys of bt_core.RunConfig, at the top level "
+            "or in a [run] table); options given on the command line override them.",
+        ),
+    ] = None,
+    cash: Annotated[float | None, typer.Option(help="Starting cash [100000].")] = None,
+    commission: Annotated[
+        float | None, typer.Option(help="Commission, fraction of notional [0].")
+    ] = None,
+    commission_min: Annotated[
+        float | None, typer.Option(help="Minimum commission per fill [0].")
+    ] = None,
+    commission_fixed: Annotated[
+        float | None, typer.Option(help="Fixed commission per fill [0].")
+    ] = None,
+    slippage_bps: Annotated[
+        float | None, typer.Option(help="Slippage in basis points [0].")
+    ] = None,
     fill_on: Annotated[
-        str, typer.Option(help="next_open (default, no look-ahead) or close (optimistic).")
-    ] = "next_open",
+        str | None,
+        typer.Option(help="next_open (default, no look-ahead) or close (optimistic)."),
+    ] = None,
     periods_per_year: Annotated[
         float | None,
         typer.Option(help="For annualised stats; inferred from the bar spacing when omitted."),
@@ -155,18 +173,21 @@ def run(
     try:
         strat = _load_strategy(strategy, class_name)
         params = _parse_params(param or [], strat)
-        bt = Backtest(
-            data,
-            strat,
-            cash=cash,
-            commission=commission,
-            commission_min=commission_min,
-            commission_fixed=commission_fixed,
-            slippage_bps=slippage_bps,
-            fill_on=fill_on,
-            symbol=symbol,
-            periods_per_year=periods_per_year,
+        settings = {
+            "cash": cash,
+            "commission": commission,
+            "commission_min": commission_min,
+            "commission_fixed": commission_fixed,
+            "slippage_bps": slippage_bps,
+            "fill_on": fill_on,
+            "periods_per_year": periods_per_year,
+        }
+        run_config = (
+            RunConfig.from_toml(config, **settings)
+            if config is not None
+            else RunConfig.build(None, **settings)
         )
+        bt = Backtest(data, strat, config=run_config, symbol=symbol)
         cells = bt.data.n_bars * len(bt.data.symbols)
         show = progress if progress is not None else cells >= PROGRESS_CELLS
         if show and not isinstance(strat, str):

@@ -6,12 +6,15 @@ import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 import bt_analysis
+
+if TYPE_CHECKING:
+    from bt_engine import Engine
 
 
 def _utc(ts: np.ndarray) -> pd.DatetimeIndex:
@@ -23,18 +26,52 @@ def _text(values: Any) -> pd.Series:
     return pd.Series(values, dtype=object).astype(str)
 
 
-@dataclass(frozen=True)
 class RunOutput:
-    """The engine's columnar output of one run, from which the result tables are built."""
+    """The engine's columnar output of one run, from which the result tables are built.
 
-    index: pd.DatetimeIndex
-    ts: np.ndarray
-    symbols: np.ndarray  # object array of names, indexed by the engine's symbol numbers
-    exposure: np.ndarray
-    fills: dict[str, Any]
-    orders: dict[str, Any]
-    trades: dict[str, Any]
-    ledger: dict[str, Any]
+    The columns are fetched from the engine on first use: a parameter sweep that reads only
+    equity or stats never builds the order, fill and trade columns.
+    """
+
+    def __init__(
+        self, engine: Engine, index: pd.DatetimeIndex, ts: np.ndarray, symbols: np.ndarray
+    ) -> None:
+        self._engine = engine
+        self.index = index
+        self.ts = ts
+        self.symbols = symbols  # object array of names, indexed by the engine's symbol numbers
+
+    @cached_property
+    def exposure(self) -> np.ndarray:
+        return self._engine.exposure_curve()
+
+    _COLUMNS = ("exposure", "fills", "orders", "trades", "ledger")
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The engine does not cross processes: a pickled output carries its columns instead.
+        state = {k: getattr(self, k) for k in self._COLUMNS}
+        state.update(index=self.index, ts=np.array(self.ts), symbols=self.symbols)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._engine = None  # type: ignore[assignment]
+        self.__dict__.update(state)
+
+    @cached_property
+    def fills(self) -> dict[str, Any]:
+        return self._engine.fills()
+
+    @cached_property
+    def orders(self) -> dict[str, Any]:
+        return self._engine.order_columns()
+
+    @cached_property
+    def trades(self) -> dict[str, Any]:
+        return self._engine.trades()
+
+    @cached_property
+    def ledger(self) -> dict[str, Any]:
+        return self._engine.ledger()
 
 
 @dataclass

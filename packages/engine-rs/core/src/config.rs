@@ -58,7 +58,8 @@ impl Config {
             return Err(EngineError::config(format!(
                 "parameter cash must be a finite number > 0, got {}",
                 self.cash
-            )));
+            ))
+            .with_field("parameter", "cash"));
         }
         non_negative("commission", self.commission_rate)?;
         non_negative("commission_min", self.commission_min)?;
@@ -68,13 +69,15 @@ impl Config {
             return Err(EngineError::config(format!(
                 "parameter commission is a fraction of notional and must be < 1, got {}",
                 self.commission_rate
-            )));
+            ))
+            .with_field("parameter", "commission"));
         }
         if self.slippage_bps >= 10_000.0 {
             return Err(EngineError::config(format!(
                 "parameter slippage_bps must be < 10000, got {}",
                 self.slippage_bps
-            )));
+            ))
+            .with_field("parameter", "slippage_bps"));
         }
         Ok(())
     }
