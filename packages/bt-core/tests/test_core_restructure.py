@@ -369,3 +369,23 @@ def test_results_pickle_without_the_engine(ohlc: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(back.trades, res.trades)
     pd.testing.assert_frame_equal(back.orders, res.orders)
     assert back.stats == res.stats
+
+
+def test_runs_on_threads_share_one_data_handle(make_ohlc: Any) -> None:
+    # Native runs release the GIL and the data handle is shared read-only: a thread pool over
+    # parameter sets gives exactly the sequential results.
+    from concurrent.futures import ThreadPoolExecutor
+
+    md = load_data(make_ohlc(3_000, seed=5))
+    params = [(f, s) for f in (3, 5, 8) for s in (20, 40)]
+
+    def run(p: tuple[int, int]) -> np.ndarray:
+        return (
+            Backtest(md, "sma_cross", commission=0.0005).run(fast=p[0], slow=p[1]).equity.to_numpy()
+        )
+
+    sequential = [run(p) for p in params]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        threaded = list(pool.map(run, params))
+    for a, b in zip(sequential, threaded, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -1,7 +1,7 @@
 //! The `Engine` Python class: one run over one `Data` handle with one run configuration.
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bt_engine_core::drivers::{self, RunOptions, Signals, SmaCross, Weights};
 use bt_engine_core::{Broker, Instrument};
@@ -19,15 +19,18 @@ use crate::views::{owned_values, readonly, BarView, Clock, Line, OrderInfo, Phas
 /// One backtest over one data set. Create it with a `Data` handle and a run configuration
 /// (a dict of settings), then call exactly one of `run_strategy`, `run_signals`,
 /// `run_weights`, `run_sma_cross`.
-#[pyclass(unsendable, module = "bt_engine._engine")]
+///
+/// Nothing pins an engine to a thread: it may be created, run, read and dropped on any
+/// thread (a thread pool of runs over one shared `Data` needs exactly that).
+#[pyclass(frozen, module = "bt_engine._engine")]
 pub struct Engine {
     data: Py<PyData>,
-    broker: RefCell<Broker>,
+    broker: Mutex<Broker>,
     /// The broker the bar loop has lent to the Python driver while Python code runs in it
     /// (null otherwise). See `with_live`.
-    live: Cell<*mut Broker>,
-    clock: Rc<Clock>,
-    ran: Cell<bool>,
+    live: AtomicPtr<Broker>,
+    clock: Arc<Clock>,
+    ran: AtomicBool,
 }
 
 impl Engine {
@@ -40,33 +43,45 @@ impl Engine {
     }
 
     pub fn set_now(&self, t: usize) {
-        self.clock.t.set(t);
+        self.clock.set_t(t);
+    }
+
+    /// The engine's own broker; an error (never a wait: the caller may hold the GIL that a
+    /// native run needs to finish) while a run holds it.
+    fn own_broker(&self) -> PyResult<MutexGuard<'_, Broker>> {
+        self.broker.try_lock().map_err(|_| {
+            config_error(
+                "engine",
+                "the engine is running on another thread; read it after the run".into(),
+            )
+        })
     }
 
     /// Run `f` with the broker: the one the loop lent (while a run calls into Python), or
     /// the engine's own.
-    pub fn with_broker<R>(&self, f: impl FnOnce(&mut Broker) -> R) -> R {
-        let p = self.live.get();
+    pub fn with_broker<R>(&self, f: impl FnOnce(&mut Broker) -> R) -> PyResult<R> {
+        let p = self.live.load(Ordering::Acquire);
         if p.is_null() {
-            f(&mut self.broker.borrow_mut())
+            Ok(f(&mut *self.own_broker()?))
         } else {
             // SAFETY: `live` is set only by `with_live` for the duration of a call in which
-            // the lender does not use its `&mut Broker`, and calls never nest on the broker:
-            // `f` is Rust code that does not call back into Python.
-            f(unsafe { &mut *p })
+            // the lender does not use its `&mut Broker`; Python code reaches it only with the
+            // GIL held, so accesses never overlap; and `f` is Rust code that does not call
+            // back into Python, so calls never nest.
+            Ok(f(unsafe { &mut *p }))
         }
     }
 
     /// Lend `broker` to Python code (and `with_broker`) for the duration of `f`.
     pub fn with_live<R>(&self, broker: &mut Broker, f: impl FnOnce() -> R) -> R {
-        let prev = self.live.replace(broker as *mut Broker);
+        let prev = self.live.swap(broker as *mut Broker, Ordering::AcqRel);
         let r = f();
-        self.live.set(prev);
+        self.live.store(prev, Ordering::Release);
         r
     }
 
     fn start(&self) -> PyResult<()> {
-        if self.ran.replace(true) {
+        if self.ran.swap(true, Ordering::AcqRel) {
             return Err(config_error(
                 "engine",
                 "this Engine has already run; create a new Engine for each run".into(),
@@ -91,9 +106,9 @@ impl Engine {
     fn run_native<D: drivers::Driver + Send>(&self, py: Python<'_>, drv: &mut D) -> PyResult<()> {
         self.start()?;
         let bars = self.inner().bars();
-        let mut guard = self.broker.borrow_mut();
+        let mut guard = self.own_broker()?;
         let broker: &mut Broker = &mut guard;
-        self.clock.phase.set(Phase::Running);
+        self.clock.set_phase(Phase::Running);
         // The GIL is released: the loop touches only Rust-owned data.
         let r = py.detach(|| drivers::run(&bars, broker, drv));
         self.finish();
@@ -105,20 +120,20 @@ impl Engine {
     fn curve<'py>(
         slf: &Bound<'py, Self>,
         f: impl Fn(&Broker) -> &[f64],
-    ) -> Bound<'py, PyArray1<f64>> {
-        let this = slf.borrow();
-        let b = this.broker.borrow();
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let this = slf.get();
+        let b = this.own_broker()?;
         let values = f(&b);
-        if this.clock.phase.get() == Phase::Done {
+        Ok(if this.clock.phase() == Phase::Done {
             readonly::vector(slf.as_any(), values)
         } else {
             PyArray1::from_slice(slf.py(), values)
-        }
+        })
     }
 
     fn finish(&self) {
-        self.clock.t.set(self.inner().n_bars().saturating_sub(1));
-        self.clock.phase.set(Phase::Done);
+        self.clock.set_t(self.inner().n_bars().saturating_sub(1));
+        self.clock.set_phase(Phase::Done);
     }
 }
 
@@ -138,10 +153,10 @@ impl Engine {
         let broker = Broker::with_instruments(cfg, instruments).map_err(to_py)?;
         Ok(Self {
             data,
-            broker: RefCell::new(broker),
-            live: Cell::new(std::ptr::null_mut()),
+            broker: Mutex::new(broker),
+            live: AtomicPtr::new(std::ptr::null_mut()),
             clock: Clock::new(),
-            ran: Cell::new(false),
+            ran: AtomicBool::new(false),
         })
     }
 
@@ -160,12 +175,7 @@ impl Engine {
     /// The run configuration the engine validated, as a dict.
     #[getter]
     fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let b = self.broker.try_borrow().map_err(|_| {
-            config_error(
-                "config",
-                "the configuration cannot be read during a run".into(),
-            )
-        })?;
+        let b = self.own_broker()?;
         let c = b.config();
         let d = PyDict::new(py);
         d.set_item("cash", c.cash)?;
@@ -223,29 +233,29 @@ impl Engine {
     // ----- the ledger, as the strategy sees it -------------------------------------------
 
     #[getter]
-    fn cash(&self) -> f64 {
+    fn cash(&self) -> PyResult<f64> {
         self.with_broker(|b| b.cash())
     }
     #[getter]
-    fn equity(&self) -> f64 {
+    fn equity(&self) -> PyResult<f64> {
         self.with_broker(|b| b.equity())
     }
     #[getter]
     fn bar_index(&self) -> usize {
-        self.clock.t.get()
+        self.clock.t()
     }
     fn position(&self, symbol: usize) -> PyResult<f64> {
         self.check_symbol(symbol)?;
-        Ok(self.with_broker(|b| b.position(symbol)))
+        self.with_broker(|b| b.position(symbol))
     }
     fn avg_cost(&self, symbol: usize) -> PyResult<f64> {
         self.check_symbol(symbol)?;
-        Ok(self.with_broker(|b| b.avg_cost(symbol)))
+        self.with_broker(|b| b.avg_cost(symbol))
     }
-    fn positions<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+    fn positions<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
         self.with_broker(|b| PyArray1::from_slice(py, b.positions()))
     }
-    fn open_orders(&self) -> Vec<OrderInfo> {
+    fn open_orders(&self) -> PyResult<Vec<OrderInfo>> {
         let symbols = self.inner().symbols();
         self.with_broker(|b| {
             b.active_order_ids()
@@ -256,7 +266,7 @@ impl Engine {
     }
     fn order(&self, id: u64) -> PyResult<OrderInfo> {
         let symbols = self.inner().symbols();
-        self.with_broker(|b| b.order(id).map(|o| OrderInfo::from_order(o, symbols)))
+        self.with_broker(|b| b.order(id).map(|o| OrderInfo::from_order(o, symbols)))?
             .ok_or_else(|| {
                 to_py(
                     bt_engine_core::EngineError::order(format!("unknown order id {id}"))
@@ -268,12 +278,12 @@ impl Engine {
     /// Submit an order; returns its id. Errors (OrderError) name the bad argument.
     fn submit(&self, request: PyRef<'_, PyOrderRequest>) -> PyResult<u64> {
         let req = request.inner;
-        self.with_broker(|b| b.submit(req)).map_err(to_py)
+        self.with_broker(|b| b.submit(req))?.map_err(to_py)
     }
 
     /// Cancel a working order; False when it had already filled, expired or been cancelled.
     fn cancel(&self, id: u64) -> PyResult<bool> {
-        self.with_broker(|b| b.cancel(id)).map_err(to_py)
+        self.with_broker(|b| b.cancel(id))?.map_err(to_py)
     }
 
     // ----- drivers ---------------------------------------------------------------------
@@ -318,11 +328,8 @@ impl Engine {
             progress_every,
         };
         let r = {
-            let mut guard = self
-                .broker
-                .try_borrow_mut()
-                .map_err(|_| config_error("engine", "the engine is already running".into()))?;
-            self.clock.phase.set(Phase::Running);
+            let mut guard = self.own_broker()?;
+            self.clock.set_phase(Phase::Running);
             drivers::run_with(&bars, &mut guard, &mut drv, opts)
         };
         self.finish();
@@ -381,23 +388,23 @@ impl Engine {
     // ----- results (columnar) ----------------------------------------------------------
 
     /// Equity per bar (read-only; after the run, a view of the engine's record, not a copy).
-    fn equity_curve<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyArray1<f64>> {
+    fn equity_curve<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyArray1<f64>>> {
         Self::curve(slf, |b| b.equity_curve())
     }
     /// Gross exposure per bar as a fraction of equity (read-only, like `equity_curve`).
-    fn exposure_curve<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyArray1<f64>> {
+    fn exposure_curve<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyArray1<f64>>> {
         Self::curve(slf, |b| b.exposure_curve())
     }
     /// Fills as columns: order_id, symbol (index), bar, ts, side, size, price, commission, slippage.
     fn fills<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        self.with_broker(|b| results::fills(py, b.fills(), self.inner().ts()))
+        self.with_broker(|b| results::fills(py, b.fills(), self.inner().ts()))?
     }
     /// Every order with its final status, as columns (see `results::orders`).
     fn order_columns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        self.with_broker(|b| results::orders(py, b.orders()))
+        self.with_broker(|b| results::orders(py, b.orders()))?
     }
     /// Every order with its final status, as objects.
-    fn orders(&self) -> Vec<OrderInfo> {
+    fn orders(&self) -> PyResult<Vec<OrderInfo>> {
         let symbols = self.inner().symbols();
         self.with_broker(|b| {
             b.orders()
@@ -408,12 +415,12 @@ impl Engine {
     }
     /// Closed round trips (FIFO lots) as columns.
     fn trades<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        self.with_broker(|b| results::trades(py, b.trades(), self.inner().ts()))
+        self.with_broker(|b| results::trades(py, b.trades(), self.inner().ts()))?
     }
     /// Final per-symbol ledger: position, avg_cost, last_price, realized (net of costs),
     /// unrealized, commission, slippage; plus cash and equity.
     fn ledger<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        self.with_broker(|b| results::ledger(py, b))
+        self.with_broker(|b| results::ledger(py, b))?
     }
     /// The timestamps of the run's bars (read-only).
     #[getter]

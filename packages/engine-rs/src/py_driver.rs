@@ -76,7 +76,7 @@ impl<'py> PyDriver<'_, 'py> {
             let item = item?;
             let req = item.cast::<PyOrderRequest>()?.get().inner;
             self.engine
-                .with_broker(|b| b.submit(req))
+                .with_broker(|b| b.submit(req))?
                 .map_err(|e| self.wrap("next", t, to_py(e)))?;
         }
         Ok(())
@@ -85,7 +85,7 @@ impl<'py> PyDriver<'_, 'py> {
     fn dispatch(&self, t: usize) -> PyResult<()> {
         // Callbacks may submit or cancel orders, which records new events: loop until quiet.
         loop {
-            let events = self.engine.with_broker(|b| b.drain_events());
+            let events = self.engine.with_broker(|b| b.drain_events())?;
             if events.is_empty() {
                 return Ok(());
             }
@@ -95,7 +95,7 @@ impl<'py> PyDriver<'_, 'py> {
                         if let Some(f) = &self.cb.on_order {
                             let info = self.engine.with_broker(|b| {
                                 OrderInfo::from_order(&b.orders()[i], self.symbols)
-                            });
+                            })?;
                             f.call1((info,)).map_err(|e| self.wrap("on_order", t, e))?;
                         }
                     }
@@ -104,7 +104,7 @@ impl<'py> PyDriver<'_, 'py> {
                             let info = self.engine.with_broker(|b| {
                                 let fill = &b.fills()[i];
                                 FillInfo::from_fill(fill, self.symbols, self.ts[fill.bar])
-                            });
+                            })?;
                             f.call1((info,)).map_err(|e| self.wrap("on_trade", t, e))?;
                         }
                     }

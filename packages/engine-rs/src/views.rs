@@ -7,8 +7,8 @@
 //! neither `.base` nor `flags.writeable = True` opens a way to the future or to the inputs.
 //! `readonly` below holds the only unsafe code of the binding.
 
-use std::cell::Cell;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
 
 use bt_engine_core::time::format_ts;
 use bt_engine_core::{Fill, Order};
@@ -67,49 +67,69 @@ pub mod readonly {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
     /// Before the first bar (on_start/init): full series may be read to build indicators.
-    Before,
-    Running,
-    Done,
+    Before = 0,
+    Running = 1,
+    Done = 2,
 }
 
-/// "Now" for every line and bar view of one engine.
+/// "Now" for every line and bar view of one engine. Atomics rather than cells so that an
+/// engine, its lines and its results may be used and dropped on any thread (relaxed loads
+/// are plain loads; the GIL orders a strategy's reads after the loop's writes).
 #[derive(Debug)]
 pub struct Clock {
-    pub t: Cell<usize>,
-    pub phase: Cell<Phase>,
+    t: AtomicUsize,
+    phase: AtomicU8,
 }
 
 impl Clock {
-    pub fn new() -> Rc<Self> {
-        Rc::new(Self {
-            t: Cell::new(0),
-            phase: Cell::new(Phase::Before),
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            t: AtomicUsize::new(0),
+            phase: AtomicU8::new(Phase::Before as u8),
         })
+    }
+    #[inline]
+    pub fn t(&self) -> usize {
+        self.t.load(Relaxed)
+    }
+    #[inline]
+    pub fn set_t(&self, t: usize) {
+        self.t.store(t, Relaxed);
+    }
+    pub fn phase(&self) -> Phase {
+        match self.phase.load(Relaxed) {
+            0 => Phase::Before,
+            1 => Phase::Running,
+            _ => Phase::Done,
+        }
+    }
+    pub fn set_phase(&self, p: Phase) {
+        self.phase.store(p as u8, Relaxed);
     }
 }
 
 /// A series revealed up to the current bar: `line[-1]` is now, `line[-2]` the bar before,
 /// `line[k]` (k >= 0) the k-th bar from the start; reading past "now" raises IndexError.
-#[pyclass(unsendable, module = "bt_engine._engine")]
+#[pyclass(frozen, module = "bt_engine._engine")]
 pub struct Line {
     values: Vec<f64>,
-    clock: Rc<Clock>,
+    clock: Arc<Clock>,
 }
 
 impl Line {
-    pub fn new(values: Vec<f64>, clock: Rc<Clock>) -> Self {
+    pub fn new(values: Vec<f64>, clock: Arc<Clock>) -> Self {
         Self { values, clock }
     }
 
     #[inline]
     fn visible(&self) -> usize {
-        (self.clock.t.get() + 1).min(self.values.len())
+        (self.clock.t() + 1).min(self.values.len())
     }
 
     /// (previous, current) of self and of other; NaN before two bars exist, so that every
     /// comparison is false.
     fn last_two_with(&self, other: &Line) -> (f64, f64, f64, f64) {
-        let now = self.clock.t.get();
+        let now = self.clock.t();
         match (
             self.values.get(now.wrapping_sub(1)..=now),
             other.values.get(now.wrapping_sub(1)..=now),
@@ -126,7 +146,7 @@ impl Line {
         let visible = self.visible();
         let i = if k < 0 { visible as isize + k } else { k };
         if i < 0 || i as usize >= visible {
-            let now = self.clock.t.get();
+            let now = self.clock.t();
             return Err(PyIndexError::new_err(
                 if k >= 0 && (k as usize) < self.values.len() {
                     format!("index {k} is in the future (current bar is {now})")
@@ -150,7 +170,7 @@ impl Line {
 
     /// The last `n` values up to and including the current bar, as a read-only numpy array.
     fn window<'py>(slf: &Bound<'py, Self>, n: usize) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let this = slf.borrow();
+        let this = slf.get();
         let end = this.visible();
         if n > end {
             return Err(PyIndexError::new_err(format!(
@@ -163,7 +183,7 @@ impl Line {
     /// Every value up to and including the current bar, as a read-only numpy array.
     #[getter]
     fn values<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyArray1<f64>> {
-        let this = slf.borrow();
+        let this = slf.get();
         readonly::vector(slf.as_any(), &this.values[..this.visible()])
     }
 
@@ -171,8 +191,8 @@ impl Line {
     /// on_start/init) and for analysis after the run; refused while the run is in progress,
     /// where it would reveal the future.
     fn full<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyArray1<f64>>> {
-        let this = slf.borrow();
-        if this.clock.phase.get() == Phase::Running {
+        let this = slf.get();
+        if this.clock.phase() == Phase::Running {
             return Err(PyValueError::new_err(
                 "a line's full series is available only before the first bar (on_start/init) \
                  and after the run: during the run it would reveal future bars",
@@ -202,18 +222,18 @@ impl Line {
 
 /// The current bar, reused for the whole run. Single-symbol data gives floats
 /// (`bar.close`); multi-symbol data gives read-only numpy rows (one value per symbol).
-#[pyclass(unsendable, module = "bt_engine._engine")]
+#[pyclass(frozen, module = "bt_engine._engine")]
 pub struct BarView {
     pub data: Py<PyData>,
-    pub clock: Rc<Clock>,
+    pub clock: Arc<Clock>,
 }
 
 impl BarView {
     fn field<'py>(slf: &Bound<'py, Self>, f: usize) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let this = slf.borrow();
+        let this = slf.get();
         let d = &this.data.get().inner;
-        let (t, ns) = (this.clock.t.get(), d.n_symbols());
+        let (t, ns) = (this.clock.t(), d.n_symbols());
         let row = &d.field_at(f)[t * ns..(t + 1) * ns];
         if ns == 1 {
             return Ok(row[0].into_pyobject(py)?.into_any());
@@ -227,12 +247,12 @@ impl BarView {
     /// Index of the current bar.
     #[getter]
     fn i(&self) -> usize {
-        self.clock.t.get()
+        self.clock.t()
     }
     /// Timestamp of the current bar, int nanoseconds since the epoch (UTC).
     #[getter]
     fn ts(&self) -> i64 {
-        self.data.get().inner.ts()[self.clock.t.get()]
+        self.data.get().inner.ts()[self.clock.t()]
     }
     /// ISO-8601 UTC text of the current bar's time.
     #[getter]
@@ -274,7 +294,7 @@ impl BarView {
                 "unknown field {field:?}; expected one of {FIELDS:?} or an extra column"
             ))
         })?;
-        Ok(col[self.clock.t.get() * d.n_symbols() + symbol])
+        Ok(col[self.clock.t() * d.n_symbols() + symbol])
     }
     fn __repr__(&self) -> String {
         format!("Bar(i={}, time={})", self.i(), self.time())
