@@ -621,6 +621,7 @@ def test_history_views_end_at_the_current_bar(ohlc: pd.DataFrame) -> None:
         def on_start(self) -> None:
             self.ma = self.I(sma, self.data.close, 3)
             self.ma_full = sma(closes, 3)
+            self.warmup = 0  # every bar, also those before the indicator has a value
 
         def next(self, bar: Any) -> Any:
             i = self.i
@@ -814,8 +815,10 @@ def test_exception_in_on_start_propagates(tiny: pd.DataFrame) -> None:
         def on_start(self) -> None:
             raise KeyError("missing")
 
-    with pytest.raises(KeyError, match="missing"):
+    # Wrapped like every other callback's exception (it used to escape as the bare KeyError).
+    with pytest.raises(StrategyError, match=r"on_start\(\) raised KeyError: 'missing'") as info:
         Backtest(tiny, BadStart).run()
+    assert isinstance(info.value.__cause__, KeyError)
 
 
 def test_init_alias_and_on_stop(tiny: pd.DataFrame) -> None:

@@ -283,6 +283,7 @@ def test_crossed_above_and_below_equal_the_explicit_reads() -> None:
         def on_start(self) -> None:
             self.f = self.I(bt_engine.sma, self.data.close, 3)  # NaN for the first 2 bars
             self.s = self.I(bt_engine.sma, self.data.close, 8)
+            self.warmup = 0  # every bar, also the NaN warm-up
 
         def next(self, bar):  # type: ignore[no-untyped-def]
             f, s = self.f, self.s

@@ -169,8 +169,9 @@ def test_indicator_functions_get_read_only_inputs(ohlc: pd.DataFrame) -> None:
         def on_start(self) -> None:
             self.v = self.I(vandal, self.data.close)
 
-    with pytest.raises(ValueError, match="read-only"):
+    with pytest.raises(StrategyError, match="read-only") as info:
         Backtest(ohlc, Vandal).run()
+    assert isinstance(info.value.__cause__, ValueError)
 
 
 def test_an_indicator_array_changed_later_changes_nothing(ohlc: pd.DataFrame) -> None:

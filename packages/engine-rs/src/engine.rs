@@ -413,6 +413,30 @@ impl Engine {
                 .collect()
         })
     }
+    /// Rejected orders by reason code: {code: (count, first message)}, without building the
+    /// order table.
+    fn rejections<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        let mut counts: Vec<(&'static str, usize, &str)> = Vec::new();
+        let guard = self.own_broker()?;
+        for o in guard.orders() {
+            if let (Some(code), Some(msg)) = (o.reason_code, o.reason.as_deref()) {
+                match counts.iter_mut().find(|(c, _, _)| *c == code) {
+                    Some(entry) => entry.1 += 1,
+                    None => counts.push((code, 1, msg)),
+                }
+            }
+        }
+        for (code, n, msg) in counts {
+            d.set_item(code, (n, msg))?;
+        }
+        Ok(d)
+    }
+    /// How many orders the run made.
+    #[getter]
+    fn n_orders(&self) -> PyResult<usize> {
+        self.with_broker(|b| b.orders().len())
+    }
     /// Closed round trips (FIFO lots) as columns.
     fn trades<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         self.with_broker(|b| results::trades(py, b.trades(), self.inner().ts()))?

@@ -151,7 +151,11 @@ impl Line {
                 if k >= 0 && (k as usize) < self.values.len() {
                     format!("index {k} is in the future (current bar is {now})")
                 } else {
-                    format!("index {k} out of range: {visible} bars of history so far")
+                    format!(
+                        "index {k} out of range: {visible} bars of history so far (next() \
+                         starts on the first bar where every self.I indicator has a value; set \
+                         self.warmup to the bars it needs, or check len(line) first)"
+                    )
                 },
             ));
         }
@@ -174,7 +178,8 @@ impl Line {
         let end = this.visible();
         if n > end {
             return Err(PyIndexError::new_err(format!(
-                "window({n}) needs {n} bars but only {end} are available so far"
+                "window({n}) needs {n} bars but only {end} are available so far (set \
+                 self.warmup to at least {n}, or check len(line) first)"
             )));
         }
         Ok(readonly::vector(slf.as_any(), &this.values[end - n..end]))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 
 from bt_core.config import RunConfig
 from bt_core.data import FIELDS, MarketData, load_data
-from bt_core.errors import DataError, ParameterError, engine_errors
+from bt_core.errors import BtCoreError, DataError, ParameterError, StrategyError, engine_errors
 from bt_core.result import Result, RunOutput
 from bt_core.strategy import Strategy
 from bt_engine import Engine
@@ -40,6 +41,19 @@ def _number(name: str, v: Any, *, positive: bool = False) -> float:
             f"parameter {name} must be {'> 0' if positive else '>= 0'}, got {v!r}", parameter=name
         )
     return f
+
+
+@contextmanager
+def _callback(phase: str) -> Iterator[None]:
+    """An exception raised by the strategy's ``phase`` callback, as a StrategyError."""
+    try:
+        yield
+    except BtCoreError:
+        raise
+    except Exception as e:
+        raise StrategyError(
+            f"strategy {phase}() raised {type(e).__name__}: {e}", phase=phase
+        ) from e
 
 
 class Backtest:
@@ -152,7 +166,7 @@ class Backtest:
         strat = cls.__new__(cls)
         eng = self._engine()
         bar = strat._attach(eng, self.data, bound)
-        with engine_errors():
+        with engine_errors(), _callback("on_start"):
             if cls.__init__ is not object.__init__:  # a user-defined __init__ runs with params set
                 cls.__init__(strat)
             strat.on_start()
@@ -162,10 +176,13 @@ class Backtest:
                 getattr(strat, name) if getattr(cls, name) is not getattr(Strategy, name) else None
             )
 
-        warmup = getattr(strat, "warmup", 0)
+        warmup = getattr(strat, "warmup", None)
+        if warmup is None:
+            warmup = strat._auto_warmup()
         if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
             raise ParameterError(
-                f"warmup must be an integer >= 0, got {warmup!r}", parameter="warmup"
+                f"warmup must be an integer >= 0 (or None: from the indicators), got {warmup!r}",
+                parameter="warmup",
             )
         total = self.data.n_bars
         every = max(1, total // 100)
@@ -181,6 +198,7 @@ class Backtest:
                 progress_every=every if tick else 0,
                 start=int(warmup),
             )
+        with engine_errors(), _callback("on_stop"):
             strat.on_stop()
         return self._result(eng, cls.__name__, bound)
 
@@ -250,7 +268,7 @@ class Backtest:
         # Only the equity curve (a view, not a copy) is taken now; the engine's columns are
         # fetched and the tables built on first access, so sweeps that read equity or stats
         # do not pay for them.
-        out = RunOutput(eng, md.index, md.ts, np.array(md.symbols, dtype=object))
+        out = RunOutput(eng, md)
         return Result(
             equity=pd.Series(eng.equity_curve(), index=md.index, name="equity", copy=False),
             params=dict(params),

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
-import inspect
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bt_core.backtest import BUILTINS, Backtest
 from bt_core.config import RunConfig
-from bt_core.errors import ActionError, DataError, ParameterError, StrategyError
+from bt_core.data import load_data
+from bt_core.errors import BtCoreError, ParameterError
+from bt_core.loading import load_strategy
 from bt_core.strategy import Strategy
 
 app = typer.Typer(
@@ -34,42 +34,49 @@ err_console = Console(stderr=True)
 PROGRESS_CELLS = 200_000
 
 
-def _load_strategy(spec: str, class_name: str | None) -> type[Strategy] | str:
-    name = spec.removeprefix("builtin:")
-    if spec.startswith("builtin:") or (name in BUILTINS and not Path(spec).exists()):
-        if name not in BUILTINS:
-            raise typer.BadParameter(f"unknown built-in {name!r}; available: {', '.join(BUILTINS)}")
-        return name
-    path = Path(spec)
-    if not path.is_file():
-        raise typer.BadParameter(
-            f"{spec} is neither a Python file nor a built-in ({', '.join(BUILTINS)})"
+def _error(message: str) -> None:
+    """One literal line on stderr (no rich markup, no wrapping)."""
+    print(f"error: {message}", file=sys.stderr)
+
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _coerce(key: str, raw: str, default: Any) -> Any:
+    """``raw`` (command-line text) as a value of the default's type; an error otherwise."""
+    text = raw.strip()
+    if isinstance(default, bool):
+        if text.lower() in _TRUE | _FALSE:
+            return text.lower() in _TRUE
+        raise ParameterError(
+            f"parameter {key} expects true or false, got {raw!r}", parameter=key
         )
-    mod_name = f"_bt_strategy_{path.stem}"
-    loader_spec = importlib.util.spec_from_file_location(mod_name, path)
-    if loader_spec is None or loader_spec.loader is None:
-        raise typer.BadParameter(f"cannot import {path}")
-    module = importlib.util.module_from_spec(loader_spec)
-    sys.modules[mod_name] = module
-    loader_spec.loader.exec_module(module)
-    found = {
-        n: c
-        for n, c in inspect.getmembers(module, inspect.isclass)
-        if issubclass(c, Strategy) and c is not Strategy and c.__module__ == mod_name
-    }
-    if class_name:
-        if class_name not in found:
-            raise typer.BadParameter(
-                f"no Strategy subclass {class_name!r} in {path}; "
-                f"found: {', '.join(found) or 'none'}"
-            )
-        return found[class_name]
-    if len(found) != 1:
-        raise typer.BadParameter(
-            f"{path} defines {len(found)} Strategy subclasses ({', '.join(found) or 'none'}); "
-            "choose one with --class"
-        )
-    return next(iter(found.values()))
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError:
+            raise ParameterError(
+                f"parameter {key} expects an integer (default {default}), got {raw!r}",
+                parameter=key,
+            ) from None
+    if isinstance(default, float):
+        try:
+            value = float(text)
+        except ValueError:
+            raise ParameterError(
+                f"parameter {key} expects a number (default {default}), got {raw!r}",
+                parameter=key,
+            ) from None
+        if not math.isfinite(value):
+            raise ParameterError(f"parameter {key} must be finite, got {raw!r}", parameter=key)
+        return value
+    if isinstance(default, str):
+        return text
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
 
 
 def _parse_params(items: list[str], strategy: type[Strategy] | str) -> dict[str, Any]:
@@ -79,33 +86,97 @@ def _parse_params(items: list[str], strategy: type[Strategy] | str) -> dict[str,
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise typer.BadParameter(f"--param expects key=value, got {item!r}")
-        try:
-            value: Any = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            value = raw
-        default = defaults.get(key)
-        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        out[key] = value
+            raise ParameterError(f"--param expects key=value, got {item!r}", parameter="param")
+        # Unknown names are left to the strategy's own check, which lists the known ones.
+        out[key] = _coerce(key, raw, defaults[key]) if key in defaults else raw
     return out
 
 
-def _fmt(v: Any) -> str:
+_PERCENT = {
+    "total_return",
+    "buy_hold_return",
+    "cagr",
+    "annual_volatility",
+    "max_drawdown",
+    "exposure",
+    "time_in_market",
+    "win_rate",
+    "avg_return_pct",
+    "var_95",
+    "cvar_95",
+    "benchmark_total_return",
+    "rejected_share",
+}
+#: The table `bt run` prints by default (`--all` prints every statistic).
+SHORT_STATS = (
+    "start",
+    "end",
+    "n_bars",
+    "initial_equity",
+    "final_equity",
+    "total_return",
+    "buy_hold_return",
+    "cagr",
+    "annual_volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "max_drawdown_duration_days",
+    "exposure",
+    "n_trades",
+    "win_rate",
+    "profit_factor",
+    "avg_holding_time",
+    "total_commission",
+    "n_orders",
+    "n_rejected",
+)
+
+
+def _fmt(key: str, v: Any, stats: dict[str, Any]) -> str:
     if v is None:
         return "-"
+    if key in _PERCENT and isinstance(v, (int, float)):
+        return f"{v * 100:,.2f} %"
+    if key == "avg_holding_time" and isinstance(v, (int, float)):
+        bars = stats.get("avg_holding_bars")
+        return f"{v:,.2f} days" + (f" ({bars:,.1f} bars)" if bars is not None else "")
+    if key == "max_drawdown_duration_days" and isinstance(v, (int, float)):
+        bars = stats.get("max_drawdown_duration_bars")
+        return f"{v:,.0f} days" + (f" ({bars:,} bars)" if bars is not None else "")
     if isinstance(v, float):
         return f"{v:,.6g}" if abs(v) < 1e6 else f"{v:,.2f}"
     return str(v)
 
 
-def _stats_table(stats: dict[str, Any], title: str) -> Table:
+def _stats_table(stats: dict[str, Any], title: str, *, everything: bool = False) -> Table:
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for k, v in stats.items():
-        table.add_row(k, _fmt(v))
+    keys = list(stats) if everything else [k for k in SHORT_STATS if k in stats]
+    for k in keys:
+        table.add_row(k, _fmt(k, stats[k], stats))
     return table
+
+
+def _benchmark(spec: str, bt_symbols: tuple[str, ...], data: Any) -> Any:
+    """``--benchmark``: a symbol of the data (its closes) or a price file (its closes)."""
+    if spec in bt_symbols:
+        return load_data(data).frame(spec)["close"]
+    path = Path(spec)
+    if not path.exists():
+        raise ParameterError(
+            f"--benchmark {spec!r} is neither a symbol of the data ({', '.join(bt_symbols)}) "
+            "nor a file",
+            parameter="benchmark",
+        )
+    md = load_data(path)
+    if len(md.symbols) != 1:
+        raise ParameterError(
+            f"--benchmark file {spec} holds {len(md.symbols)} symbols; give a file of one",
+            parameter="benchmark",
+        )
+    return md.frame(md.symbols[0])["close"]
 
 
 @app.command()
@@ -168,10 +239,22 @@ def run(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print stats as JSON instead of a table.")
     ] = False,
+    benchmark: Annotated[
+        str | None,
+        typer.Option(
+            help="Benchmark for alpha/beta: a symbol of the data or a price file (CSV/Parquet)."
+        ),
+    ] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Print every statistic, not the short table.")
+    ] = False,
+    plot: Annotated[
+        bool, typer.Option(help="Also write plot.html: price, trades, equity, drawdown.")
+    ] = False,
 ) -> None:
     """Run a backtest, print its statistics and write its tables."""
     try:
-        strat = _load_strategy(strategy, class_name)
+        strat = load_strategy(strategy, class_name)
         params = _parse_params(param or [], strat)
         settings = {
             "cash": cash,
@@ -187,7 +270,9 @@ def run(
             if config is not None
             else RunConfig.build(None, **settings)
         )
-        bt = Backtest(data, strat, config=run_config, symbol=symbol)
+        md = load_data(data, symbol=symbol)
+        bench = _benchmark(benchmark, md.symbols, md) if benchmark else None
+        bt = Backtest(md, strat, config=run_config, benchmark=bench)
         cells = bt.data.n_bars * len(bt.data.symbols)
         show = progress if progress is not None else cells >= PROGRESS_CELLS
         if show and not isinstance(strat, str):
@@ -205,29 +290,44 @@ def run(
                 )
         else:
             result = bt.run(**params)
-    except (DataError, ParameterError, ActionError, StrategyError) as e:
-        err_console.print(f"[red]error:[/red] {escape(str(e))}")
+        stats = result.stats
+    except (BtCoreError, ValueError) as e:
+        _error(_hint(str(e), symbol))
         raise typer.Exit(code=2) from e
     name = result.strategy
-    try:
-        stats = result.stats
-    except ValueError as e:
-        err_console.print(f"[red]error:[/red] {escape(str(e))}")
-        raise typer.Exit(code=2) from e
     if as_json:
         console.print_json(json.dumps(stats, allow_nan=False))
     else:
-        console.print(_stats_table(stats, f"{name} on {data.name} ({', '.join(bt.data.symbols)})"))
+        title = f"{name} on {data.name} ({', '.join(bt.data.symbols)})"
+        console.print(_stats_table(stats, title, everything=show_all))
+    for line in result.rejection_summary():
+        print(line, file=sys.stderr)
     out_dir = out if out is not None else Path("out") / f"{name}-{data.stem}"
-    paths = result.save(out_dir)
+    try:
+        paths = result.save(out_dir)
+    except OSError as e:
+        _error(f"cannot write the results to {out_dir}: {e.strerror or e}")
+        raise typer.Exit(code=2) from e
+    extras = []
     if report:
+        extras.append(("report", lambda: result.report(out_dir / "report.html")))
+    if plot:
+        extras.append(("plot", lambda: result.plot(path=out_dir / "plot.html")))
+    for what, make in extras:
         try:
-            paths["report"] = result.report(out_dir / "report.html")
-        except ImportError as e:  # plotly is the optional `bt-analysis[report]` extra
-            err_console.print(escape("wrote " + ", ".join(str(p) for p in paths.values())))
-            err_console.print(f"[red]error:[/red] no report: {escape(str(e))}")
+            paths[what] = make()
+        except ImportError as e:  # plotly is an optional extra
+            print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+            _error(f"no {what}: {e}")
             raise typer.Exit(code=2) from e
-    err_console.print(escape("wrote " + ", ".join(str(p) for p in paths.values())))
+    print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+
+
+def _hint(message: str, symbol: str | None) -> str:
+    """Point a single-symbol strategy on multi-symbol data at --symbol."""
+    if symbol is None and "symbols" in message and "self.data[" in message:
+        return message + "; or run it on one symbol with --symbol NAME"
+    return message
 
 
 @app.command()
@@ -237,17 +337,21 @@ def builtins() -> None:
         console.print(f"{name}: " + ", ".join(f"{k}={v}" for k, v in params.items()))
 
 
+#: The distributions of pyrust-bt, for `bt version`.
+PACKAGES = ("bt-core", "bt-engine", "bt-analysis", "bt-data", "bt-server")
+
+
 @app.command()
 def version() -> None:
-    """Print the versions of the pyrust-bt packages."""
-    import bt_analysis
-    import bt_core
-    import bt_engine
+    """Print the version of every installed pyrust-bt package."""
+    from importlib import metadata
 
-    console.print(
-        f"bt-core {bt_core.__version__}, bt-engine {bt_engine.__version__}, "
-        f"bt-analysis {bt_analysis.__version__}"
-    )
+    for dist in PACKAGES:
+        try:
+            v = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            v = "not installed"
+        print(f"{dist} {v}")
 
 
 def _mount_data_commands() -> None:

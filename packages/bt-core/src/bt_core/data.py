@@ -102,26 +102,44 @@ def _lower_columns(df: pd.DataFrame, where: str) -> dict[str, Any]:
     return names
 
 
+_NS_RANGE = "1677-09-22 to 2262-04-11 (nanosecond timestamps)"
+
+
 def _to_utc(values: Any, where: str, column: str) -> pd.DatetimeIndex:
+    """Dates as a UTC index: naive values are UTC; values with an offset (which may change
+    with daylight saving inside one column, e.g. -05:00 and -04:00) are converted to UTC."""
     try:
         try:
-            idx = pd.DatetimeIndex(pd.to_datetime(values))
-        except ValueError:
+            idx = pd.DatetimeIndex(pd.to_datetime(values, utc=True))
+        except ValueError as first:
+            if isinstance(first, pd.errors.OutOfBoundsDatetime):
+                raise
             # pandas guesses one format from the first value; ISO text of mixed precision
             # ("2020-01-01 09:30", then "2020-01-02") is still unambiguous.
-            idx = pd.DatetimeIndex(pd.to_datetime(values, format="ISO8601"))
+            idx = pd.DatetimeIndex(pd.to_datetime(values, utc=True, format="ISO8601"))
     except (ValueError, TypeError) as e:
         # Locate the first offender so the message can name its row.
-        coerced = pd.to_datetime(pd.Series(values), errors="coerce")
-        bad = np.flatnonzero(coerced.isna().to_numpy() & pd.notna(pd.Series(values)).to_numpy())
-        at = f" at row {int(bad[0])} ({pd.Series(values).iloc[int(bad[0])]!r})" if bad.size else ""
+        raw = pd.Series(values)
+        coerced = pd.to_datetime(raw, errors="coerce", utc=True, format="mixed")
+        bad = np.flatnonzero(coerced.isna().to_numpy() & raw.notna().to_numpy())
+        at = f" at row {int(bad[0])} ({raw.iloc[int(bad[0])]!r})" if bad.size else ""
+        if isinstance(e, pd.errors.OutOfBoundsDatetime):
+            raise DataError(
+                f"{where}: column {column!r} has a date outside the supported range "
+                f"{_NS_RANGE}{at}",
+                column=column,
+                row=int(bad[0]) if bad.size else None,
+            ) from e
         raise DataError(
-            f"{where}: column {column!r} has a value that is not a date{at}: {e}"
+            f"{where}: column {column!r} has a value that is not a date{at}: {e}",
+            column=column,
+            row=int(bad[0]) if bad.size else None,
         ) from e
     if idx.hasnans:
         row = int(np.flatnonzero(idx.isna())[0])
-        raise DataError(f"{where}: column {column!r} is empty or not a date at row {row}")
-    idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
+        raise DataError(
+            f"{where}: column {column!r} is empty or not a date at row {row}", column=column, row=row
+        )
     return idx.as_unit("ns")
 
 

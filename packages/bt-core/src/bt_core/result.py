@@ -14,6 +14,7 @@ import pandas as pd
 import bt_analysis
 
 if TYPE_CHECKING:
+    from bt_core.data import MarketData
     from bt_engine import Engine
 
 
@@ -33,28 +34,63 @@ class RunOutput:
     equity or stats never builds the order, fill and trade columns.
     """
 
-    def __init__(
-        self, engine: Engine, index: pd.DatetimeIndex, ts: np.ndarray, symbols: np.ndarray
-    ) -> None:
+    def __init__(self, engine: Engine, market_data: MarketData) -> None:
         self._engine = engine
-        self.index = index
-        self.ts = ts
-        self.symbols = symbols  # object array of names, indexed by the engine's symbol numbers
+        #: The bars of the run (None after unpickling: the engine's data stays behind).
+        self.market_data: MarketData | None = market_data
+        self.index = market_data.index
+        self.ts = market_data.ts
+        # Object array of names, indexed by the engine's symbol numbers.
+        self.symbols = np.array(market_data.symbols, dtype=object)
+
+    @cached_property
+    def buy_hold_return(self) -> float | None:
+        """Return of holding the data over the run: the one symbol, or an equal-weight mix
+        bought at each symbol's first close and held to its last."""
+        if self.market_data is None:
+            return None
+        close = self.market_data.fields["close"]
+        rets = []
+        for s in range(close.shape[1]):
+            col = close[:, s]
+            present = np.flatnonzero(~np.isnan(col))
+            if present.size:
+                rets.append(col[present[-1]] / col[present[0]] - 1.0)
+        return float(np.mean(rets)) if rets else None
+
+    @cached_property
+    def rejections(self) -> dict[str, tuple[int, str]]:
+        return self._engine.rejections()
+
+    @cached_property
+    def n_orders(self) -> int:
+        return self._engine.n_orders
 
     @cached_property
     def exposure(self) -> np.ndarray:
         return self._engine.exposure_curve()
 
-    _COLUMNS = ("exposure", "fills", "orders", "trades", "ledger")
+    _COLUMNS = (
+        "exposure",
+        "fills",
+        "orders",
+        "trades",
+        "ledger",
+        "buy_hold_return",
+        "rejections",
+        "n_orders",
+    )
 
     def __getstate__(self) -> dict[str, Any]:
-        # The engine does not cross processes: a pickled output carries its columns instead.
+        # The engine and its data do not cross processes: a pickled output carries its
+        # columns instead.
         state = {k: getattr(self, k) for k in self._COLUMNS}
         state.update(index=self.index, ts=np.array(self.ts), symbols=self.symbols)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self._engine = None  # type: ignore[assignment]
+        self.market_data = None
         self.__dict__.update(state)
 
     @cached_property
@@ -203,10 +239,11 @@ class Result:
 
     @cached_property
     def stats(self) -> dict[str, Any]:
-        """Performance and trade metrics (JSON-safe: None where a value is undefined)."""
+        """Performance and trade metrics (JSON-safe: None where a value is undefined), with
+        buy and hold of the same data and the orders' fate beside them."""
         # Unknown periods per year (e.g. one day of intraday bars): annualised figures are
         # None rather than a guess; pass Backtest(..., periods_per_year=...) to get them.
-        return bt_analysis.performance_metrics(
+        stats = bt_analysis.performance_metrics(
             self.equity,
             self.trades,
             benchmark=self.benchmark,
@@ -214,6 +251,34 @@ class Result:
             periods_per_year=self.periods_per_year,
             annualize=self.periods_per_year is not None,
         )
+        out = self._out()
+        bars_held = self.trades["bars_held"]
+        n_rejected = sum(n for n, _ in out.rejections.values())
+        stats.update(
+            buy_hold_return=out.buy_hold_return,
+            avg_holding_bars=float(bars_held.mean()) if len(bars_held) else None,
+            n_orders=out.n_orders,
+            n_rejected=n_rejected,
+            rejected_share=n_rejected / out.n_orders if out.n_orders else None,
+        )
+        return bt_analysis.json_safe(stats)
+
+    def rejection_summary(self) -> list[str]:
+        """Lines saying which orders were rejected and why (by reason code, with the first
+        message of each), and a warning when most orders were rejected; empty when none were."""
+        out = self._out()
+        if not out.rejections:
+            return []
+        total = sum(n for n, _ in out.rejections.values())
+        lines = [f"rejected orders: {total} of {out.n_orders}"]
+        for code, (n, first) in sorted(out.rejections.items(), key=lambda kv: -kv[1][0]):
+            lines.append(f"  {code}: {n} (first: {first})")
+        if total * 2 > out.n_orders:
+            lines.append(
+                "warning: most orders were rejected; the statistics describe a strategy that "
+                "barely traded (see result.orders['reason_code'])"
+            )
+        return lines
 
     @property
     def final_equity(self) -> float:
@@ -268,13 +333,23 @@ class Result:
         }
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
+        # Every file is written under a temporary name first; only when all are written are
+        # they renamed, so a failure (full disk, read-only directory) leaves the previous set.
+        tmps: list[tuple[Path, Path]] = []
+        try:
+            for name, text in texts.items():
+                path = d / name
+                tmp = path.with_name(f".{name}.tmp")
+                tmps.append((tmp, path))
+                tmp.write_text(text)
+        except OSError:
+            for tmp, _ in tmps:
+                tmp.unlink(missing_ok=True)
+            raise
         paths: dict[str, Path] = {}
-        for name, text in texts.items():
-            path = d / name
-            tmp = path.with_name(f".{name}.tmp")
-            tmp.write_text(text)
+        for tmp, path in tmps:
             tmp.replace(path)
-            paths[name.split(".")[0]] = path
+            paths[path.name.split(".")[0]] = path
         return paths
 
     def report(self, path: str | Path = "report.html", *, title: str | None = None) -> Path:
@@ -287,6 +362,28 @@ class Result:
             title=title or f"{self.strategy} backtest",
             periods_per_year=self.periods_per_year,
         )
+
+    def plot(
+        self,
+        symbol: str | None = None,
+        *,
+        path: str | Path | None = None,
+        show: bool = False,
+        title: str | None = None,
+    ) -> Any:
+        """One interactive plotly figure of the run: the price of ``symbol`` with the trades,
+        equity against buy and hold, drawdown and volume; saved as a self-contained HTML file
+        when ``path`` is given (returned then), shown in a notebook when ``show``. Needs the
+        ``bt-core[plot]`` extra (plotly)."""
+        from bt_core.plot import plot_result
+
+        fig = plot_result(self, symbol, path=path, show=show, title=title)
+        return Path(path) if path is not None else fig
+
+    def _repr_html_(self) -> str:
+        from bt_core.plot import result_html
+
+        return result_html(self)
 
     def __repr__(self) -> str:
         out = self._out()

@@ -48,6 +48,13 @@ class SymbolData:
         """Any field of the data by name, e.g. an extra column such as ``pre_close``."""
         return self._line(name)
 
+    def __getattr__(self, name: str) -> Line:
+        # `Close`, `CLOSE`: the data's columns answer in any case, so do their accessors.
+        lower = name.lower()
+        if lower != name and lower in _FIELD_NAMES:
+            return self._line(lower)
+        raise AttributeError(f"symbol data has no attribute {name!r}; fields: {_FIELD_LIST}")
+
     @property
     def open(self) -> Line:
         return self._line("open")
@@ -67,6 +74,10 @@ class SymbolData:
     @property
     def volume(self) -> Line:
         return self._line("volume")
+
+
+_FIELD_NAMES = ("open", "high", "low", "close", "volume")
+_FIELD_LIST = ", ".join(_FIELD_NAMES)
 
 
 class DataView:
@@ -93,9 +104,17 @@ class DataView:
     def _single(self) -> SymbolData:
         if len(self._per) != 1:
             raise AttributeError(
-                f"the data has {len(self._per)} symbols; use self.data[symbol].close etc."
+                f"the data has {len(self._per)} symbols ({', '.join(self.symbols)}): use "
+                "self.data[symbol].close etc."
             )
         return self._per[0]
+
+    def __getattr__(self, name: str) -> Line:
+        # Also reached when a field property raised (several symbols): _single says why.
+        lower = name.lower()
+        if lower in _FIELD_NAMES:
+            return getattr(self._single(), lower)
+        raise AttributeError(f"self.data has no attribute {name!r}; fields: {_FIELD_LIST}")
 
     @property
     def open(self) -> Line:
@@ -127,9 +146,10 @@ class Strategy:
     """
 
     order_size: float = 1.0
-    #: ``next`` is first called on bar ``warmup`` (set it in on_start, e.g. to the longest
-    #: indicator window); earlier bars still fill orders and record equity.
-    warmup: int = 0
+    #: ``next`` is first called on bar ``warmup``; earlier bars still fill orders and record
+    #: equity. None (the default): the first bar on which every indicator made with ``I`` has
+    #: a value. Set it (e.g. in on_start) to override.
+    warmup: int | None = None
 
     # Set by _attach before on_start.
     _engine: Engine
@@ -234,7 +254,19 @@ class Strategy:
                 f"an indicator must have one value per bar ({self._md.n_bars}), got shape "
                 f"{arr.shape}"
             )
-        return self._engine.line(arr)
+        line = self._engine.line(arr)
+        self.__dict__.setdefault("_indicators", []).append(line)
+        return line
+
+    def _auto_warmup(self) -> int:
+        """The first bar on which every indicator made with :meth:`I` has a value (what
+        ``next`` sees first unless ``warmup`` is set), as backtesting.py does."""
+        first = 0
+        for line in self.__dict__.get("_indicators", ()):
+            values = line.full()
+            present = np.flatnonzero(~np.isnan(values))
+            first = max(first, int(present[0]) if present.size else len(values))
+        return first
 
     # ----- the ledger ------------------------------------------------------------------
     @property
@@ -318,7 +350,8 @@ class Strategy:
             if len(self._md.symbols) != 1:
                 raise ActionError(
                     f"symbol= is required: the data has {len(self._md.symbols)} symbols "
-                    f"({', '.join(self._md.symbols)})"
+                    f"({', '.join(self._md.symbols)}); use self.data[symbol] and "
+                    "buy(..., symbol=...)"
                 )
             return 0
         if not isinstance(symbol, str):
