@@ -138,9 +138,23 @@ def _to_utc(values: Any, where: str, column: str) -> pd.DatetimeIndex:
     if idx.hasnans:
         row = int(np.flatnonzero(idx.isna())[0])
         raise DataError(
-            f"{where}: column {column!r} is empty or not a date at row {row}", column=column, row=row
+            f"{where}: column {column!r} is empty or not a date at row {row}",
+            column=column,
+            row=row,
         )
-    return idx.as_unit("ns")
+    try:
+        return idx.as_unit("ns")
+    except pd.errors.OutOfBoundsDatetime as e:
+        # pandas parses such dates at a coarser unit; the engine's clock is nanoseconds.
+        lo = pd.Timestamp.min.tz_localize("UTC")
+        hi = pd.Timestamp.max.tz_localize("UTC")
+        row = int(np.flatnonzero((idx < lo) | (idx > hi))[0])
+        raise DataError(
+            f"{where}: column {column!r} has a date outside the supported range {_NS_RANGE}"
+            f" at row {row} ({idx[row]})",
+            column=column,
+            row=row,
+        ) from e
 
 
 #: One symbol's engine input: the column dict, its label for messages, its row numbers and
