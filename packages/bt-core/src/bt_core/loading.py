@@ -38,8 +38,10 @@ def _module_name(path: Path) -> str:
                 spec = None
             if spec is None or (spec.origin and Path(spec.origin).resolve() == path):
                 return stem
-        elif getattr(loaded, "__file__", None) and Path(loaded.__file__).resolve() == path:
-            return stem
+        else:
+            file = getattr(loaded, "__file__", None)
+            if file and Path(file).resolve() == path:
+                return stem
     return f"_bt_strategy_{zlib.crc32(str(path).encode()):08x}_{stem}"
 
 
