@@ -11,6 +11,7 @@ mod errors;
 mod indicators;
 mod py_driver;
 mod results;
+mod sweep;
 mod views;
 
 use pyo3::prelude::*;
@@ -28,5 +29,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<views::FillInfo>()?;
     m.add_function(wrap_pyfunction!(convert::check_config, m)?)?;
     indicators::register(m)?;
+    m.add_class::<sweep::SweepRun>()?;
+    m.add_function(wrap_pyfunction!(sweep::sweep_sma_cross, m)?)?;
     Ok(())
 }

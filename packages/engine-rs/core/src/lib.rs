@@ -14,6 +14,7 @@ pub mod matching;
 pub mod mem;
 pub mod orders;
 pub mod rules;
+pub mod sweep;
 pub mod time;
 pub mod types;
 

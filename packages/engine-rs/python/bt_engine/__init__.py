@@ -18,6 +18,7 @@ from bt_engine._engine import (
     OrderInfo,
     OrderRequest,
     StrategyError,
+    SweepRun,
     __version__,
     atr,
     bollinger,
@@ -25,6 +26,7 @@ from bt_engine._engine import (
     ema,
     rsi,
     sma,
+    sweep_sma_cross,
 )
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "OrderInfo",
     "OrderRequest",
     "StrategyError",
+    "SweepRun",
     "__version__",
     "atr",
     "bollinger",
@@ -47,4 +50,5 @@ __all__ = [
     "ema",
     "rsi",
     "sma",
+    "sweep_sma_cross",
 ]

@@ -1,0 +1,168 @@
+//! `sweep_sma_cross`: many parameter sets of the built-in SMA cross in one call, on Rust
+//! threads with the GIL released (the core's `sweep` module), each finished set handed to a
+//! Python callback as a `SweepRun` while the other sets keep running.
+
+use bt_engine_core::sweep::{self, CrossSet, SweepOptions, SweepSink};
+use bt_engine_core::Broker;
+use numpy::PyArray1;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::convert;
+use crate::data::PyData;
+use crate::errors::{config_error, to_py};
+use crate::results;
+use crate::views::readonly;
+
+/// The outcome of one parameter set of a sweep: the same result columns as an `Engine` that
+/// ran it (`equity_curve`, `exposure_curve`, `fills`, `order_columns`, `trades`, `ledger`),
+/// read-only; the curves are views of the run's records, not copies.
+#[pyclass(frozen, module = "bt_engine._engine")]
+pub struct SweepRun {
+    broker: Broker,
+    data: Py<PyData>,
+}
+
+impl SweepRun {
+    fn ts(&self) -> &[i64] {
+        self.data.get().inner.ts()
+    }
+}
+
+#[pymethods]
+impl SweepRun {
+    fn equity_curve<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyArray1<f64>> {
+        readonly::vector(slf.as_any(), slf.get().broker.equity_curve())
+    }
+    fn exposure_curve<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyArray1<f64>> {
+        readonly::vector(slf.as_any(), slf.get().broker.exposure_curve())
+    }
+    fn fills<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        results::fills(py, self.broker.fills(), self.ts())
+    }
+    fn order_columns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        results::orders(py, self.broker.orders())
+    }
+    fn trades<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        results::trades(py, self.broker.trades(), self.ts())
+    }
+    fn ledger<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        results::ledger(py, &self.broker)
+    }
+    #[getter]
+    fn final_equity(&self) -> f64 {
+        self.broker
+            .equity_curve()
+            .last()
+            .copied()
+            .unwrap_or(f64::NAN)
+    }
+    #[getter]
+    fn n_trades(&self) -> usize {
+        self.broker.trades().len()
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "SweepRun(final_equity={}, trades={})",
+            self.final_equity(),
+            self.n_trades()
+        )
+    }
+}
+
+/// Hands outcomes to the Python callback (taking the GIL only for the call) and checks for
+/// Ctrl-C while it waits.
+struct PySink {
+    data: Py<PyData>,
+    callback: Py<PyAny>,
+}
+
+impl SweepSink for PySink {
+    type Error = PyErr;
+
+    fn done(&mut self, index: usize, outcome: bt_engine_core::Result<Broker>) -> PyResult<()> {
+        Python::attach(|py| {
+            let arg: Py<PyAny> = match outcome {
+                Ok(broker) => Py::new(
+                    py,
+                    SweepRun {
+                        broker,
+                        data: self.data.clone_ref(py),
+                    },
+                )?
+                .into_any(),
+                Err(e) => to_py(e).into_value(py).into_any(),
+            };
+            self.callback.call1(py, (index, arg)).map(|_| ())
+        })
+    }
+
+    fn idle(&mut self) -> PyResult<()> {
+        Python::attach(|py| py.check_signals())
+    }
+}
+
+fn lengths_match(fast: &[usize], slow: &[usize], size: &[f64]) -> PyResult<()> {
+    if fast.len() != slow.len() || fast.len() != size.len() {
+        return Err(config_error(
+            "fast",
+            format!(
+                "fast, slow and size must have one value per set, got {}, {} and {}",
+                fast.len(),
+                slow.len(),
+                size.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Run the SMA cross for every set `(fast[i], slow[i], size[i])` over `data` with the run
+/// configuration `config` on `threads` threads (default: all cores), the GIL released.
+/// `on_result(i, outcome)` is called on this thread as each set finishes (in finishing
+/// order), with a `SweepRun`, or with the `ConfigError` the set would raise in
+/// `Engine.run_sma_cross`; an exception it raises (or Ctrl-C) stops the sweep and
+/// propagates. Each distinct window's averages are computed once (within
+/// `memory_budget` bytes, see the core's `sweep` module). Returns the number of averages
+/// computed.
+#[pyfunction]
+#[pyo3(signature = (data, config, fast, slow, size, on_result, *, threads = None, memory_budget = None))]
+#[allow(clippy::too_many_arguments)]
+pub fn sweep_sma_cross(
+    py: Python<'_>,
+    data: Py<PyData>,
+    config: Option<&Bound<'_, PyDict>>,
+    fast: Vec<usize>,
+    slow: Vec<usize>,
+    size: Vec<f64>,
+    on_result: Py<PyAny>,
+    threads: Option<usize>,
+    memory_budget: Option<usize>,
+) -> PyResult<usize> {
+    lengths_match(&fast, &slow, &size)?;
+    if threads == Some(0) {
+        return Err(config_error("threads", "threads must be >= 1".into()));
+    }
+    let cfg = convert::config(config)?;
+    let sets: Vec<CrossSet> = fast
+        .iter()
+        .zip(&slow)
+        .zip(&size)
+        .map(|((&fast, &slow), &size)| CrossSet { fast, slow, size })
+        .collect();
+    let defaults = SweepOptions::default();
+    let opts = SweepOptions {
+        threads: threads.unwrap_or(defaults.threads),
+        memory_budget: memory_budget.unwrap_or(defaults.memory_budget),
+    };
+    let mut sink = PySink {
+        data: data.clone_ref(py),
+        callback: on_result,
+    };
+    let holder = data.clone_ref(py);
+    let report = py.detach(|| {
+        let d = &holder.get().inner;
+        sweep::sweep_sma_cross(&d.bars(), cfg, d.symbols(), &sets, opts, &mut sink)
+    })?;
+    Ok(report.windows_computed)
+}
