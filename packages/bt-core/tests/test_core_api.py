@@ -286,6 +286,8 @@ def _busy_result(ohlc: pd.DataFrame) -> Result:
     """A run with fills, a rejected, a cancelled, an open limit and closed trades."""
 
     class Busy(Strategy):
+        order_size = 1.0  # "BUY"/"SELL" trade one unit (the default sizes by equity)
+
         def next(self, bar: Any) -> Any:
             i = self.i
             if i % 10 == 1 and self.position == 0:

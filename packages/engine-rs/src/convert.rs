@@ -1,6 +1,6 @@
 //! Text <-> engine enums and Python settings -> `Config`, each in exactly one place.
 
-use bt_engine_core::{Config, FillOn, OrderKind, OrderRequest, Side, TimeInForce};
+use bt_engine_core::{Config, FillOn, OrderKind, OrderRequest, Side, Sizing, TimeInForce};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -24,6 +24,18 @@ pub fn tif(text: &str) -> PyResult<TimeInForce> {
         _ => Err(config_error(
             "tif",
             format!("tif must be 'gtc' or 'day', got {text:?}"),
+        )),
+    }
+}
+
+pub fn sizing(text: &str) -> PyResult<Sizing> {
+    match text {
+        "units" => Ok(Sizing::Units),
+        "value" => Ok(Sizing::Value),
+        "pct" => Ok(Sizing::EquityPct),
+        _ => Err(config_error(
+            "sizing",
+            format!("sizing must be 'units', 'value' or 'pct', got {text:?}"),
         )),
     }
 }
@@ -112,9 +124,18 @@ pub struct PyOrderRequest {
 
 #[pymethods]
 impl PyOrderRequest {
+    /// `size` is units, a cash value or a fraction of equity, per `sizing` ("units",
+    /// "value", "pct"); value and percent sizes become units at the fill price.
     #[new]
-    #[pyo3(signature = (symbol, side, size, limit = None, tif = "gtc"))]
-    fn new(symbol: usize, side: &str, size: f64, limit: Option<f64>, tif: &str) -> PyResult<Self> {
+    #[pyo3(signature = (symbol, side, size, limit = None, tif = "gtc", sizing = "units"))]
+    fn new(
+        symbol: usize,
+        side: &str,
+        size: f64,
+        limit: Option<f64>,
+        tif: &str,
+        sizing: &str,
+    ) -> PyResult<Self> {
         Ok(Self {
             inner: OrderRequest {
                 symbol,
@@ -122,6 +143,7 @@ impl PyOrderRequest {
                 size,
                 kind: limit.map_or(OrderKind::Market, OrderKind::Limit),
                 tif: self::tif(tif)?,
+                sizing: self::sizing(sizing)?,
             },
         })
     }
@@ -145,15 +167,20 @@ impl PyOrderRequest {
     fn tif(&self) -> &'static str {
         self.inner.tif.as_str()
     }
+    #[getter]
+    fn sizing(&self) -> &'static str {
+        self.inner.sizing.as_str()
+    }
     fn __repr__(&self) -> String {
         let r = &self.inner;
         format!(
-            "OrderRequest(symbol={}, side={:?}, size={}, limit={:?}, tif={:?})",
+            "OrderRequest(symbol={}, side={:?}, size={}, limit={:?}, tif={:?}, sizing={:?})",
             r.symbol,
             r.side.as_str(),
             r.size,
             r.kind.limit_price(),
-            r.tif.as_str()
+            r.tif.as_str(),
+            r.sizing.as_str()
         )
     }
 }

@@ -340,13 +340,16 @@ impl Engine {
         }
     }
 
-    /// Vectorized entries/exits (bool, time x symbols): the whole loop runs in Rust.
+    /// Vectorized entries/exits (bool, time x symbols): the whole loop runs in Rust. An entry
+    /// buys `size` units, cash value or fraction of equity per `sizing`.
+    #[pyo3(signature = (entries, exits, size, sizing = "units"))]
     fn run_signals(
         &self,
         py: Python<'_>,
         entries: PyReadonlyArray2<'_, bool>,
         exits: PyReadonlyArray2<'_, bool>,
         size: f64,
+        sizing: &str,
     ) -> PyResult<()> {
         let (e, x) = (
             contiguous(&entries, "entries")?,
@@ -356,6 +359,7 @@ impl Engine {
             entries: e,
             exits: x,
             size,
+            sizing: convert::sizing(sizing)?,
         };
         drv.validate(&self.inner().bars()).map_err(to_py)?;
         self.run_native(py, &mut drv)
@@ -378,10 +382,21 @@ impl Engine {
         self.run_native(py, &mut drv)
     }
 
-    /// The built-in SMA crossover strategy, entirely in Rust.
-    #[pyo3(signature = (fast = 10, slow = 30, size = 1.0))]
-    fn run_sma_cross(&self, py: Python<'_>, fast: usize, slow: usize, size: f64) -> PyResult<()> {
-        let mut drv = SmaCross::new(&self.inner().bars(), fast, slow, size).map_err(to_py)?;
+    /// The built-in SMA crossover strategy, entirely in Rust; entries buy `size` units, cash
+    /// value or fraction of equity per `sizing`.
+    #[pyo3(signature = (fast = 10, slow = 30, size = 1.0, sizing = "units"))]
+    fn run_sma_cross(
+        &self,
+        py: Python<'_>,
+        fast: usize,
+        slow: usize,
+        size: f64,
+        sizing: &str,
+    ) -> PyResult<()> {
+        let sizing = convert::sizing(sizing)?;
+        let mut drv = SmaCross::new(&self.inner().bars(), fast, slow, size)
+            .map_err(to_py)?
+            .with_sizing(sizing);
         self.run_native(py, &mut drv)
     }
 

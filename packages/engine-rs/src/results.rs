@@ -82,8 +82,9 @@ pub fn fills<'py>(py: Python<'py>, f: &[Fill], ts: &[i64]) -> PyResult<Bound<'py
         .done())
 }
 
-/// Every order: id, symbol (index), side, type, tif, size, filled, limit_price (NaN for
-/// market), avg_price (NaN if unfilled), status, reason_code and reason (None unless
+/// Every order: id, symbol (index), side, type, tif, size (units; NaN for a value or percent
+/// order that never traded), sizing and amount (the size as requested), filled, limit_price
+/// (NaN for market), avg_price (NaN if unfilled), status, reason_code and reason (None unless
 /// rejected), submitted_bar, closed_bar (-1 while working).
 pub fn orders<'py>(py: Python<'py>, o: &[Order]) -> PyResult<Bound<'py, PyDict>> {
     Ok(Columns::new(py)
@@ -93,6 +94,8 @@ pub fn orders<'py>(py: Python<'py>, o: &[Order]) -> PyResult<Bound<'py, PyDict>>
         .and_then(|c| c.label("type", o, |x| Some(x.kind.as_str())))
         .and_then(|c| c.label("tif", o, |x| Some(x.tif.as_str())))
         .and_then(|c| c.num("size", o, |x| x.size))
+        .and_then(|c| c.label("sizing", o, |x| Some(x.sizing.as_str())))
+        .and_then(|c| c.num("amount", o, |x| x.amount))
         .and_then(|c| c.num("filled", o, |x| x.filled))
         .and_then(|c| {
             c.num("limit_price", o, |x| {

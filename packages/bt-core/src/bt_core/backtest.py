@@ -17,7 +17,22 @@ from bt_core.result import Result, RunOutput
 from bt_core.strategy import Strategy
 from bt_engine import Engine
 
-BUILTINS = {"sma_cross": {"fast": 10, "slow": 30, "size": 1.0}}
+#: Built-in Rust strategies and their parameters. An entry buys ``size`` units when given,
+#: else ``pct`` of equity; ``pct=None`` (the default) is an equal share per symbol: all of
+#: it for one symbol (costs included, as backtesting.py does).
+BUILTINS: dict[str, dict[str, Any]] = {
+    "sma_cross": {"fast": 10, "slow": 30, "size": None, "pct": None}
+}
+
+
+def _entry_size(size: Any, pct: Any, n_symbols: int) -> tuple[float, str]:
+    """(amount, sizing) for a driver's entries: ``size`` units, else ``pct`` of equity (an
+    equal share per symbol when None)."""
+    if size is not None:
+        return _number("size", size, positive=True), "units"
+    if pct is None:
+        return 1.0 / n_symbols, "pct"
+    return _number("pct", pct, positive=True), "pct"
 
 ProgressFn = Callable[[int, int], None]
 
@@ -153,10 +168,10 @@ class Backtest:
         for k in ("fast", "slow"):
             if isinstance(p[k], bool) or not isinstance(p[k], (int, np.integer)) or p[k] < 1:
                 raise ParameterError(f"parameter {k} must be an integer >= 1, got {p[k]!r}")
-        size = _number("size", p["size"], positive=True)
+        amount, sizing = _entry_size(p["size"], p["pct"], len(self.data.symbols))
         eng = self._engine()
         with engine_errors():
-            eng.run_sma_cross(int(p["fast"]), int(p["slow"]), size)
+            eng.run_sma_cross(int(p["fast"]), int(p["slow"]), amount, sizing)
         return self._result(eng, name, p)
 
     def _run_python(
@@ -202,18 +217,23 @@ class Backtest:
             strat.on_stop()
         return self._result(eng, cls.__name__, bound)
 
-    def run_signals(self, entries: Any, exits: Any, *, size: float = 1.0) -> Result:
-        """Vectorized: buy ``size`` on an entry while flat, sell all on an exit; loop in Rust.
+    def run_signals(
+        self, entries: Any, exits: Any, *, size: float | None = None, pct: float | None = None
+    ) -> Result:
+        """Vectorized: on an entry while flat buy ``size`` units (when given) or ``pct`` of
+        equity (default: an equal share per symbol, all of it for one; costs included); sell
+        all on an exit; loop in Rust.
 
         ``entries``/``exits``: bool arrays (bars,) or (bars, symbols), or Series/DataFrames on
         the data's index (columns = symbols).
         """
         e = self._matrix("entries", entries, bool)
         x = self._matrix("exits", exits, bool)
+        amount, sizing = _entry_size(size, pct, len(self.data.symbols))
         eng = self._engine()
         with engine_errors():
-            eng.run_signals(e, x, _number("size", size, positive=True))
-        return self._result(eng, "signals", {"size": size})
+            eng.run_signals(e, x, amount, sizing)
+        return self._result(eng, "signals", {"size": size, "pct": pct})
 
     def run_weights(self, weights: Any, *, min_trade: float = 1e-9) -> Result:
         """Vectorized target weights (fraction of equity per symbol, rows summing to <= 1).

@@ -216,7 +216,12 @@ def _numeric(column: pd.Series, where: str, name: str) -> np.ndarray:
 
 
 def _build(inputs: dict[str, _Input]) -> MarketData:
-    """Validate (one pass, in the engine) and align the symbols' bars into MarketData."""
+    """Validate (one pass, in the engine) and align the symbols' bars into MarketData.
+
+    Symbols are sorted by name, so that the same bars give the same run whatever order the
+    input lists them in (orders decided on one bar are submitted in symbol order).
+    """
+    inputs = dict(sorted(inputs.items()))
     with engine_errors():
         handle = bt_engine.Data(
             list(inputs),

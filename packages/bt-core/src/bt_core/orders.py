@@ -24,7 +24,10 @@ TIME_IN_FORCE = ("gtc", "day")
 #: String actions ``next`` may return (any case); HOLD means "no order".
 ACTIONS = ("BUY", "SELL", "HOLD")
 #: Keys an action dict may have.
-DICT_KEYS = frozenset({"action", "type", "size", "price", "symbol", "tif"})
+DICT_KEYS = frozenset({"action", "type", "size", "value", "pct", "price", "symbol", "tif"})
+#: How an order's size is given: units, a cash value, or a fraction of equity (the last two
+#: become units at the fill price; see the README's "Sizing").
+SIZINGS = ("units", "value", "pct")
 
 
 @dataclass(frozen=True)
@@ -32,10 +35,12 @@ class Order:
     """An order request, usable as a return value of ``next`` (alone or in a list)."""
 
     side: str  # "buy" | "sell"
-    size: float | None = None  # None -> the strategy's order_size
+    size: float | None = None  # units; None (and no value/pct) -> the strategy's default
     symbol: str | None = None
     limit: float | None = None
     tif: str = "gtc"  # "gtc" | "day"
+    value: float | None = None  # cash value instead of units
+    pct: float | None = None  # fraction of equity instead of units
 
 
 class OrderHandle(int):
@@ -85,28 +90,69 @@ def _checked(size: Any, limit: Any, tif: Any) -> tuple[float, float | None, str]
     return size, limit, tif.lower()
 
 
-def request(symbol: int, side: str, size: Any, limit: Any = None, tif: Any = "gtc") -> OrderRequest:
-    """One order request from already resolved parts (side must be in :data:`SIDES`)."""
-    return OrderRequest(symbol, side, *_checked(size, limit, tif))
+def _sizing(size: Any, value: Any, pct: Any) -> tuple[Any, str] | None:
+    """(amount, sizing) from the one of size / value / pct that is given; None if none is."""
+    given = [(v, k) for v, k in ((size, "units"), (value, "value"), (pct, "pct")) if v is not None]
+    if len(given) > 1:
+        names = {"units": "size", "value": "value", "pct": "pct"}
+        raise ActionError(
+            "give one of size=, value= or pct=, not " + " and ".join(names[k] for _, k in given)
+        )
+    return given[0] if given else None
+
+
+def request(
+    symbol: int,
+    side: str,
+    size: Any,
+    limit: Any = None,
+    tif: Any = "gtc",
+    sizing: str = "units",
+) -> OrderRequest:
+    """One order request from already resolved parts (side in :data:`SIDES`, sizing in
+    :data:`SIZINGS`)."""
+    amount, limit, tif = _checked(size, limit, tif)
+    return OrderRequest(symbol, side, amount, limit, tif, sizing)
 
 
 class Normalizer:
     """Turns what ``next`` returns into order requests, for one strategy.
 
-    ``resolve(symbol_or_None) -> index`` and ``default_size()`` come from the strategy.
+    ``resolve(symbol_or_None) -> index`` and ``default(side, symbol_index) -> (amount, sizing)
+    | None`` come from the strategy (None: no order, e.g. selling with nothing held).
     """
 
-    __slots__ = ("default_size", "resolve")
+    __slots__ = ("default", "resolve")
 
-    def __init__(self, resolve: Callable[[str | None], int], default_size: Callable[[], Any]):
+    def __init__(
+        self,
+        resolve: Callable[[str | None], int],
+        default: Callable[[str, int], tuple[Any, str] | None],
+    ):
         self.resolve = resolve
-        self.default_size = default_size
+        self.default = default
 
-    def make(self, symbol: str | None, side: str, size: Any, limit: Any, tif: Any) -> OrderRequest:
-        if size is None:
-            size = self.default_size()
-        checked = _checked(size, limit, tif)
-        return OrderRequest(self.resolve(symbol), side, *checked)
+    def make(
+        self,
+        symbol: str | None,
+        side: str,
+        size: Any,
+        limit: Any,
+        tif: Any,
+        value: Any = None,
+        pct: Any = None,
+    ) -> OrderRequest | None:
+        sized = _sizing(size, value, pct)
+        if sized is not None:
+            amount, limit, tif = _checked(sized[0], limit, tif)
+            return OrderRequest(self.resolve(symbol), side, amount, limit, tif, sized[1])
+        _checked(1.0, limit, tif)
+        s = self.resolve(symbol)
+        default = self.default(side, s)
+        if default is None:
+            return None
+        amount, limit, tif = _checked(default[0], limit, tif)
+        return OrderRequest(s, side, amount, limit, tif, default[1])
 
     def __call__(self, ret: Any) -> list[OrderRequest]:
         if isinstance(ret, (list, tuple)):
@@ -115,6 +161,9 @@ class Normalizer:
                 if item is not None:
                     out.extend(self(item))
             return out
+        return [r for r in self._one(ret) if r is not None]
+
+    def _one(self, ret: Any) -> list[OrderRequest | None]:
         if isinstance(ret, str):
             word = ret.upper()
             if word == "HOLD":
@@ -129,7 +178,7 @@ class Normalizer:
             side = str(ret.side).lower()
             if side not in SIDES:
                 raise ActionError(f"Order.side must be 'buy' or 'sell', got {ret.side!r}")
-            return [self.make(ret.symbol, side, ret.size, ret.limit, ret.tif)]
+            return [self.make(ret.symbol, side, ret.size, ret.limit, ret.tif, ret.value, ret.pct)]
         if isinstance(ret, Mapping):
             extra = set(ret) - DICT_KEYS
             if extra:
@@ -149,7 +198,13 @@ class Normalizer:
                 raise ActionError("a market action takes no 'price' (use type='limit')")
             return [
                 self.make(
-                    ret.get("symbol"), action.lower(), ret.get("size"), price, ret.get("tif", "gtc")
+                    ret.get("symbol"),
+                    action.lower(),
+                    ret.get("size"),
+                    price,
+                    ret.get("tif", "gtc"),
+                    ret.get("value"),
+                    ret.get("pct"),
                 )
             ]
         raise ActionError(
@@ -163,6 +218,7 @@ __all__ = [
     "DICT_KEYS",
     "ORDER_TYPES",
     "SIDES",
+    "SIZINGS",
     "TIME_IN_FORCE",
     "Normalizer",
     "Order",

@@ -141,11 +141,20 @@ class Strategy:
     """Base class of event-driven strategies.
 
     Parameters are public class attributes (numbers, strings, bools) overridable per run:
-    ``Backtest(data, MyStrategy).run(fast=5)``. ``order_size`` is the size used by the
-    string/dict return forms and by ``buy()``/``sell()`` without a size.
+    ``Backtest(data, MyStrategy).run(fast=5)``.
+
+    Sizing: ``buy(size)`` buys units, ``buy(value=...)`` a cash value, ``buy(pct=...)`` a
+    fraction of equity (value and percent sizes become units at the fill price; a buy takes
+    at most what cash pays for, costs included). Without any, ``buy()`` (and "BUY") uses
+    ``order_size`` units when it is set, else ``order_pct`` of equity — by default all of it,
+    as backtesting.py does; ``sell()`` (and "SELL") sells ``order_size`` units when set, else
+    the whole position (nothing when flat).
     """
 
-    order_size: float = 1.0
+    #: Units for buy()/sell() without a size (None: size by ``order_pct``).
+    order_size: float | None = None
+    #: Fraction of equity for buy() without a size when ``order_size`` is None.
+    order_pct: float = 1.0
     #: ``next`` is first called on bar ``warmup``; earlier bars still fill orders and record
     #: equity. None (the default): the first bar on which every indicator made with ``I`` has
     #: a value. Set it (e.g. in on_start) to override.
@@ -217,10 +226,14 @@ class Strategy:
         ) in merged.items():  # class defaults too: a NaN default is as wrong as a NaN override
             if isinstance(v, (float, np.floating)) and not math.isfinite(v):
                 raise ParameterError(f"parameter {k!r} of {cls.__name__} must be finite, got {v}")
-        if "order_size" in params:
-            size = params["order_size"]
-            if not isinstance(size, (int, float)) or isinstance(size, bool) or size <= 0:
-                raise ParameterError(f"parameter 'order_size' must be a number > 0, got {size!r}")
+        for name in ("order_size", "order_pct"):
+            v = merged.get(name)
+            if name == "order_size" and v is None:
+                continue
+            if not isinstance(v, (int, float, np.number)) or isinstance(v, bool) or v <= 0:
+                raise ParameterError(
+                    f"parameter {name!r} must be a number > 0, got {v!r}", parameter=name
+                )
         return merged
 
     # ----- indicators ------------------------------------------------------------------
@@ -311,26 +324,35 @@ class Strategy:
         self,
         size: float | None = None,
         *,
+        value: float | None = None,
+        pct: float | None = None,
         symbol: str | None = None,
         limit: float | None = None,
         tif: str = "gtc",
     ) -> OrderHandle:
-        """Buy ``size`` units (default ``order_size``) at market or ``limit``.
+        """Buy ``size`` units, or ``value`` in cash, or ``pct`` of equity (one of them; none:
+        the default sizing, see the class docstring) at market or ``limit``.
 
         Returns the order's handle: its id (an int) with ``status`` and ``cancel()``.
         """
-        return self._submit(symbol, "buy", size, limit, tif)
+        handle = self._submit(symbol, "buy", size, limit, tif, value, pct)
+        assert handle is not None  # buying always has a default size
+        return handle
 
     def sell(
         self,
         size: float | None = None,
         *,
+        value: float | None = None,
+        pct: float | None = None,
         symbol: str | None = None,
         limit: float | None = None,
         tif: str = "gtc",
-    ) -> OrderHandle:
-        """Sell ``size`` units (default ``order_size``); selling more than held is rejected."""
-        return self._submit(symbol, "sell", size, limit, tif)
+    ) -> OrderHandle | None:
+        """Sell ``size`` units, or ``value`` in cash, or ``pct`` of equity; none: ``order_size``
+        units when set, else the whole position (None when flat). Selling more than held is
+        rejected (a value or percent sell is capped at the position)."""
+        return self._submit(symbol, "sell", size, limit, tif, value, pct)
 
     def close(self, symbol: str | None = None) -> OrderHandle | None:
         """Sell the whole position at market; None when flat."""
@@ -364,13 +386,27 @@ class Strategy:
             ) from None
 
     def _submit(
-        self, symbol: str | None, side: str, size: float | None, limit: float | None, tif: str
-    ) -> OrderHandle:
-        req = self._normalize.make(symbol, side, size, limit, tif)
-        return OrderHandle(self._engine.submit(req), self._engine)
+        self,
+        symbol: str | None,
+        side: str,
+        size: float | None,
+        limit: float | None,
+        tif: str,
+        value: float | None = None,
+        pct: float | None = None,
+    ) -> OrderHandle | None:
+        req = self._normalize.make(symbol, side, size, limit, tif, value, pct)
+        return None if req is None else OrderHandle(self._engine.submit(req), self._engine)
 
-    def _default_size(self) -> Any:
-        return self.params.get("order_size", self.order_size)
+    def _default_size(self, side: str, s: int) -> tuple[Any, str] | None:
+        """(amount, sizing) of an order given without a size (see the class docstring)."""
+        units = self.params.get("order_size", self.order_size)
+        if units is not None:
+            return units, "units"
+        if side == "buy":
+            return self.params.get("order_pct", self.order_pct), "pct"
+        pos = self._engine.position(s)
+        return (pos, "units") if pos > 0 else None
 
     # ----- attaching to a run -----------------------------------------------------------
     def _attach(self, engine: Engine, md: MarketData, params: dict[str, Any]) -> BarView:

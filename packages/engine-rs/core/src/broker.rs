@@ -14,9 +14,9 @@ use crate::instrument::Instrument;
 use crate::ledger::Ledger;
 use crate::matching::{cap_to_limit, reference_price, Quote};
 use crate::orders::OrderBook;
-use crate::rules::{check_all, Proposed, Rule};
+use crate::rules::{check_all, code, Proposed, Reject, Rule};
 use crate::time::day_number;
-use crate::types::{Event, Fill, Order, OrderKind, OrderRequest, TimeInForce, Trade};
+use crate::types::{Event, Fill, Order, OrderKind, OrderRequest, Side, Sizing, TimeInForce, Trade};
 
 #[derive(Debug)]
 pub struct Broker {
@@ -297,12 +297,65 @@ impl Broker {
         self.ledger.record();
     }
 
+    /// Units for a value or percent order at `price` (see [`Sizing`]); Err when that is none.
+    fn resolve_units(&self, o: &Order, price: f64) -> std::result::Result<f64, Reject> {
+        let inst = &self.instruments[o.symbol];
+        let unit_value = price * inst.multiplier;
+        let target = match o.sizing {
+            Sizing::Units => return Ok(o.size),
+            Sizing::Value => o.amount,
+            Sizing::EquityPct => o.amount * self.ledger.equity(),
+        };
+        let mut units = target / unit_value;
+        match o.side {
+            Side::Buy => {
+                units = units.min(self.fee.affordable(self.ledger.cash()) / unit_value);
+            }
+            Side::Sell if !inst.shortable => {
+                units = units.min(self.ledger.position(o.symbol).max(0.0));
+            }
+            Side::Sell => {}
+        }
+        if inst.size_increment > 0.0 {
+            // Round down, with a little slack so that an exact multiple is not lost to rounding.
+            units = ((units / inst.size_increment) * (1.0 + 1e-12)).floor() * inst.size_increment;
+        }
+        if units.is_finite() && units > 0.0 {
+            Ok(units)
+        } else {
+            Err(Reject::new(
+                code::ZERO_SIZE,
+                format!(
+                    "{} {} of {} sizes to no units at {price} (equity {}, cash {}, position {})",
+                    o.sizing.as_str(),
+                    o.amount,
+                    inst.name,
+                    self.ledger.equity(),
+                    self.ledger.cash(),
+                    self.ledger.position(o.symbol)
+                ),
+            ))
+        }
+    }
+
     /// Fill order `i` whole at `reference` (before slippage), or reject it.
     fn execute(&mut self, book: &mut OrderBook, i: usize, reference: f64) {
         let o = book.order(i);
-        let (s, side, kind, size, id) = (o.symbol, o.side, o.kind, o.remaining(), o.id);
-        let inst = &self.instruments[s];
+        let (s, side, kind) = (o.symbol, o.side, o.kind);
         let price = cap_to_limit(kind, side, self.slippage.price(side, reference));
+        if o.size.is_nan() {
+            match self.resolve_units(o, price) {
+                Ok(units) => book.resolve_size(i, units),
+                Err(why) => {
+                    book.reject(i, self.t, why);
+                    self.event(Event::Order(i));
+                    return;
+                }
+            }
+        }
+        let o = book.order(i);
+        let (size, id) = (o.remaining(), o.id);
+        let inst = &self.instruments[s];
         let notional = size * price * inst.multiplier;
         let commission = self.fee.commission(&FillContext {
             side,

@@ -30,6 +30,31 @@ impl Fee {
         self.on_notional(f.notional)
     }
 
+    /// The largest notional whose cost, commission included, fits in `cash`.
+    pub fn affordable(&self, cash: f64) -> f64 {
+        if cash <= 0.0 {
+            return 0.0;
+        }
+        match *self {
+            Fee::Free => cash,
+            Fee::Rate { rate, min, fixed } => {
+                let c = cash - fixed;
+                if c <= 0.0 {
+                    return 0.0;
+                }
+                // Either the rate applies (rate x N >= min) or the minimum does.
+                let by_rate = c / (1.0 + rate);
+                let n = if rate * by_rate >= min {
+                    by_rate
+                } else {
+                    c - min
+                };
+                // A hair under, so that rounding never makes it one cent too dear.
+                (n * (1.0 - 1e-12)).max(0.0)
+            }
+        }
+    }
+
     /// The commission of a fill of `notional` cash (what today's models depend on).
     #[inline]
     pub fn on_notional(&self, notional: f64) -> f64 {
@@ -84,6 +109,30 @@ mod tests {
         assert_eq!(fee.commission(&ctx(10_000.0)), 11.0);
         assert_eq!(fee.commission(&ctx(-10_000.0)), 11.0);
         assert_eq!(Fee::Free.commission(&ctx(1e6)), 0.0);
+    }
+
+    #[test]
+    fn affordable_notional_pays_for_its_commission() {
+        let fee = Fee::Rate {
+            rate: 0.001,
+            min: 5.0,
+            fixed: 1.0,
+        };
+        for cash in [3.0, 6.0, 100.0, 5_000.0, 1e6] {
+            let n = fee.affordable(cash);
+            // Zero: nothing is affordable (no trade, so no commission either).
+            assert!(
+                n == 0.0 || (n > 0.0 && n + fee.on_notional(n) <= cash + 1e-9),
+                "{cash}: {n}"
+            );
+            if n > 0.0 {
+                // And not much less than possible.
+                let more = n * 1.001 + 0.01;
+                assert!(more + fee.on_notional(more) > cash, "{cash}: {n}");
+            }
+        }
+        assert_eq!(Fee::Free.affordable(10.0), 10.0);
+        assert_eq!(fee.affordable(-1.0), 0.0);
     }
 
     #[test]

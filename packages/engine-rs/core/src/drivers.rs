@@ -5,7 +5,7 @@ use crate::broker::Broker;
 use crate::data::Bars;
 use crate::error::{EngineError, Result};
 use crate::indicators::RollingMean;
-use crate::types::{OrderRequest, Side};
+use crate::types::{OrderRequest, Side, Sizing};
 
 /// A decision maker. The one bar loop ([`run_with`]) calls `on_bar` once per bar, after the
 /// bar's fills and before its close fills. Drivers that forward order and fill events (the
@@ -94,12 +94,14 @@ fn check_matrix(name: &str, len: usize, bars: &Bars) -> Result<()> {
     Ok(())
 }
 
-/// Entry/exit signal arrays (time x symbols). Flat and entry -> buy `size`; long and exit ->
-/// sell the whole position. Exits win over entries on the same bar.
+/// Entry/exit signal arrays (time x symbols). Flat and entry -> buy `size` (per `sizing`:
+/// units, cash value or fraction of equity); long and exit -> sell the whole position. Exits
+/// win over entries on the same bar.
 pub struct Signals<'a> {
     pub entries: &'a [bool],
     pub exits: &'a [bool],
     pub size: f64,
+    pub sizing: Sizing,
 }
 
 impl Signals<'_> {
@@ -127,7 +129,10 @@ impl Driver for Signals<'_> {
             if pos > 0.0 && self.exits[k] {
                 broker.submit(OrderRequest::market(s, Side::Sell, pos))?;
             } else if pos == 0.0 && self.entries[k] && !self.exits[k] {
-                broker.submit(OrderRequest::market(s, Side::Buy, self.size))?;
+                broker.submit(OrderRequest {
+                    sizing: self.sizing,
+                    ..OrderRequest::market(s, Side::Buy, self.size)
+                })?;
             }
         }
         Ok(())
@@ -210,6 +215,7 @@ impl Driver for Weights<'_> {
 pub struct SmaCross {
     state: Vec<CrossState>,
     size: f64,
+    sizing: Sizing,
 }
 
 /// One symbol's averages and their values on the previous bar (NaN where it had no bar).
@@ -238,7 +244,18 @@ impl SmaCross {
                 prev: (f64::NAN, f64::NAN),
             })
             .collect();
-        Ok(Self { state, size })
+        Ok(Self {
+            state,
+            size,
+            sizing: Sizing::Units,
+        })
+    }
+
+    /// Entries sized by `sizing` (the `size` given to `new` is then a cash value or a fraction
+    /// of equity).
+    pub fn with_sizing(mut self, sizing: Sizing) -> Self {
+        self.sizing = sizing;
+        self
     }
 }
 
@@ -255,7 +272,10 @@ impl Driver for SmaCross {
             let (f1, s1) = std::mem::replace(&mut st.prev, (f0, s0));
             if f1 < s1 && f0 > s0 {
                 if broker.position(s) == 0.0 && !broker.has_active_order(s) {
-                    broker.submit(OrderRequest::market(s, Side::Buy, self.size))?;
+                    broker.submit(OrderRequest {
+                        sizing: self.sizing,
+                        ..OrderRequest::market(s, Side::Buy, self.size)
+                    })?;
                 }
             } else if f1 > s1 && f0 < s0 {
                 let pos = broker.position(s);

@@ -24,7 +24,7 @@ pub use data::{BarData, Bars, Column, SymbolInput};
 pub use error::{EngineError, ErrorKind, Result};
 pub use instrument::Instrument;
 pub use types::{
-    Event, Fill, Order, OrderKind, OrderRequest, OrderStatus, Side, TimeInForce, Trade,
+    Event, Fill, Order, OrderKind, OrderRequest, OrderStatus, Side, Sizing, TimeInForce, Trade,
 };
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -8,7 +8,7 @@
 //! Lifecycle: accepted -> (partially filled ->)* filled | cancelled | expired | rejected.
 
 use crate::rules::Reject;
-use crate::types::{Order, OrderRequest, OrderStatus};
+use crate::types::{Order, OrderRequest, OrderStatus, Sizing};
 
 /// How an order is tied to others. The store keeps the link; the broker will act on it
 /// (cancel the other leg of an OCO pair, activate an OTO child) when such orders arrive.
@@ -79,7 +79,12 @@ impl OrderBook {
             side: req.side,
             kind: req.kind,
             tif: req.tif,
-            size: req.size,
+            size: match req.sizing {
+                Sizing::Units => req.size,
+                Sizing::Value | Sizing::EquityPct => f64::NAN,
+            },
+            sizing: req.sizing,
+            amount: req.size,
             filled: 0.0,
             avg_price: f64::NAN,
             status: OrderStatus::Accepted,
@@ -100,6 +105,11 @@ impl OrderBook {
     /// The trading day a DAY order is good for, fixed on its first eligible bar.
     pub fn day_of(&mut self, i: usize, today: i64) -> i64 {
         *self.day[i].get_or_insert(today)
+    }
+
+    /// Fix the units of a value or percent order when it first trades.
+    pub fn resolve_size(&mut self, i: usize, units: f64) {
+        self.orders[i].size = units;
     }
 
     /// Record a fill of `qty` at `price`; the order is filled when nothing remains.

@@ -15,7 +15,7 @@ pub struct Reject {
 }
 
 impl Reject {
-    fn new(code: &'static str, message: String) -> Self {
+    pub fn new(code: &'static str, message: String) -> Self {
         Self { code, message }
     }
 }
@@ -26,6 +26,7 @@ pub mod code {
     pub const INSUFFICIENT_POSITION: &str = "insufficient_position";
     pub const SIZE_INCREMENT: &str = "size_increment";
     pub const TICK_SIZE: &str = "tick_size";
+    pub const ZERO_SIZE: &str = "zero_size";
 }
 
 /// A fill the broker is about to make.

@@ -92,14 +92,41 @@ impl OrderStatus {
     }
 }
 
+/// What an order's size means. Value and percent sizes become units when the order first
+/// trades, at its fill price (so a gap does not make an affordable order unaffordable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Sizing {
+    /// `size` units.
+    #[default]
+    Units,
+    /// Units worth `size` in cash at the fill price.
+    Value,
+    /// Units worth the fraction `size` of equity at the fill price. A buy takes at most what
+    /// cash can pay for, costs included; a sell of a non-shortable instrument at most the
+    /// position.
+    EquityPct,
+}
+
+impl Sizing {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sizing::Units => "units",
+            Sizing::Value => "value",
+            Sizing::EquityPct => "pct",
+        }
+    }
+}
+
 /// What a strategy asks for.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct OrderRequest {
     pub symbol: usize,
     pub side: Side,
+    /// Units, cash value or fraction of equity, per `sizing`.
     pub size: f64,
     pub kind: OrderKind,
     pub tif: TimeInForce,
+    pub sizing: Sizing,
 }
 
 impl OrderRequest {
@@ -110,15 +137,20 @@ impl OrderRequest {
             size,
             kind: OrderKind::Market,
             tif: TimeInForce::Gtc,
+            sizing: Sizing::Units,
         }
     }
     pub fn limit(symbol: usize, side: Side, size: f64, price: f64) -> Self {
         Self {
-            symbol,
-            side,
-            size,
             kind: OrderKind::Limit(price),
-            tif: TimeInForce::Gtc,
+            ..Self::market(symbol, side, size)
+        }
+    }
+    /// A market order for the fraction `pct` of equity (see [`Sizing::EquityPct`]).
+    pub fn percent(symbol: usize, side: Side, pct: f64) -> Self {
+        Self {
+            sizing: Sizing::EquityPct,
+            ..Self::market(symbol, side, pct)
         }
     }
 }
@@ -130,7 +162,12 @@ pub struct Order {
     pub side: Side,
     pub kind: OrderKind,
     pub tif: TimeInForce,
+    /// Units: as requested, or resolved from `amount` when the order first trades (NaN until
+    /// then for value and percent sizes).
     pub size: f64,
+    pub sizing: Sizing,
+    /// The requested size in its own unit (units, cash, or fraction of equity).
+    pub amount: f64,
     pub filled: f64,
     /// Volume-weighted average fill price (NaN until the first fill).
     pub avg_price: f64,

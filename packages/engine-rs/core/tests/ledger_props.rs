@@ -79,11 +79,9 @@ impl Driver for Checker {
                 Some(off) => OrderKind::Limit(close * (1.0 + off)),
             };
             b.submit(OrderRequest {
-                symbol: p.symbol,
-                side,
-                size: p.size,
                 kind,
                 tif: TimeInForce::Gtc,
+                ..OrderRequest::market(p.symbol, side, p.size)
             })?;
         }
         Ok(())

@@ -100,7 +100,13 @@ class Data:
 @final
 class OrderRequest:
     def __new__(
-        cls, symbol: int, side: str, size: float, limit: float | None = None, tif: str = "gtc"
+        cls,
+        symbol: int,
+        side: str,
+        size: float,
+        limit: float | None = None,
+        tif: str = "gtc",
+        sizing: str = "units",
     ) -> OrderRequest: ...
     @property
     def symbol(self) -> int: ...
@@ -112,6 +118,8 @@ class OrderRequest:
     def limit(self) -> float | None: ...
     @property
     def tif(self) -> Literal["gtc", "day"]: ...
+    @property
+    def sizing(self) -> Literal["units", "value", "pct"]: ...
 
 @final
 class Line:
@@ -155,6 +163,8 @@ class OrderInfo:
     order_type: Literal["market", "limit"]
     tif: Literal["gtc", "day"]
     size: float
+    sizing: Literal["units", "value", "pct"]
+    amount: float
     filled: float
     limit_price: float | None
     avg_price: float | None
@@ -218,10 +228,16 @@ class Engine:
         start: int = 0,
     ) -> None: ...
     def run_signals(
-        self, entries: npt.NDArray[np.bool_], exits: npt.NDArray[np.bool_], size: float
+        self,
+        entries: npt.NDArray[np.bool_],
+        exits: npt.NDArray[np.bool_],
+        size: float,
+        sizing: str = "units",
     ) -> None: ...
     def run_weights(self, weights: _F64, min_trade: float = 1e-9) -> None: ...
-    def run_sma_cross(self, fast: int = 10, slow: int = 30, size: float = 1.0) -> None: ...
+    def run_sma_cross(
+        self, fast: int = 10, slow: int = 30, size: float = 1.0, sizing: str = "units"
+    ) -> None: ...
     def equity_curve(self) -> _F64: ...
     def exposure_curve(self) -> _F64: ...
     def fills(self) -> dict[str, Any]: ...
