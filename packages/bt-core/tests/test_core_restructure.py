@@ -390,3 +390,9 @@ def test_runs_on_threads_share_one_data_handle(make_ohlc: Any) -> None:
         threaded = list(pool.map(run, params))
     for a, b in zip(sequential, threaded, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_every_engine_setting_is_a_run_config_field() -> None:
+    # One list of engine settings (the engine's own); RunConfig has a field for each.
+    assert set(bt_engine.CONFIG_KEYS) <= set(RunConfig.model_fields)
+    assert set(RunConfig().to_engine()) == set(bt_engine.CONFIG_KEYS)

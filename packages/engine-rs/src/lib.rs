@@ -28,6 +28,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<views::OrderInfo>()?;
     m.add_class::<views::FillInfo>()?;
     m.add_function(wrap_pyfunction!(convert::check_config, m)?)?;
+    m.add("CONFIG_KEYS", convert::CONFIG_KEYS.to_vec())?;
     indicators::register(m)?;
     m.add_class::<sweep::SweepRun>()?;
     m.add_function(wrap_pyfunction!(sweep::sweep_sma_cross, m)?)?;

@@ -26,16 +26,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-#: Settings that belong to the engine (the others shape the analysis of the result).
-ENGINE_KEYS = (
-    "cash",
-    "commission",
-    "commission_min",
-    "commission_fixed",
-    "slippage_bps",
-    "fill_on",
-    "day_offset_hours",
-)
+#: Settings that belong to the engine (the others shape the analysis of the result), as the
+#: engine names them.
+ENGINE_KEYS = tuple(bt_engine.CONFIG_KEYS)
 
 _NUMBERS = (
     "cash",

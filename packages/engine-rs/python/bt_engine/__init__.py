@@ -6,6 +6,7 @@ configuration dict), ``OrderRequest``, typed errors, and the indicator functions
 """
 
 from bt_engine._engine import (
+    CONFIG_KEYS,
     BarView,
     ConfigError,
     Data,
@@ -30,6 +31,7 @@ from bt_engine._engine import (
 )
 
 __all__ = [
+    "CONFIG_KEYS",
     "BarView",
     "ConfigError",
     "Data",

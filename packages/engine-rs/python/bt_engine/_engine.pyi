@@ -21,6 +21,7 @@ __all__ = [
     "OrderInfo",
     "FillInfo",
     "check_config",
+    "CONFIG_KEYS",
     "sma",
     "ema",
     "rsi",
@@ -51,6 +52,8 @@ def rsi(x: _F64, window: int) -> _F64: ...
 def atr(high: _F64, low: _F64, close: _F64, window: int) -> _F64: ...
 def bollinger(x: _F64, window: int, k: float = 2.0) -> tuple[_F64, _F64, _F64]: ...
 def check_config(config: dict[str, Any]) -> None: ...
+
+CONFIG_KEYS: list[str]
 def sweep_sma_cross(
     data: Data,
     config: dict[str, Any] | None,
