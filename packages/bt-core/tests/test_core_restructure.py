@@ -396,3 +396,23 @@ def test_every_engine_setting_is_a_run_config_field() -> None:
     # One list of engine settings (the engine's own); RunConfig has a field for each.
     assert set(bt_engine.CONFIG_KEYS) <= set(RunConfig.model_fields)
     assert set(RunConfig().to_engine()) == set(bt_engine.CONFIG_KEYS)
+
+
+def test_callbacks_that_never_stop_submitting_stop_the_run(tiny: pd.DataFrame) -> None:
+    # Every accepted order answered with a new one: without a limit the bar never ends.
+    class Echo(Strategy):
+        order_size = 1.0
+
+        def next(self, bar: Any) -> None:
+            if self.i == 1:
+                self.buy(limit=1.0)
+
+        def on_order(self, order: Any) -> None:
+            if order.status == "accepted":
+                self.buy(limit=1.0)
+
+    with pytest.raises(StrategyError, match="more than 500 order/fill events within bar 1") as e:
+        Backtest(tiny, Echo, config=RunConfig(max_events_per_bar=500)).run()
+    assert (e.value.bar, e.value.check) == (1, "max_events_per_bar")
+    with pytest.raises(ParameterError, match="max_events_per_bar"):
+        RunConfig.build(None, max_events_per_bar=0)

@@ -1,5 +1,6 @@
 //! The `Engine` Python class: one run over one `Data` handle with one run configuration.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -291,8 +292,9 @@ impl Engine {
     /// Drive a Python strategy through the core's bar loop: `next(bar)` once per bar from bar
     /// `start` on (earlier bars still fill orders and mark equity), `on_order(order)` and
     /// `on_trade(fill)` on events when given, `progress(done)` every `progress_every` bars;
-    /// `normalize(ret)` turns a non-None return value of `next` into OrderRequests.
-    #[pyo3(signature = (next, bar, normalize, on_order = None, on_trade = None, progress = None, progress_every = 0, start = 0))]
+    /// `normalize(ret)` turns a non-None return value of `next` into OrderRequests. More
+    /// than `max_events_per_bar` events within one bar stop the run with a StrategyError.
+    #[pyo3(signature = (next, bar, normalize, on_order = None, on_trade = None, progress = None, progress_every = 0, start = 0, max_events_per_bar = 100_000))]
     #[allow(clippy::too_many_arguments)]
     fn run_strategy<'py>(
         &self,
@@ -305,6 +307,7 @@ impl Engine {
         progress: Option<Bound<'py, PyAny>>,
         progress_every: usize,
         start: usize,
+        max_events_per_bar: usize,
     ) -> PyResult<()> {
         self.start()?;
         let d = self.inner();
@@ -321,6 +324,9 @@ impl Engine {
             args: PyTuple::new(py, [bar])?,
             symbols: d.symbols(),
             ts: d.ts(),
+            max_events_per_bar,
+            events_seen: Cell::new(0),
+            events_bar: Cell::new(usize::MAX),
             error: None,
         };
         let opts = RunOptions {

@@ -42,7 +42,7 @@ pyo3::create_exception!(
 /// Fields whose values are whole numbers, exposed as int.
 const INT_FIELDS: [&str; 3] = ["bar", "row", "symbol_index"];
 
-fn attach_fields(py: Python<'_>, err: &PyErr, kind: &str, fields: &[(&str, String)]) {
+pub fn attach_fields(py: Python<'_>, err: &PyErr, kind: &str, fields: &[(&str, String)]) {
     let value = err.value(py);
     let dict = PyDict::new(py);
     let _ = value.setattr("kind", kind);

@@ -10,12 +10,14 @@
 use bt_engine_core::drivers::Driver;
 use bt_engine_core::time::format_ts;
 use bt_engine_core::{Bars, Broker, EngineError, Event, Result};
+use std::cell::Cell;
+
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
 use crate::convert::PyOrderRequest;
 use crate::engine::Engine;
-use crate::errors::{strategy_error, to_py, StrategyError};
+use crate::errors::{attach_fields, strategy_error, to_py, StrategyError};
 use crate::views::{FillInfo, OrderInfo};
 
 pub struct Callbacks<'py> {
@@ -34,6 +36,12 @@ pub struct PyDriver<'a, 'py> {
     pub args: Bound<'py, PyTuple>,
     pub symbols: &'a [String],
     pub ts: &'a [i64],
+    /// Events dispatched to callbacks within one bar before the run stops: callbacks that
+    /// answer every event with a new order would otherwise loop forever within the bar.
+    pub max_events_per_bar: usize,
+    /// Events dispatched so far on bar `events_bar`.
+    pub events_seen: Cell<usize>,
+    pub events_bar: Cell<usize>,
     /// The Python error that stopped the run, if any.
     pub error: Option<PyErr>,
 }
@@ -83,11 +91,38 @@ impl<'py> PyDriver<'_, 'py> {
     }
 
     fn dispatch(&self, t: usize) -> PyResult<()> {
+        if self.events_bar.replace(t) != t {
+            self.events_seen.set(0);
+        }
         // Callbacks may submit or cancel orders, which records new events: loop until quiet.
         loop {
             let events = self.engine.with_broker(|b| b.drain_events())?;
             if events.is_empty() {
                 return Ok(());
+            }
+            let seen = self.events_seen.get() + events.len();
+            self.events_seen.set(seen);
+            if seen > self.max_events_per_bar {
+                let py = self.py();
+                let err = StrategyError::new_err(format!(
+                    "strategy callbacks produced more than {} order/fill events within bar {t} \
+                     ({}): do on_order/on_trade submit an order for every event? \
+                     (the limit is RunConfig.max_events_per_bar)",
+                    self.max_events_per_bar,
+                    format_ts(self.ts[t])
+                ));
+                attach_fields(
+                    py,
+                    &err,
+                    "strategy",
+                    &[
+                        ("phase", "on_order/on_trade".to_string()),
+                        ("bar", t.to_string()),
+                        ("time", format_ts(self.ts[t])),
+                        ("check", "max_events_per_bar".to_string()),
+                    ],
+                );
+                return Err(err);
             }
             for ev in events {
                 match ev {

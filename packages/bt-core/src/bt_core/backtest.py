@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,9 @@ from bt_core.errors import BtCoreError, DataError, ParameterError, StrategyError
 from bt_core.result import Result, RunOutput
 from bt_core.strategy import Strategy
 from bt_engine import Engine
+
+if TYPE_CHECKING:
+    from bt_core.optimize import OptimizeResult
 
 #: Built-in Rust strategies and their parameters. An entry buys ``size`` units when given,
 #: else ``pct`` of equity; ``pct=None`` (the default) is an equal share per symbol: all of
@@ -212,6 +215,7 @@ class Backtest:
                 progress=tick,
                 progress_every=every if tick else 0,
                 start=int(warmup),
+                max_events_per_bar=self.config.max_events_per_bar,
             )
         with engine_errors(), _callback("on_stop"):
             strat.on_stop()
@@ -281,6 +285,65 @@ class Backtest:
         ):
             raise DataError(f"{name} must be boolean (True/False), got dtype {arr.dtype}")
         return np.ascontiguousarray(arr, dtype=dtype)
+
+    # ----- parameter search ------------------------------------------------------------
+    def optimize(
+        self,
+        space: Any,
+        method: str = "grid",
+        *,
+        maximize: Any = None,
+        minimize: Any = None,
+        constraint: Callable[[dict[str, Any]], bool] | None = None,
+        n_trials: int | None = None,
+        n_jobs: int | None = None,
+        backend: str = "process",
+        seed: Any = None,
+        storage: Any = None,
+        **options: Any,
+    ) -> OptimizeResult:
+        """Search the strategy's parameters; see :mod:`bt_core.optimize`.
+
+        Args:
+            space: parameter name -> range text (``"5:50:5"``), ``range``, list, or
+                :class:`~bt_core.optimize.Int`/``Float``/``Categorical`` (log ranges too).
+            method: ``"grid"`` (every combination), ``"random"`` (``n_trials`` sets, seeded)
+                or ``"bayes"`` (optuna TPE; NSGA-II with several objectives).
+            maximize, minimize: a stat name, a callable(stats) -> float, or a list of them
+                (multi-objective). Default: maximize ``"sharpe"``.
+            constraint: callable(params) -> bool, applied before anything runs.
+            n_jobs: workers (None: all cores; 1: in this process).
+            backend: ``"process"`` (pool over all cores, data shared once), ``"thread"``,
+                ``"ray"`` (local, or the cluster at ``RAY_ADDRESS``) or ``"rust"`` (the
+                engine's batch sweep for built-in strategies).
+            seed: makes random and Bayesian search reproducible (for a given ``n_jobs``).
+            storage: an optuna storage (e.g. ``"sqlite:///study.db"``) to persist a Bayesian
+                study; calling again with the same storage resumes it.
+            options: ``study_name``, ``progress`` (bar with ETA; default on a terminal),
+                ``cv`` (:class:`~bt_core.optimize.PurgedKFold` or
+                ``CombinatorialPurgedKFold``), ``blocks`` (CSCV blocks, default 16),
+                ``start_method`` (process pool: ``"fork"`` or ``"spawn"``), ``chunk``.
+
+        Returns an :class:`~bt_core.optimize.OptimizeResult`: the ranked table (one row per
+        set, every stat a column; a failing set is a row with its error), best parameters,
+        ``best_result()``, the Pareto front and the overfitting statistics.
+        """
+        from bt_core.optimize import optimize
+
+        return optimize(
+            self,
+            space,
+            method,
+            maximize=maximize,
+            minimize=minimize,
+            constraint=constraint,
+            n_trials=n_trials,
+            n_jobs=n_jobs,
+            backend=backend,
+            seed=seed,
+            storage=storage,
+            **options,
+        )
 
     # ----- results ---------------------------------------------------------------------
     def _result(self, eng: Engine, name: str, params: dict[str, Any]) -> Result:

@@ -53,6 +53,9 @@ class RunConfig(BaseModel):
             (filled on the deciding bar's close: optimistic, it trades on a price it has seen).
         day_offset_hours: shift applied to UTC times to find a DAY order's trading day.
         periods_per_year: for annualised statistics; inferred from the bar spacing when None.
+        max_events_per_bar: order/fill events a strategy's callbacks may handle within one
+            bar before the run stops with a StrategyError (an on_order that answers every
+            event with a new order would otherwise loop forever within the bar).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -65,6 +68,17 @@ class RunConfig(BaseModel):
     fill_on: Literal["next_open", "close"] = "next_open"
     day_offset_hours: float = 0.0
     periods_per_year: float | None = None
+    max_events_per_bar: int = 100_000
+
+    @field_validator("max_events_per_bar", mode="before")
+    @classmethod
+    def _positive_int(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ParameterError(
+                f"parameter max_events_per_bar must be an integer >= 1, got {v!r}",
+                parameter="max_events_per_bar",
+            )
+        return int(v)
 
     @field_validator(*_NUMBERS, mode="before")
     @classmethod

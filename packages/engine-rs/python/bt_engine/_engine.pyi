@@ -229,6 +229,7 @@ class Engine:
         progress: Callable[[int], Any] | None = None,
         progress_every: int = 0,
         start: int = 0,
+        max_events_per_bar: int = 100_000,
     ) -> None: ...
     def run_signals(
         self,
