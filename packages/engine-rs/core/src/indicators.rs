@@ -608,10 +608,12 @@ pub fn rsi(x: &[f64], n: usize) -> Result<Vec<f64>> {
         loss /= n as f64;
         out[n] = rsi_value(gain, loss);
         let nf = n as f64;
+        // Wilder smoothing as avg += (x - avg) / n: with avg, x >= 0 nothing can overflow,
+        // where avg * (n - 1) can for huge averages and long windows.
         for i in n + 1..v.len() {
             let d = v[i] - v[i - 1];
-            gain = (gain * (nf - 1.0) + d.max(0.0)) / nf;
-            loss = (loss * (nf - 1.0) + (-d).max(0.0)) / nf;
+            gain += (d.max(0.0) - gain) / nf;
+            loss += ((-d).max(0.0) - loss) / nf;
             out[i] = rsi_value(gain, loss);
         }
         Ok(out)
@@ -653,7 +655,7 @@ pub fn atr(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Result<Vec<f64
     let mut a = tr[..n].iter().sum::<f64>() / nf;
     out[idx[n - 1]] = a;
     for j in n..tr.len() {
-        a = (a * (nf - 1.0) + tr[j]) / nf;
+        a += (tr[j] - a) / nf; // Wilder smoothing without the overflow of a * (n - 1)
         out[idx[j]] = a;
     }
     Ok(out)
