@@ -661,6 +661,30 @@ pub fn atr(high: &[f64], low: &[f64], close: &[f64], n: usize) -> Result<Vec<f64
     Ok(out)
 }
 
+/// Population standard deviation of `w` around its mean `mean`. Squares of deviations beyond
+/// ~1e154 overflow; then the deviations are taken at a power-of-two scale (exact), where the
+/// squares fit, and the result is scaled back.
+fn population_std(w: &[f64], mean: f64) -> f64 {
+    if !mean.is_finite() {
+        return f64::NAN;
+    }
+    let n = w.len() as f64;
+    let ss: f64 = w.iter().map(|a| (a - mean) * (a - mean)).sum();
+    if ss.is_finite() {
+        return (ss / n).sqrt();
+    }
+    const DOWN: f64 = 2.409919865102884e-181; // 2^-600
+    const UP: f64 = 4.149515568880993e180; // 2^600
+    let ss: f64 = w
+        .iter()
+        .map(|a| {
+            let d = a * DOWN - mean * DOWN;
+            d * d
+        })
+        .sum();
+    (ss / n).sqrt() * UP
+}
+
 /// Bollinger bands: (middle, upper, lower).
 pub fn bollinger(x: &[f64], n: usize, k: f64) -> Result<(Vec<f64>, Vec<f64>, Vec<f64>)> {
     check_window("bollinger", n)?;
@@ -669,14 +693,16 @@ pub fn bollinger(x: &[f64], n: usize, k: f64) -> Result<(Vec<f64>, Vec<f64>, Vec
             "bollinger: k must be finite, got {k}"
         )));
     }
-    let mid = sma(x, n)?;
-    // Two-pass variance per window: exact to rounding, O(n * window), computed once per run.
+    let scan = SeriesScan::of(x.iter().copied());
+    let mid = over_present(x, |v| sma_dense(v, n, &scan))?;
+    // Two-pass variance per window around the SMA (exact to rounding, O(n * window), computed
+    // once per run): each window is summed afresh, so a huge value leaves no trace once it has
+    // left the window.
     let sd = over_present(x, |v| {
+        let m = sma_dense(v, n, &scan)?;
         let mut out = vec![f64::NAN; v.len()];
         for i in (n - 1)..v.len() {
-            let w = &v[i + 1 - n..=i];
-            let m = w.iter().sum::<f64>() / n as f64;
-            out[i] = (w.iter().map(|a| (a - m) * (a - m)).sum::<f64>() / n as f64).sqrt();
+            out[i] = population_std(&v[i + 1 - n..=i], m[i]);
         }
         Ok(out)
     })?;
