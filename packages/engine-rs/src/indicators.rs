@@ -2,11 +2,33 @@
 
 use bt_engine_core::indicators as ind;
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
 
-fn to_py(e: bt_engine_core::EngineError) -> PyErr {
-    PyValueError::new_err(e.message)
+use crate::errors::{config_error, to_py};
+
+/// The `window` argument of indicator `name`: any Python integer (numpy ones too). PyO3's own
+/// conversion to usize raises an OverflowError that does not say which argument was wrong, so
+/// negative and oversized windows are reported here, by name, as ValueErrors like window 0.
+fn window_arg(name: &str, window: &Bound<'_, PyAny>) -> PyResult<usize> {
+    match window.extract::<usize>() {
+        Ok(n) => Ok(n),
+        Err(e) if e.is_instance_of::<PyOverflowError>(window.py()) => Err(config_error(
+            "window",
+            if window.lt(0)? {
+                format!("{name}: window must be >= 1, got {window}")
+            } else {
+                format!(
+                    "{name}: window must be at most {}, got {window}",
+                    usize::MAX
+                )
+            },
+        )),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "{name}: window must be an integer, got {}",
+            window.get_type().name()?
+        ))),
+    }
 }
 
 fn vec_of(x: &PyReadonlyArray1<'_, f64>) -> Vec<f64> {
@@ -32,8 +54,9 @@ fn unary<'py>(
 fn sma<'py>(
     py: Python<'py>,
     x: PyReadonlyArray1<'py, f64>,
-    window: usize,
+    window: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let window = window_arg("sma", window)?;
     unary(py, &x, |v| ind::sma(v, window))
 }
 
@@ -42,8 +65,9 @@ fn sma<'py>(
 fn ema<'py>(
     py: Python<'py>,
     x: PyReadonlyArray1<'py, f64>,
-    window: usize,
+    window: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let window = window_arg("ema", window)?;
     unary(py, &x, |v| ind::ema(v, window))
 }
 
@@ -52,8 +76,9 @@ fn ema<'py>(
 fn rsi<'py>(
     py: Python<'py>,
     x: PyReadonlyArray1<'py, f64>,
-    window: usize,
+    window: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let window = window_arg("rsi", window)?;
     unary(py, &x, |v| ind::rsi(v, window))
 }
 
@@ -64,8 +89,9 @@ fn atr<'py>(
     high: PyReadonlyArray1<'py, f64>,
     low: PyReadonlyArray1<'py, f64>,
     close: PyReadonlyArray1<'py, f64>,
-    window: usize,
+    window: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let window = window_arg("atr", window)?;
     let (h, l, c) = (vec_of(&high), vec_of(&low), vec_of(&close));
     Ok(py
         .detach(|| ind::atr(&h, &l, &c, window))
@@ -80,13 +106,14 @@ fn atr<'py>(
 fn bollinger<'py>(
     py: Python<'py>,
     x: PyReadonlyArray1<'py, f64>,
-    window: usize,
+    window: &Bound<'py, PyAny>,
     k: f64,
 ) -> PyResult<(
     Bound<'py, PyArray1<f64>>,
     Bound<'py, PyArray1<f64>>,
     Bound<'py, PyArray1<f64>>,
 )> {
+    let window = window_arg("bollinger", window)?;
     let v = vec_of(&x);
     let (m, u, l) = py.detach(|| ind::bollinger(&v, window, k)).map_err(to_py)?;
     Ok((m.into_pyarray(py), u.into_pyarray(py), l.into_pyarray(py)))

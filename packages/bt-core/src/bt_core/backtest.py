@@ -170,7 +170,13 @@ class Backtest:
         p = {**defaults, **params}
         for k in ("fast", "slow"):
             if isinstance(p[k], bool) or not isinstance(p[k], (int, np.integer)) or p[k] < 1:
-                raise ParameterError(f"parameter {k} must be an integer >= 1, got {p[k]!r}")
+                raise ParameterError(
+                    f"parameter {k} must be an integer >= 1, got {p[k]!r}", parameter=k
+                )
+            if p[k] >= 2**64:  # the engine's window is a machine word
+                raise ParameterError(
+                    f"parameter {k} must be below 2**64, got {p[k]!r}", parameter=k
+                )
         amount, sizing = _entry_size(p["size"], p["pct"], len(self.data.symbols))
         eng = self._engine()
         with engine_errors():

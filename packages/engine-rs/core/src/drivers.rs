@@ -4,7 +4,7 @@
 use crate::broker::Broker;
 use crate::data::Bars;
 use crate::error::{EngineError, Result};
-use crate::indicators::RollingMean;
+use crate::indicators::{RollingMean, SeriesScan};
 use crate::types::{OrderRequest, Side, Sizing};
 
 /// A decision maker. The one bar loop ([`run_with`]) calls `on_bar` once per bar, after the
@@ -237,13 +237,19 @@ impl SmaCross {
                 "parameter size must be a finite number > 0, got {size}"
             )));
         }
-        let state = (0..bars.n_symbols)
-            .map(|_| CrossState {
-                fast: RollingMean::new(fast),
-                slow: RollingMean::new(slow),
-                prev: (f64::NAN, f64::NAN),
+        // Each symbol's closes are scanned once so that its averages use the same arithmetic
+        // as `indicators::sma` on that column; `on_bar` pushes exactly those closes.
+        let ns = bars.n_symbols;
+        let state = (0..ns)
+            .map(|s| {
+                let scan = SeriesScan::of_column(bars.close, s, ns);
+                Ok(CrossState {
+                    fast: RollingMean::for_scanned(fast, &scan)?,
+                    slow: RollingMean::for_scanned(slow, &scan)?,
+                    prev: (f64::NAN, f64::NAN),
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         Ok(Self {
             state,
             size,
