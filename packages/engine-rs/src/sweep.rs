@@ -15,7 +15,8 @@ use crate::results;
 use crate::views::readonly;
 
 /// The outcome of one parameter set of a sweep: the same result columns as an `Engine` that
-/// ran it (`equity_curve`, `exposure_curve`, `fills`, `order_columns`, `trades`, `ledger`),
+/// ran it (`equity_curve`, `exposure_curve`, `fills`, `order_columns`, `trades`, `ledger`,
+/// `rejections`, `n_orders`),
 /// read-only; the curves are views of the run's records, not copies.
 #[pyclass(frozen, module = "bt_engine._engine")]
 pub struct SweepRun {
@@ -48,6 +49,27 @@ impl SweepRun {
     }
     fn ledger<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         results::ledger(py, &self.broker)
+    }
+    /// Rejected orders per reason code: (count, the first one's message), as `Engine`.
+    fn rejections<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        let mut counts: Vec<(&'static str, usize, &str)> = Vec::new();
+        for o in self.broker.orders() {
+            if let (Some(code), Some(msg)) = (o.reason_code, o.reason.as_deref()) {
+                match counts.iter_mut().find(|(c, _, _)| *c == code) {
+                    Some(entry) => entry.1 += 1,
+                    None => counts.push((code, 1, msg)),
+                }
+            }
+        }
+        for (code, n, msg) in counts {
+            d.set_item(code, (n, msg))?;
+        }
+        Ok(d)
+    }
+    #[getter]
+    fn n_orders(&self) -> usize {
+        self.broker.orders().len()
     }
     #[getter]
     fn final_equity(&self) -> f64 {

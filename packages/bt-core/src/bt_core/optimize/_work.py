@@ -1,0 +1,299 @@
+"""The unit of work of every backend (one parameter set -> one small row) and the ways the
+market data reaches a worker once: inherited (fork), a shared-memory block (spawn), the Ray
+object store. The row of a parameter set is built from the same ``Backtest.run`` as a
+single run, so its stats are that run's bit for bit."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from multiprocessing import shared_memory
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import bt_engine
+from bt_core.backtest import Backtest
+from bt_core.config import RunConfig
+from bt_core.data import FIELDS, MarketData
+from bt_core.errors import BtCoreError, DataError, engine_errors
+from bt_core.result import Result
+from bt_core.strategy import Strategy
+
+StrategySpec = type[Strategy] | str
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every trial of a sweep shares: the strategy, the run configuration, the
+    benchmark, and which diagnostics a row carries (``blocks`` for the probability of
+    overfitting, ``cv`` for cross-validation, ``keep_equity`` for walk-forward)."""
+
+    strategy: StrategySpec | StrategyRef
+    config: RunConfig
+    benchmark: pd.Series | None = None
+    blocks: int = 16
+    cv: Any = None
+    keep_equity: bool = False
+
+
+@dataclass
+class Diagnostics:
+    """Per-bar return facts of one trial, for the overfitting statistics: per-observation
+    Sharpe ratio (mean / sample std), skewness, raw (not excess) kurtosis, the number of
+    returns, and (count, mean, M2) of the returns in ``blocks`` contiguous blocks."""
+
+    sr: float
+    skew: float
+    kurtosis: float
+    n_obs: int
+    blocks: np.ndarray
+    cv: dict[str, np.ndarray] | None = None
+
+
+@dataclass
+class Row:
+    """One finished trial: small, picklable, no equity curve unless asked for."""
+
+    trial: int
+    params: dict[str, Any]
+    stats: dict[str, Any] | None
+    error: str | None = None
+    error_type: str | None = None
+    duration: float = 0.0
+    diag: Diagnostics | None = None
+    equity: pd.Series | None = field(default=None, repr=False)
+
+
+def moments(x: np.ndarray) -> tuple[int, float, float]:
+    """(count, mean, sum of squared deviations) of ``x``."""
+    n = int(x.size)
+    if n == 0:
+        return 0, 0.0, 0.0
+    m = float(x.mean())
+    return n, m, float(((x - m) ** 2).sum())
+
+
+def block_moments(r: np.ndarray, n_blocks: int) -> np.ndarray:
+    """(count, mean, M2) of ``r`` in ``n_blocks`` contiguous, nearly equal blocks."""
+    if n_blocks <= 0:
+        return np.zeros((0, 3))
+    return np.array([moments(b) for b in np.array_split(r, n_blocks)], dtype=np.float64)
+
+
+def diagnostics(equity: np.ndarray, job: Job) -> Diagnostics:
+    r = equity[1:] / equity[:-1] - 1.0
+    n, m, m2 = moments(r)
+    sd = math.sqrt(m2 / (n - 1)) if n > 1 else math.nan
+    sr = m / sd if sd and sd > 0 else math.nan
+    if n > 2 and m2 > 0:
+        z = (r - m) / math.sqrt(m2 / n)
+        skew, kurt = float((z**3).mean()), float((z**4).mean())
+    else:
+        skew, kurt = math.nan, math.nan
+    cv = job.cv.trial_moments(r) if job.cv is not None else None
+    return Diagnostics(sr, skew, kurt, n, block_moments(r, job.blocks), cv)
+
+
+def row_of(result: Result, trial: int, params: dict[str, Any], job: Job, t0: float) -> Row:
+    stats = result.stats
+    eq = result.equity.to_numpy()
+    return Row(
+        trial=trial,
+        params=params,
+        stats=stats,
+        duration=time.perf_counter() - t0,
+        diag=diagnostics(eq, job),
+        equity=result.equity.copy() if job.keep_equity else None,
+    )
+
+
+def failed_row(trial: int, params: dict[str, Any], e: BaseException, t0: float) -> Row:
+    if isinstance(e, BtCoreError):
+        text = str(e)
+    else:
+        last = traceback.extract_tb(e.__traceback__)[-1:] if e.__traceback__ else []
+        where = f" ({last[0].filename}:{last[0].lineno})" if last else ""
+        text = f"{type(e).__name__}: {e}{where}"
+    return Row(
+        trial=trial,
+        params=params,
+        stats=None,
+        error=text,
+        error_type=type(e).__name__,
+        duration=time.perf_counter() - t0,
+    )
+
+
+def evaluate(bt: Backtest, job: Job, trial: int, params: dict[str, Any]) -> Row:
+    """Run one parameter set; an exception (in the strategy, or bad parameters) becomes a
+    failed row with its message instead of stopping the sweep."""
+    t0 = time.perf_counter()
+    try:
+        return row_of(bt.run(**params), trial, params, job, t0)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as e:
+        return failed_row(trial, params, e, t0)
+
+
+def make_backtest(md: MarketData, job: Job) -> Backtest:
+    return Backtest(md, resolve(job.strategy), config=job.config, benchmark=job.benchmark)
+
+
+# ----- data: columns, slices, shared memory ---------------------------------------------
+
+
+def columns(
+    md: MarketData, start: int = 0, stop: int | None = None
+) -> tuple[list[str], list[dict[str, np.ndarray]]]:
+    """The engine's input for bars ``start:stop`` of ``md``: per symbol, the rows where it has
+    a bar (its NaN rows are "no bar" in the aligned layout, not prices). Symbols without a
+    bar in the range are left out."""
+    ts = md.ts[start:stop]
+    names = (*FIELDS, *md.extra_fields)
+    fields = {f: md.fields[f][start:stop] for f in names}
+    symbols: list[str] = []
+    cols: list[dict[str, np.ndarray]] = []
+    for s, sym in enumerate(md.symbols):
+        present = ~np.isnan(fields["close"][:, s])
+        if not present.any():
+            continue
+        every = bool(present.all())
+        d = {"ts": np.ascontiguousarray(ts if every else ts[present])}
+        for f in names:
+            col = fields[f][:, s]
+            d[f] = np.ascontiguousarray(col if every else col[present])
+        symbols.append(sym)
+        cols.append(d)
+    if not symbols:
+        raise DataError(f"no bars in rows {start}:{stop} of the data")
+    return symbols, cols
+
+
+def slice_data(md: MarketData, start: int, stop: int) -> MarketData:
+    """Bars ``start:stop`` of ``md`` as their own validated data handle."""
+    symbols, cols = columns(md, start, stop)
+    with engine_errors():
+        handle = bt_engine.Data(symbols, cols)
+    index = md.index[start:stop] if len(symbols) == len(md.symbols) else None
+    return MarketData.from_handle(handle, index)
+
+
+@dataclass(frozen=True)
+class SharedLayout:
+    """Where the aligned columns of a data set sit in a shared-memory block."""
+
+    name: str
+    n_bars: int
+    symbols: tuple[str, ...]
+    fields: tuple[str, ...]
+
+
+class SharedData:
+    """The data written once into one shared-memory block, for worker processes that do
+    not inherit the parent's memory (spawn, forkserver); each worker rebuilds its handle
+    from the block once. The owner unlinks the block when the sweep ends."""
+
+    def __init__(self, md: MarketData) -> None:
+        names = (*FIELDS, *md.extra_fields)
+        n, ns = md.n_bars, len(md.symbols)
+        size = 8 * n * (1 + ns * len(names))
+        self.shm = shared_memory.SharedMemory(create=True, size=max(size, 8))
+        buf = self.shm.buf
+        np.ndarray((n,), np.int64, buf)[:] = md.ts
+        for k, f in enumerate(names):
+            off = 8 * n * (1 + k * ns)
+            np.ndarray((n, ns), np.float64, buf, offset=off)[:] = md.fields[f]
+        self.layout = SharedLayout(self.shm.name, n, md.symbols, names)
+
+    def close(self) -> None:
+        self.shm.close()
+        self.shm.unlink()
+
+
+def attach(layout: SharedLayout) -> MarketData:
+    """Rebuild the data handle from a shared block (one copy into engine memory)."""
+    shm = shared_memory.SharedMemory(name=layout.name)
+    try:
+        n, ns = layout.n_bars, len(layout.symbols)
+        buf = shm.buf
+        ts = np.ndarray((n,), np.int64, buf)
+        fields = {
+            f: np.ndarray((n, ns), np.float64, buf, offset=8 * n * (1 + k * ns))
+            for k, f in enumerate(layout.fields)
+        }
+        symbols: list[str] = []
+        cols: list[dict[str, np.ndarray]] = []
+        for s, sym in enumerate(layout.symbols):
+            present = ~np.isnan(fields["close"][:, s])
+            d = {"ts": np.array(ts[present])}
+            for f, v in fields.items():
+                d[f] = np.array(v[present, s])
+            symbols.append(sym)
+            cols.append(d)
+        del ts, fields
+        with engine_errors():
+            handle = bt_engine.Data(symbols, cols)
+    finally:
+        shm.close()
+    return MarketData.from_handle(handle)
+
+
+# ----- strategies by reference (workers that import them) ------------------------------
+
+
+@dataclass(frozen=True)
+class StrategyRef:
+    """A strategy class by module and name, with its file for modules loaded from a path
+    (as ``bt optimize`` loads them) that a fresh process cannot import by name."""
+
+    module: str
+    qualname: str
+    file: str | None
+
+    @classmethod
+    def of(cls, strategy: StrategySpec) -> StrategySpec | StrategyRef:
+        if isinstance(strategy, str):
+            return strategy
+        mod = importlib.import_module(strategy.__module__)
+        return cls(strategy.__module__, strategy.__qualname__, getattr(mod, "__file__", None))
+
+    def load(self) -> type[Strategy]:
+        from bt_core.loading import import_strategy_file
+
+        try:
+            mod = importlib.import_module(self.module)
+        except ImportError:
+            if self.file is None:
+                raise
+            mod = import_strategy_file(self.file)
+        obj: Any = mod
+        for part in self.qualname.split("."):
+            obj = getattr(obj, part)
+        return obj  # type: ignore[no-any-return]
+
+
+def resolve(strategy: StrategySpec | StrategyRef) -> StrategySpec:
+    return strategy.load() if isinstance(strategy, StrategyRef) else strategy
+
+
+__all__ = [
+    "Diagnostics",
+    "Job",
+    "Row",
+    "SharedData",
+    "SharedLayout",
+    "StrategyRef",
+    "attach",
+    "block_moments",
+    "columns",
+    "evaluate",
+    "make_backtest",
+    "moments",
+    "slice_data",
+]

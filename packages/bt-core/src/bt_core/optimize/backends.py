@@ -1,0 +1,428 @@
+"""Where trials run: in this process, on threads, in a process pool over all cores, on a Ray
+cluster, or (built-in strategies) in the engine's Rust batch sweep.
+
+Every backend takes an iterator of ``(trial, params)`` lazily (so that Bayesian search can
+ask for the next set only when a slot is free) and yields :class:`~._work.Row` as trials
+finish. The data reaches each worker once: a forked worker inherits it, a spawned one
+attaches to one shared-memory block, a Ray actor receives one object-store reference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing as mp
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from dataclasses import replace
+from itertools import islice
+from typing import Any
+
+import numpy as np
+
+import bt_engine
+from bt_core.backtest import BUILTINS, Backtest
+from bt_core.data import MarketData
+from bt_core.errors import ParameterError, from_engine
+from bt_core.optimize._work import (
+    Job,
+    Row,
+    SharedData,
+    SharedLayout,
+    StrategyRef,
+    attach,
+    evaluate,
+    failed_row,
+    make_backtest,
+    resolve,
+    row_of,
+)
+
+Task = tuple[int, dict[str, Any]]
+BACKENDS = ("process", "thread", "ray", "rust", "sequential")
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def n_workers(n_jobs: int | None) -> int:
+    """``None`` or -1: all cores; -k: all but k-1; k > 0: k."""
+    if n_jobs is None:
+        return cpu_count()
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0:
+        raise ParameterError(
+            f"n_jobs must be a non-zero integer or None, got {n_jobs!r}", parameter="n_jobs"
+        )
+    return n_jobs if n_jobs > 0 else max(1, cpu_count() + 1 + n_jobs)
+
+
+# ----- runners ----------------------------------------------------------------------------
+
+
+class Runner:
+    """A backend's workers for the length of a sweep (``with`` block): ``run(tasks)`` may be
+    called several times (Bayesian search runs one batch per call) on the same workers."""
+
+    width = 1
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def run(self, tasks: Iterable[Task]) -> Iterator[Row]:
+        raise NotImplementedError
+
+
+class Sequential(Runner):
+    def __init__(self, bt: Backtest, job: Job) -> None:
+        self.bt, self.job = bt, job
+
+    def run(self, tasks: Iterable[Task]) -> Iterator[Row]:
+        for trial, params in tasks:
+            yield evaluate(self.bt, self.job, trial, params)
+
+
+def _pool_loop(submit: Any, tasks: Iterable[Task], width: int) -> Iterator[Row]:
+    """Keep ``width`` tasks in flight (pulling tasks lazily); yield rows as they finish."""
+    it = iter(tasks)
+    pending: set[Future[Row]] = set()
+    for task in islice(it, width):
+        pending.add(submit(task))
+    while pending:
+        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for f in done:
+            yield f.result()
+        for task in islice(it, len(done)):
+            pending.add(submit(task))
+
+
+class Threads(Runner):
+    """Threads share the one data handle; engines are thread-safe. Built-in strategies run
+    with the GIL released; Python strategies and the statistics hold it."""
+
+    def __init__(self, bt: Backtest, job: Job, n: int) -> None:
+        self.bt, self.job, self.width = bt, job, n
+        self.ex = ThreadPoolExecutor(n, thread_name_prefix="bt-optimize")
+
+    def __exit__(self, *exc: Any) -> None:
+        self.ex.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, tasks: Iterable[Task]) -> Iterator[Row]:
+        yield from _pool_loop(
+            lambda t: self.ex.submit(evaluate, self.bt, self.job, *t), tasks, 2 * self.width
+        )
+
+
+#: What forked workers inherit: a sweep's data and job, by token. Set before the pool starts
+#: its workers and removed when it is shut down.
+_INHERITED: dict[str, tuple[MarketData, Job]] = {}
+#: The one Backtest of this worker process (set by the pool initializer).
+_WORKER: dict[str, tuple[Backtest, Job]] = {}
+
+
+def _init_forked(token: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    md, job = _INHERITED[token]
+    _WORKER["bt"] = (make_backtest(md, job), job)
+
+
+def _init_spawned(layout: SharedLayout, job: Job) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    job = replace(job, strategy=resolve(job.strategy))
+    _WORKER["bt"] = (make_backtest(attach(layout), job), job)
+
+
+def _work(task: Task) -> Row:
+    bt, job = _WORKER["bt"]
+    return evaluate(bt, job, *task)
+
+
+def default_start_method() -> str:
+    """fork where the platform has it and it is safe (Linux): workers inherit the data
+    handle without a copy; spawn elsewhere (the data then goes through shared memory)."""
+    return "fork" if sys.platform.startswith("linux") else "spawn"
+
+
+class Processes(Runner):
+    """A process pool. Forked workers inherit the data handle (no copy, no pickling);
+    spawned ones attach to one shared-memory block written once. Rows come back small."""
+
+    def __init__(self, md: MarketData, job: Job, n: int, start_method: str | None = None):
+        method = start_method or default_start_method()
+        if method not in mp.get_all_start_methods():
+            raise ParameterError(
+                f"start method {method!r} is not available here; use one of "
+                f"{mp.get_all_start_methods()}",
+                parameter="start_method",
+            )
+        self.width = n
+        ctx = mp.get_context(method)
+        self.shared: SharedData | None = None
+        self.token = uuid.uuid4().hex
+        if method == "fork":
+            _INHERITED[self.token] = (md, job)
+            self.ex = ProcessPoolExecutor(
+                n, mp_context=ctx, initializer=_init_forked, initargs=(self.token,)
+            )
+        else:
+            self.shared = SharedData(md)
+            ship = replace(job, strategy=StrategyRef.of(resolve(job.strategy)))
+            self.ex = ProcessPoolExecutor(
+                n, mp_context=ctx, initializer=_init_spawned, initargs=(self.shared.layout, ship)
+            )
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        try:
+            if exc_type is None:
+                self.ex.shutdown(wait=True)
+            else:
+                # Ctrl-C or an error: drop queued tasks and stop the workers now; what
+                # finished has already been handed on.
+                procs = list((getattr(self.ex, "_processes", None) or {}).values())
+                self.ex.shutdown(wait=False, cancel_futures=True)
+                for p in procs:
+                    with contextlib.suppress(Exception):
+                        p.terminate()
+        finally:
+            _INHERITED.pop(self.token, None)
+            if self.shared is not None:
+                self.shared.close()
+
+    def run(self, tasks: Iterable[Task]) -> Iterator[Row]:
+        yield from _pool_loop(lambda t: self.ex.submit(_work, t), tasks, 2 * self.width)
+
+
+# ----- Ray ------------------------------------------------------------------------------
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as e:
+        raise ImportError("backend='ray' needs Ray: pip install 'bt-core[ray]' (or ray)") from e
+    return ray
+
+
+def ray_init(n: int | None = None) -> Any:
+    """Join the cluster at ``RAY_ADDRESS`` when set, else start (or reuse) a local Ray."""
+    ray = _ray()
+    if not ray.is_initialized():
+        address = os.environ.get("RAY_ADDRESS") or None
+        kwargs: dict[str, Any] = {"ignore_reinit_error": True, "log_to_driver": False}
+        if address is None:
+            kwargs.update(num_cpus=n or cpu_count(), include_dashboard=False)
+        ray.init(address=address, **kwargs)
+    return ray
+
+
+class _RayWorker:
+    """A Ray actor holding one Backtest: the data is fetched from the object store and
+    validated into an engine handle once per actor, not once per task."""
+
+    def __init__(self, data: Any, job: Job) -> None:
+        symbols, cols = data
+        md = MarketData.from_handle(bt_engine.Data(symbols, [dict(c) for c in cols]))
+        self.job = replace(job, strategy=resolve(job.strategy))
+        self.bt = make_backtest(md, self.job)
+
+    def run(self, chunk: list[Task]) -> list[Row]:
+        return [evaluate(self.bt, self.job, t, p) for t, p in chunk]
+
+
+def _ship_by_value(strategy: Any) -> None:
+    """Strategy classes from files or test modules are not importable on Ray's workers:
+    have cloudpickle send their code instead of a reference."""
+    if isinstance(strategy, str):
+        return
+    mod = sys.modules.get(strategy.__module__)
+    if mod is None or strategy.__module__ == "__main__":
+        return
+    file = getattr(mod, "__file__", "") or ""
+    if "site-packages" in file or strategy.__module__.split(".")[0] in ("bt_core", "bt_engine"):
+        return
+    from ray import cloudpickle
+
+    with contextlib.suppress(ValueError):
+        cloudpickle.register_pickle_by_value(mod)
+
+
+class Ray(Runner):
+    """Ray actors, one per worker slot; the data goes to the object store once
+    (``ray.put``) and each actor builds its handle from it once. Tasks are chunks of
+    parameter sets, two chunks in flight per actor."""
+
+    def __init__(self, md: MarketData, job: Job, n: int, chunk: int = 1) -> None:
+        from bt_core.optimize._work import columns
+
+        self.ray = ray_init(n)
+        _ship_by_value(job.strategy)
+        self.width, self.chunk = n, max(1, chunk)
+        data_ref = self.ray.put(columns(md))
+        actor = self.ray.remote(num_cpus=1)(_RayWorker)
+        self.actors = [actor.remote(data_ref, job) for _ in range(n)]
+        self.pending: dict[Any, Any] = {}
+
+    def __exit__(self, *exc: Any) -> None:
+        for ref in self.pending:
+            with contextlib.suppress(Exception):
+                self.ray.cancel(ref, force=True)
+        for a in self.actors:
+            with contextlib.suppress(Exception):
+                self.ray.kill(a)
+
+    def run(self, tasks: Iterable[Task]) -> Iterator[Row]:
+        it = iter(tasks)
+        free = [a for a in self.actors for _ in range(2)]
+
+        def fill() -> None:
+            while free:
+                part = list(islice(it, self.chunk))
+                if not part:
+                    return
+                a = free.pop()
+                self.pending[a.run.remote(part)] = a
+
+        fill()
+        while self.pending:
+            done, _ = self.ray.wait(list(self.pending), num_returns=1)
+            for ref in done:
+                free.append(self.pending.pop(ref))
+                yield from self.ray.get(ref)
+            fill()
+
+
+# ----- the Rust batch sweep (built-in strategies) -----------------------------------------
+
+
+def _batchable(params: dict[str, Any], defaults: dict[str, Any]) -> tuple[int, int, float] | None:
+    """(fast, slow, size) when the engine's batch sweep runs this set as ``run()`` would:
+    integer windows and a size in units; None sends the set through ``Backtest.run``."""
+    p = {**defaults, **params}
+    if set(p) - {"fast", "slow", "size", "pct"}:
+        return None
+    fast, slow, size = p.get("fast"), p.get("slow"), p.get("size")
+    if size is None:
+        return None
+    if p.get("pct") is not None:
+        return None
+    ints = all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+        for v in (fast, slow)
+    )
+    number = isinstance(size, (int, float, np.number)) and not isinstance(size, bool)
+    if not ints or not number or not math.isfinite(float(size)) or float(size) <= 0:
+        return None
+    return int(fast), int(slow), float(size)  # type: ignore[arg-type]
+
+
+class Rust(Runner):
+    """The engine's batch sweep (built-in strategies; see :func:`run_rust`)."""
+
+    def __init__(self, bt: Backtest, job: Job, n: int, chunk: int = 512) -> None:
+        if job.strategy != "sma_cross":
+            raise ParameterError(
+                f"backend='rust' runs the built-in strategies ({', '.join(BUILTINS)}); "
+                f"use backend='process' for {job.strategy!r}",
+                parameter="backend",
+            )
+        self.bt, self.job, self.width, self.chunk = bt, job, n, chunk
+
+    def run(self, tasks: Iterable[Task]) -> Iterator[Row]:
+        return run_rust(self.bt, self.job, tasks, self.width, self.chunk)
+
+
+class _Collector:
+    """The batch sweep's callback: each finished set becomes the Result a single run builds
+    (``Backtest._result`` reads the same columns from a SweepRun as from an Engine), then
+    its row."""
+
+    def __init__(self, bt: Backtest, job: Job, runs: list[Any], defaults: dict[str, Any]):
+        self.bt, self.job, self.runs, self.defaults = bt, job, runs, defaults
+        self.rows: list[Row] = []
+        self.t0 = time.perf_counter()
+
+    def __call__(self, i: int, outcome: Any) -> None:
+        trial, params, _ = self.runs[i]
+        if isinstance(outcome, BaseException):
+            self.rows.append(failed_row(trial, params, from_engine(outcome), self.t0))
+        else:
+            res = self.bt._result(outcome, "sma_cross", {**self.defaults, **params})
+            self.rows.append(row_of(res, trial, params, self.job, self.t0))
+        self.t0 = time.perf_counter()
+
+
+def run_rust(
+    bt: Backtest, job: Job, tasks: Iterable[Task], n: int, chunk: int = 512
+) -> Iterator[Row]:
+    """The built-in SMA cross through ``bt_engine.sweep_sma_cross``: ``chunk`` sets per call
+    on ``n`` threads with the GIL released, each window's averages computed once per call.
+    Each set's result is turned into the same ``Result`` a single run builds, so its stats
+    are a single run's; sets the batch cannot run as ``run()`` would go through ``run()``."""
+    defaults = BUILTINS["sma_cross"]
+    md = bt.data
+    engine_config = bt.config.to_engine()
+    it = iter(tasks)
+    while True:
+        part = list(islice(it, chunk))
+        if not part:
+            return
+        batch = [(t, p, _batchable(p, defaults)) for t, p in part]
+        for t, p, b in batch:
+            if b is None:
+                yield evaluate(bt, job, t, p)
+        runs = [(t, p, b) for t, p, b in batch if b is not None]
+        if not runs:
+            continue
+        collect = _Collector(bt, job, runs, defaults)
+        # Rows are collected during the call (the callback cannot yield) and handed on after
+        # it, also when Ctrl-C stops it: what finished is kept.
+        stopped: BaseException | None = None
+        try:
+            bt_engine.sweep_sma_cross(
+                md.handle,
+                engine_config,
+                [b[0] for _, _, b in runs],  # type: ignore[index]
+                [b[1] for _, _, b in runs],  # type: ignore[index]
+                [b[2] for _, _, b in runs],  # type: ignore[index]
+                collect,
+                threads=n,
+            )
+        except BaseException as e:
+            stopped = e
+        collect.rows.sort(key=lambda r: r.trial)
+        yield from collect.rows
+        if stopped is not None:
+            raise stopped
+
+
+__all__ = [
+    "BACKENDS",
+    "Processes",
+    "Ray",
+    "Runner",
+    "Rust",
+    "Sequential",
+    "Threads",
+    "cpu_count",
+    "default_start_method",
+    "n_workers",
+    "ray_init",
+    "run_rust",
+]
