@@ -366,7 +366,18 @@ def _mount_data_commands() -> None:
     )
 
 
+def _mount_server_commands() -> None:
+    try:
+        from bt_server.cli import serve
+    except ImportError:  # bt-server is optional: `bt serve` exists only when it is installed
+        return
+    app.command(
+        "serve", help="Start the backtest server (bt-server): HTTP API, workers, run store."
+    )(serve)
+
+
 _mount_data_commands()
+_mount_server_commands()
 
 
 def main() -> None:
