@@ -142,17 +142,23 @@ class Normalizer:
         value: Any = None,
         pct: Any = None,
     ) -> OrderRequest | None:
+        if size is None and value is None and pct is None:
+            # The common call, buy()/sell() or "BUY": the strategy's default sizing.
+            if limit is not None or tif != "gtc":
+                _checked(1.0, limit, tif)
+            s = self.resolve(symbol)
+            default = self.default(side, s)
+            if default is None:
+                return None
+            amount, sizing = default
+            if limit is None and tif == "gtc":
+                return OrderRequest(s, side, _number("order size", amount), None, "gtc", sizing)
+            amount, limit, tif = _checked(amount, limit, tif)
+            return OrderRequest(s, side, amount, limit, tif, sizing)
         sized = _sizing(size, value, pct)
-        if sized is not None:
-            amount, limit, tif = _checked(sized[0], limit, tif)
-            return OrderRequest(self.resolve(symbol), side, amount, limit, tif, sized[1])
-        _checked(1.0, limit, tif)
-        s = self.resolve(symbol)
-        default = self.default(side, s)
-        if default is None:
-            return None
-        amount, limit, tif = _checked(default[0], limit, tif)
-        return OrderRequest(s, side, amount, limit, tif, default[1])
+        assert sized is not None
+        amount, limit, tif = _checked(sized[0], limit, tif)
+        return OrderRequest(self.resolve(symbol), side, amount, limit, tif, sized[1])
 
     def __call__(self, ret: Any) -> list[OrderRequest]:
         if isinstance(ret, (list, tuple)):
