@@ -220,6 +220,8 @@ def test_several_symbols(make_ohlc: Any) -> None:
     by_hand = CASH / 2 * ca / ca[0] + CASH / 2 * np.concatenate([np.ones(30), cb / cb[0]])
     np.testing.assert_allclose(hold, by_hand, rtol=1e-14)
     np.testing.assert_allclose(buy_and_hold(md, CASH).to_numpy(), by_hand, rtol=1e-14)
+    if "buy_hold_return" in result.stats:  # the same buy-and-hold as the statistics'
+        assert hold[-1] / CASH - 1 == pytest.approx(result.stats["buy_hold_return"], rel=1e-12)
 
     with pytest.raises(ParameterError, match="unknown symbol 'CCC'.*AAA, BBB") as err:
         plot_result(result, "CCC", bars=md)
@@ -286,6 +288,8 @@ def test_result_html_shows_the_key_stats(run: tuple[Any, pd.DataFrame]) -> None:
     assert f"{stats['final_equity']:,.2f}" in text
     assert f"{stats['total_return'] * 100:,.2f} %" in text
     assert f"{stats['max_drawdown'] * 100:,.2f} %" in text
+    if "buy_hold_return" in stats:
+        assert f"{stats['buy_hold_return'] * 100:,.2f} %" in text
     assert "<th style='text-align:left'>round trips</th><td style='text-align:right'>4<" in text
     assert f"{result.equity.index[0]:%Y-%m-%d} to" in text
 

@@ -431,6 +431,7 @@ _KEY_STATS: tuple[tuple[str, str, str], ...] = (
     ("initial_equity", "initial equity", "money"),
     ("final_equity", "final equity", "money"),
     ("total_return", "total return", "pct"),
+    ("buy_hold_return", "buy & hold return", "pct"),
     ("cagr", "CAGR", "pct"),
     ("annual_volatility", "annual volatility", "pct"),
     ("sharpe", "Sharpe", "ratio"),
