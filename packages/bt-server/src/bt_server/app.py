@@ -36,6 +36,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -293,17 +294,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         touch_lock=threading.Lock(),
     )
 
+    lifespans = [0]  # test clients may nest lifespans; the first starts, the last stops
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        hub.bind(asyncio.get_running_loop())
-        svc.pool.start()
+        lifespans[0] += 1
+        if lifespans[0] == 1:
+            hub.bind(asyncio.get_running_loop())
+            svc.pool.start()
         try:
             yield
         finally:
-            hub.bind(None)
-            await run_in_threadpool(svc.pool.stop)
-            await run_in_threadpool(db.interrupt_active)
-            db.close()
+            lifespans[0] -= 1
+            if lifespans[0] == 0:
+                hub.bind(None)
+                await run_in_threadpool(svc.pool.stop)
+                await run_in_threadpool(db.interrupt_active)
+                db.close()
 
     from bt_server import __version__
 
@@ -411,8 +418,15 @@ def _authenticate(svc: Services, token: str | None) -> Principal:
     return principal
 
 
-def _caller(request: Request) -> Principal:
+_BEARER = HTTPBearer(auto_error=False, description="A token from `bt-server token create`.")
+
+
+def _caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
+) -> Principal:
     svc: Services = request.app.state.services
+    # The header is read as sent (the scheme object only documents it in /docs).
     return _authenticate(svc, _bearer(request.headers.get("authorization")))
 
 
@@ -879,7 +893,7 @@ def _routes(app: FastAPI, svc: Services) -> None:
 
     @app.get(
         "/runs/{run_id}/report",
-        response_class=HTMLResponse,
+        response_class=Response,
         responses={
             200: {"content": {"text/html": {"schema": {"type": "string"}}}},
             **_error_responses(401, 404, 409, 422, 429),
