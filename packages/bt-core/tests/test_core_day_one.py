@@ -156,3 +156,22 @@ def test_rejections_are_summarised(tiny: pd.DataFrame) -> None:
     assert res.stats["n_rejected"] == 5 and res.stats["rejected_share"] == pytest.approx(5 / 6)
     quiet = Backtest(tiny, "sma_cross").run(fast=2, slow=3)
     assert quiet.rejection_summary() == []
+
+
+def test_an_indicator_returning_a_dataframe_gives_one_line_per_column(ohlc: pd.DataFrame) -> None:
+    def bands(close: np.ndarray) -> pd.DataFrame:
+        c = pd.Series(close)
+        return pd.DataFrame({"mid": c.rolling(5).mean(), "up": c.rolling(5).max()})
+
+    seen: list[tuple[float, float]] = []
+
+    class Bands(Strategy):
+        def on_start(self) -> None:
+            self.mid, self.up = self.I(bands, self.data.close)
+
+        def next(self, bar: Any) -> None:
+            seen.append((self.mid[-1], self.up[-1]))
+
+    Backtest(ohlc, Bands).run()
+    want = bands(ohlc["close"].to_numpy())
+    assert seen == list(zip(want["mid"].iloc[4:], want["up"].iloc[4:], strict=True))

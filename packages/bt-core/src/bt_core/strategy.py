@@ -245,7 +245,8 @@ class Strategy:
         ``func`` is called with the full arrays (Lines passed as arguments are replaced by their
         whole series, read-only); it must be causal (value t uses data up to t only). Call it
         before the first bar (in ``on_start``/``init``). Returns a Line, or a tuple of Lines when
-        ``func`` returns several series. The result is copied into the engine, so changing the
+        ``func`` returns several series (a tuple, or a DataFrame: one Line per column). The
+        result is copied into the engine, so changing the
         array afterwards changes nothing.
         """
 
@@ -258,6 +259,8 @@ class Strategy:
             out = func
         if isinstance(out, tuple):
             return tuple(self._as_line(o) for o in out)
+        if isinstance(out, pd.DataFrame):  # several series, e.g. MACD line, signal, histogram
+            return tuple(self._as_line(out[c]) for c in out.columns)
         return self._as_line(out)
 
     def _as_line(self, values: Any) -> Line:
