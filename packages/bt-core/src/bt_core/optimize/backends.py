@@ -213,6 +213,10 @@ class Processes(Runner):
 
 
 def _ray() -> Any:
+    # Under `uv run`, Ray would start each worker through `uv run` again (re-resolving and
+    # shipping the project); the workers of a local instance already run in this
+    # environment. RAY_ENABLE_UV_RUN_RUNTIME_ENV=1 turns Ray's behaviour back on.
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     try:
         import ray
     except ImportError as e:

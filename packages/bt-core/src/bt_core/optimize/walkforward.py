@@ -77,10 +77,10 @@ class Window:
 def windows(
     index: pd.DatetimeIndex, train: Length, test: Length, *, anchored: bool = False
 ) -> list[Window]:
-    """The walk-forward windows over ``index``: in-sample ``train`` long (anchored: from the
-    first bar, growing), out-of-sample ``test`` long right after it; the next window starts
-    ``test`` later, so the out-of-sample windows tile the data without overlap. A last
-    out-of-sample window shorter than ``test`` is dropped."""
+    """The walk-forward windows over ``index``: out-of-sample windows ``test`` long that tile
+    the data after the first ``train``, each with the in-sample window ``train`` long just
+    before it (anchored: from the first bar, growing). A last out-of-sample window shorter
+    than ``test`` is dropped."""
     tr, te = parse_length("train", train), parse_length("test", test)
     n = len(index)
     out: list[Window] = []
@@ -99,19 +99,20 @@ def windows(
             return None
         return end
 
-    start = 0
-    while True:
-        is_stop = advance(start, tr)
-        if is_stop is None or is_stop >= n:
+    def back(pos: int, length: int | pd.DateOffset) -> int:
+        if isinstance(length, int):
+            return max(0, pos - length)
+        return int(index.searchsorted(index[pos] - length, side="left"))
+
+    # Each out-of-sample window starts where the previous one stopped (they tile the data);
+    # its in-sample window is the ``train`` just before it (or everything before it).
+    oos_start = advance(0, tr)
+    while oos_start is not None and oos_start < n:
+        oos_stop = advance(oos_start, te)
+        if oos_stop is None or oos_stop <= oos_start:
             break
-        oos_stop = advance(is_stop, te)
-        if oos_stop is None or oos_stop <= is_stop:
-            break
-        out.append(Window(0 if anchored else start, is_stop, is_stop, oos_stop))
-        nxt = advance(start, te)
-        if nxt is None or nxt <= start:
-            break
-        start = nxt
+        out.append(Window(0 if anchored else back(oos_start, tr), oos_start, oos_start, oos_stop))
+        oos_start = oos_stop
     if not out:
         raise ParameterError(
             f"the data ({n} bars, {index[0]} to {index[-1]}) is too short for one walk-forward "
