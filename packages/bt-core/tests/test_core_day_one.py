@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bt_core import Backtest, DataError, Strategy, StrategyError, load_data
+from bt_core import (
+    Backtest,
+    DataError,
+    RejectedOrdersWarning,
+    Strategy,
+    StrategyError,
+    load_data,
+)
 from bt_core.indicators import sma
 
 
@@ -148,7 +155,8 @@ def test_rejections_are_summarised(tiny: pd.DataFrame) -> None:
         def next(self, bar: Any) -> None:
             self.buy(1_000_000)
 
-    res = Backtest(tiny, Greedy).run()
+    with pytest.warns(RejectedOrdersWarning, match="5 of 6 orders of Greedy were rejected"):
+        res = Backtest(tiny, Greedy).run()
     lines = res.rejection_summary()
     assert lines[0] == f"rejected orders: {len(tiny) - 1} of {len(tiny)}"
     assert lines[1].startswith("  insufficient_cash: 5 (first: insufficient cash: buying")

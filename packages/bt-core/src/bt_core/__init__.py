@@ -5,7 +5,7 @@ result = Backtest(data, MyStrategy, cash=100_000, commission=0.0005).run(fast=10
 result.stats, result.equity, result.fills, result.orders, result.trades
 """
 
-from bt_core.backtest import BUILTINS, Backtest
+from bt_core.backtest import BUILTINS, Backtest, RejectedOrdersWarning
 from bt_core.config import RunConfig
 from bt_core.data import MarketData, load_data
 from bt_core.errors import ActionError, BtCoreError, DataError, ParameterError, StrategyError
@@ -25,6 +25,7 @@ __all__ = [
     "Order",
     "OrderHandle",
     "ParameterError",
+    "RejectedOrdersWarning",
     "Result",
     "RunConfig",
     "Strategy",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,11 @@ def _number(name: str, v: Any, *, positive: bool = False) -> float:
             f"parameter {name} must be {'> 0' if positive else '>= 0'}, got {v!r}", parameter=name
         )
     return f
+
+
+class RejectedOrdersWarning(UserWarning):
+    """Most of a run's orders were rejected: its statistics describe a strategy that barely
+    traded (filter it in a sweep with ``warnings.simplefilter("ignore", ...)``)."""
 
 
 @contextmanager
@@ -358,6 +364,14 @@ class Backtest:
         # fetched and the tables built on first access, so sweeps that read equity or stats
         # do not pay for them.
         out = RunOutput(eng, md)
+        rejected = sum(n for n, _ in out.rejections.values())
+        if rejected * 2 > out.n_orders:
+            warnings.warn(
+                f"{rejected} of {out.n_orders} orders of {name} were rejected; see "
+                "result.rejection_summary() and result.orders['reason_code']",
+                RejectedOrdersWarning,
+                stacklevel=3,
+            )
         return Result(
             equity=pd.Series(eng.equity_curve(), index=md.index, name="equity", copy=False),
             params=dict(params),
@@ -369,4 +383,4 @@ class Backtest:
         )
 
 
-__all__ = ["BUILTINS", "Backtest", "FIELDS"]
+__all__ = ["BUILTINS", "Backtest", "FIELDS", "RejectedOrdersWarning"]

@@ -6,6 +6,7 @@ import ast
 import json
 import math
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from bt_core.backtest import BUILTINS, Backtest
+from bt_core.backtest import BUILTINS, Backtest, RejectedOrdersWarning
 from bt_core.config import RunConfig
 from bt_core.data import load_data
 from bt_core.errors import BtCoreError, ParameterError
@@ -285,11 +286,11 @@ def run(
                 transient=True,
             ) as bar:
                 task = bar.add_task("run", total=bt.data.n_bars)
-                result = bt.run(
-                    progress=lambda done, total: bar.update(task, completed=done), **params
+                result = _quiet_run(
+                    bt, progress=lambda done, total: bar.update(task, completed=done), **params
                 )
         else:
-            result = bt.run(**params)
+            result = _quiet_run(bt, **params)
         stats = result.stats
     except (BtCoreError, ValueError) as e:
         _error(_hint(str(e), symbol))
@@ -321,6 +322,13 @@ def run(
             _error(f"no {what}: {e}")
             raise typer.Exit(code=2) from e
     print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+
+
+def _quiet_run(bt: Backtest, **kwargs: Any) -> Any:
+    """bt.run without its RejectedOrdersWarning: the command reports rejections itself."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RejectedOrdersWarning)
+        return bt.run(**kwargs)
 
 
 def _hint(message: str, symbol: str | None) -> str:
