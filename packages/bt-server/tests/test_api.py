@@ -51,7 +51,10 @@ def test_revoked_token_is_401(server: Server) -> None:
     token_id, token = svc.tokens.create("carol", "user")
     h = {"Authorization": f"Bearer {token}"}
     assert server.client.get("/runs", headers=h).status_code == 200
-    assert svc.db.revoke_tokens(token_id) == 1
+    assert svc.db.revoke_tokens(token_id) == 1  # as `bt-server token revoke` does
+    from bt_server.auth import VERIFY_CACHE_SECONDS
+
+    time.sleep(VERIFY_CACHE_SECONDS + 0.1)  # a revocation takes effect within this time
     assert server.client.get("/runs", headers=h).status_code == 401
 
 

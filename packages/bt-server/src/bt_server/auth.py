@@ -66,12 +66,19 @@ def load_key(data_dir: Path, configured: str | None) -> bytes:
     return bytes.fromhex(path.read_text().strip())
 
 
+#: Seconds a verified token is trusted without another look at its record: a revocation
+#: takes effect within this time. It spares every request a database read under load.
+VERIFY_CACHE_SECONDS = 2.0
+
+
 class TokenService:
     """Creates, checks and revokes tokens in the run store."""
 
     def __init__(self, db: Database, key: bytes) -> None:
         self.db = db
         self._key = key
+        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._cache_lock = threading.Lock()
 
     def _digest(self, token: str) -> str:
         return hmac.new(self._key, token.encode(), hashlib.sha256).hexdigest()
@@ -94,12 +101,28 @@ class TokenService:
         m = _TOKEN_RE.match(token)
         if m is None:
             return None
+        digest = self._digest(token)
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._cache.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
         row = self.db.get_token(m.group(1))
         if row is None or row["revoked_at"] is not None:
             return None
-        if not hmac.compare_digest(row["hash"], self._digest(token)):
+        if not hmac.compare_digest(row["hash"], digest):
             return None
-        return Principal(token_id=row["id"], user=row["user"], scope=row["scope"])
+        principal = Principal(token_id=row["id"], user=row["user"], scope=row["scope"])
+        with self._cache_lock:
+            if len(self._cache) > 10_000:  # only live tokens get here; keep it bounded anyway
+                self._cache.clear()
+            self._cache[digest] = (now + VERIFY_CACHE_SECONDS, principal)
+        return principal
+
+    def forget(self) -> None:
+        """Drop cached verifications (after a revocation in this process)."""
+        with self._cache_lock:
+            self._cache.clear()
 
 
 class RateLimiter:

@@ -16,6 +16,7 @@ come): the queue, the worker pool and the event stream are the same for all of t
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -136,10 +137,14 @@ class Database:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_lock = threading.Lock()
         self.engine: Engine = create_engine(
             f"sqlite:///{self.path}",
             json_serializer=_json,
             connect_args={"check_same_thread": False, "timeout": 30},
+            # One connection per busy thread: FastAPI's pool (40) and the supervisors.
+            pool_size=20,
+            max_overflow=40,
         )
         event.listen(self.engine, "connect", _pragmas)
         self._migrate()
@@ -149,7 +154,16 @@ class Database:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
+        """A write transaction. Writers of this process queue on a lock rather than inside
+        SQLite, whose busy handler sleeps in growing steps (up to 100 ms) when writers
+        collide: that turned a burst of submissions into seconds of tail latency."""
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction: WAL lets it run beside a writer, so it takes no lock."""
+        with self.engine.connect() as conn:
             yield conn
 
     # ------------------------------------------------------------------ schema
@@ -185,7 +199,7 @@ class Database:
                 conn.execute(insert(meta).values(values))
 
     def schema_version(self) -> int:
-        with self.begin() as conn:
+        with self.read() as conn:
             return int(
                 conn.execute(
                     select(meta.c.value).where(meta.c.key == "schema_version")
@@ -202,12 +216,12 @@ class Database:
             )
 
     def get_token(self, token_id: str) -> dict[str, Any] | None:
-        with self.begin() as conn:
+        with self.read() as conn:
             row = conn.execute(select(tokens).where(tokens.c.id == token_id)).mappings().first()
         return dict(row) if row else None
 
     def list_tokens(self) -> list[dict[str, Any]]:
-        with self.begin() as conn:
+        with self.read() as conn:
             rows = conn.execute(select(tokens).order_by(tokens.c.created_at)).mappings().all()
         return [dict(r) for r in rows]
 
@@ -225,7 +239,7 @@ class Database:
         return int(res.rowcount or 0)
 
     def has_active_admin(self) -> bool:
-        with self.begin() as conn:
+        with self.read() as conn:
             n = conn.execute(
                 select(func.count())
                 .select_from(tokens)
@@ -276,7 +290,7 @@ class Database:
             q = q.where(jobs.c.kind == kind)
         if owner is not None:
             q = q.where(jobs.c.owner == owner)
-        with self.begin() as conn:
+        with self.read() as conn:
             row = conn.execute(q).mappings().first()
             if row is None:
                 return None
@@ -312,7 +326,7 @@ class Database:
         if tag is not None:
             conds.append(jobs.c.id.in_(select(job_tags.c.job_id).where(job_tags.c.tag == tag)))
         where = and_(*conds)
-        with self.begin() as conn:
+        with self.read() as conn:
             total = conn.execute(select(func.count()).select_from(jobs).where(where)).scalar_one()
             rows = [
                 dict(r)
@@ -341,7 +355,7 @@ class Database:
         q = select(func.count()).select_from(jobs).where(jobs.c.status.in_(ACTIVE))
         if kind is not None:
             q = q.where(jobs.c.kind == kind)
-        with self.begin() as conn:
+        with self.read() as conn:
             return int(conn.execute(q).scalar_one())
 
     def transition(self, job_id: str, frm: Sequence[str], to: str, **values: Any) -> bool:
@@ -396,11 +410,11 @@ class Database:
         return bool(res.rowcount)
 
     def job_ids(self) -> set[str]:
-        with self.begin() as conn:
+        with self.read() as conn:
             return set(conn.execute(select(jobs.c.id)).scalars())
 
     def active_jobs_using_dataset(self, dataset_id: str) -> int:
-        with self.begin() as conn:
+        with self.read() as conn:
             rows = conn.execute(select(jobs.c.spec).where(jobs.c.status.in_(ACTIVE))).scalars()
             return sum(
                 1
@@ -418,7 +432,7 @@ class Database:
         q = select(datasets).where(datasets.c.id == dataset_id)
         if user is not None:
             q = q.where((datasets.c.owner == user) | datasets.c.owner.is_(None))
-        with self.begin() as conn:
+        with self.read() as conn:
             row = conn.execute(q).mappings().first()
         return dict(row) if row else None
 
@@ -426,7 +440,7 @@ class Database:
         self, user: str, *, limit: int, offset: int
     ) -> tuple[list[dict[str, Any]], int]:
         where = (datasets.c.owner == user) | datasets.c.owner.is_(None)
-        with self.begin() as conn:
+        with self.read() as conn:
             total = conn.execute(
                 select(func.count()).select_from(datasets).where(where)
             ).scalar_one()
@@ -440,7 +454,7 @@ class Database:
             return [dict(r) for r in rows], int(total)
 
     def shared_dataset_named(self, name: str) -> dict[str, Any] | None:
-        with self.begin() as conn:
+        with self.read() as conn:
             row = (
                 conn.execute(
                     select(datasets).where(datasets.c.owner.is_(None), datasets.c.name == name)
@@ -456,7 +470,7 @@ class Database:
         return bool(res.rowcount)
 
     def dataset_ids(self) -> set[str]:
-        with self.begin() as conn:
+        with self.read() as conn:
             return set(conn.execute(select(datasets.c.id)).scalars())
 
 

@@ -38,6 +38,7 @@ log = logging.getLogger("bt_server.worker")
 #: Points of the equity sample pushed to live clients when a run ends.
 EQUITY_SAMPLE_POINTS = 200
 _PROGRESS_EVERY = 0.2  # seconds between progress messages
+WORKER_NICENESS = 10
 
 
 class Emitter:
@@ -219,6 +220,10 @@ def _warm_up() -> None:
 def main(conn: Connection, lifeline: Connection, config: dict[str, Any]) -> None:
     """Entry point of a worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
+    # Below the API in the scheduler: with every core busy running jobs, status requests and
+    # WebSockets still get answered promptly (measured by benchmarks/bench_load.py).
+    with contextlib.suppress(AttributeError, OSError):
+        os.nice(WORKER_NICENESS)
     threading.Thread(target=_watch_lifeline, args=(lifeline,), daemon=True).start()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     _warm_up()
