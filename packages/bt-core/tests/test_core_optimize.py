@@ -242,7 +242,10 @@ def test_multi_objective_pareto_front(md: Any) -> None:
         seed=1,
         n_jobs=1,
     )
-    assert {"total_return", "max_drawdown", "pareto_rank"} <= set(res.table.columns)
+    cols = set(res.table.columns)
+    assert {"score_total_return", "score_max_drawdown", "pareto_rank"} <= cols
+    assert res.table.columns.is_unique
+    assert (res.table["score_total_return"] == res.table["total_return"]).all()
     front = res.pareto_front
     assert len(front) >= 1 and (front["pareto_rank"] == 0).all()
     pts = res.table[["total_return", "max_drawdown"]].to_numpy()

@@ -387,6 +387,8 @@ def _mount_server_commands() -> None:
 _mount_data_commands()
 _mount_server_commands()
 
+import bt_core.cli_optimize  # noqa: E402, F401 - registers `bt optimize` on app
+
 
 def main() -> None:
     app()

@@ -24,12 +24,18 @@ if TYPE_CHECKING:
     from bt_core.result import Result
 
 
+def score_columns(objs: Sequence[Objective]) -> list[str]:
+    """``score`` for one objective; ``score_<name>`` for each of several (the stat of the
+    same name stays its own column)."""
+    return ["score"] if len(objs) == 1 else [f"score_{o.name}" for o in objs]
+
+
 def build_table(
     rows: Sequence[Row], names: Sequence[str], objs: Sequence[Objective]
 ) -> pd.DataFrame:
     """Rows -> the ranked table: trial, the parameters, the score(s), every stat, the
     error and the run time, best first."""
-    score_cols = ["score"] if len(objs) == 1 else [o.name for o in objs]
+    score_cols = score_columns(objs)
     # Every stat a column: the documented metrics first, then any other key the runs'
     # stats carry, in the order they first appear.
     stat_keys = list(METRIC_KEYS)
@@ -110,7 +116,7 @@ class OptimizeResult:
         if not len(self.table):
             return None
         top = self.table.iloc[0]
-        score_cols = ["score"] if len(self.objectives) == 1 else [o.name for o in self.objectives]
+        score_cols = score_columns(self.objectives)
         if top["error"] is not None and not pd.isna(top["error"]):
             return None
         if any(pd.isna(top[c]) for c in score_cols):
@@ -267,4 +273,4 @@ class OptimizeResult:
         )
 
 
-__all__ = ["OptimizeResult", "build_table"]
+__all__ = ["OptimizeResult", "build_table", "score_columns"]
