@@ -521,3 +521,79 @@ def test_websocket_refuses_strangers(server: Server, who: str | None, code: str)
     with server.client.websocket_connect(f"/runs/{rid}/events", headers=headers) as ws:
         ev = ws.receive_json()
         assert ev["type"] == "error" and ev["code"] == code
+
+
+# ----------------------------------------------------------------------------- optimisations
+def _wait_opt(server: Server, oid: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = server.client.get(f"/optimizations/{oid}", headers=server.h()).json()
+        if job["status"] not in ("queued", "running"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(job)
+
+
+def test_optimization_grid_best_params_trials_report(server: Server) -> None:
+    import bt_core
+
+    c = server.client
+    r = c.post("/optimizations", headers=server.h(), json={
+        "strategy": "sma_cross", "space": {"fast": "5:15:5", "slow": [20, 30]},
+        "data": {"dataset_id": server.sample_id}, "tags": ["opt"]})
+    assert r.status_code == 202, r.text
+    oid = r.json()["id"]
+    assert r.headers["location"] == f"/optimizations/{oid}"
+    job = _wait_opt(server, oid)
+    assert job["status"] == "succeeded", job
+    local = bt_core.Backtest(str(SAMPLE), "sma_cross").optimize(
+        {"fast": "5:15:5", "slow": [20, 30]}, n_jobs=1, backend="sequential", progress=False)
+    assert job["summary"]["best_params"] == local.best_params
+    assert job["summary"]["n_trials"] == 6 and job["summary"]["objectives"] == ["sharpe"]
+    assert job["trials"][0]["fast"] == local.best_params["fast"]
+    assert job["trials"][0]["score"] == local.best_score
+    trials = c.get(f"/optimizations/{oid}/trials", headers=server.h(Accept="text/csv"))
+    assert len(pd.read_csv(io.StringIO(trials.text))) == 6
+    report = c.get(f"/optimizations/{oid}/report", headers=server.h())
+    assert report.status_code == 200 and "plotly" in report.text.lower()
+    listed = c.get("/optimizations?tag=opt", headers=server.h()).json()
+    assert [o["id"] for o in listed["items"]] == [oid] and listed["items"][0]["trials"] is None
+    assert c.get(f"/optimizations/{oid}", headers=server.h("bob")).status_code == 404
+    assert c.get(f"/runs/{oid}", headers=server.h()).status_code == 404  # another kind
+    with c.websocket_connect(f"/optimizations/{oid}/events", headers=server.h()) as ws:
+        assert ws.receive_json()["status"] == "succeeded"
+    assert c.delete(f"/optimizations/{oid}", headers=server.h()).status_code == 204
+    assert c.get(f"/optimizations/{oid}", headers=server.h()).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "change,code,path",
+    [
+        ({"space": {"nope": [1, 2]}}, "unknown_parameter", ["body", "space", "nope"]),
+        ({"space": {"fast": "5:x"}}, "invalid_space", ["body", "space", "fast"]),
+        ({"space": {"fast": "1:100000:1"}}, "too_many_trials", ["body", "space"]),
+        ({"trials": 5}, "trials_with_grid", ["body", "trials"]),
+        ({"method": "random", "trials": 10**9}, "too_many_trials", ["body", "trials"]),
+        ({"maximize": ["sharpe", "cagr"]}, "several_objectives", ["body", "method"]),
+        ({"params": {"fast": 3}}, "fixed_and_searched", ["body", "params", "fast"]),
+        ({"params": {"slow": "x"}}, "invalid_parameters", ["body", "params", "slow"]),
+        ({"strategy": "../x"}, "invalid_request", ["body", "strategy"]),
+    ],
+)
+def test_optimization_bad_requests(server: Server, change: dict, code: str, path: list) -> None:
+    body = {"strategy": "sma_cross", "space": {"fast": [3, 5]},
+            "data": {"dataset_id": server.sample_id}, **change}
+    r = server.client.post("/optimizations", headers=server.h(), json=body)
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == code and r.json()["errors"][0]["path"] == path
+
+
+def test_optimization_cancel(server: Server) -> None:
+    c = server.client
+    r = c.post("/optimizations", headers=server.h(), json={
+        "strategy": "server_strategies.Slow", "space": {"delay": [0.05, 0.06]},
+        "data": {"dataset_id": server.sample_id}})
+    oid = r.json()["id"]
+    out = c.post(f"/optimizations/{oid}/cancel", headers=server.h()).json()
+    assert out["status"] == "cancelled"
+    assert c.get(f"/optimizations/{oid}/trials", headers=server.h()).status_code == 409

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import shutil
 import threading
@@ -58,10 +59,14 @@ from bt_server.models import (
     DatasetPage,
     ErrorBody,
     Health,
+    OptimizationOut,
+    OptimizationPage,
+    OptimizationRequest,
     RunOut,
     RunPage,
     RunRequest,
     Status,
+    StoreData,
     StrategyId,
     StrategyOut,
     Symbol,
@@ -71,10 +76,12 @@ from bt_server.models import (
 )
 from bt_server.pool import QueueFull, Task, WorkerPool
 from bt_server.settings import Settings
-from bt_server.strategies import StrategyRegistry
+from bt_server.strategies import StrategyInfo, StrategyRegistry
 
 log = logging.getLogger("bt_server")
 
+#: What a job kind is called in messages.
+KIND_NAMES = {"run": "run", "optimization": "optimisation", "backfill": "backfill"}
 _TOUCH_EVERY = 60.0  # seconds between writes of a token's last use
 _CANCEL_WAIT = 5.0  # seconds POST /cancel waits for the worker to be stopped
 _EVENT_RECHECK = 2.0  # seconds between looks at the record while a WebSocket waits
@@ -700,16 +707,19 @@ def _routes(app: FastAPI, svc: Services) -> None:
             ) from None
         return job_id
 
-    def _run_spec(user: Principal, body: RunRequest) -> dict[str, Any]:
-        info = registry.get(body.strategy)
+    def _strategy(sid: str) -> StrategyInfo:
+        info = registry.get(sid)
         if info is None:
             raise invalid(
                 ["body", "strategy"],
                 "unknown_strategy",
-                f"no strategy {body.strategy!r}; GET /strategies lists them",
+                f"no strategy {sid!r}; GET /strategies lists them",
             )
+        return info
+
+    def _params(info: StrategyInfo, params: dict[str, Any]) -> dict[str, Any]:
         try:
-            params = info.validate(body.params)
+            return info.validate(params)
         except ValidationError as e:
             errors = pydantic_errors(e.errors(), ("body", "params"))
             raise ApiError(
@@ -718,16 +728,21 @@ def _routes(app: FastAPI, svc: Services) -> None:
                 f"parameters of {info.id}: {errors[0]['message']}",
                 errors=errors,
             ) from None
-        timeout = body.timeout if body.timeout is not None else settings.run_timeout
+
+    def _timeout(given: float | None) -> float:
+        timeout = given if given is not None else settings.run_timeout
         if timeout > settings.run_timeout:
             raise invalid(
                 ["body", "timeout"],
                 "timeout_too_long",
                 f"timeout must be at most the server's {settings.run_timeout:g} s",
             )
-        data = body.data.model_dump(mode="json")
-        if isinstance(body.data, DatasetData):
-            row = db.get_dataset(body.data.dataset_id, user=user.user)
+        return timeout
+
+    def _data(user: Principal, spec: DatasetData | StoreData) -> dict[str, Any]:
+        data = spec.model_dump(mode="json")
+        if isinstance(spec, DatasetData):
+            row = db.get_dataset(spec.dataset_id, user=user.user)
             if row is None:
                 raise invalid(["body", "data", "dataset_id"], "unknown_dataset", "no such dataset")
             if data["symbol"] is None:
@@ -740,13 +755,17 @@ def _routes(app: FastAPI, svc: Services) -> None:
                 )
         else:
             _bar_query(data, ["body", "data"])
+        return data
+
+    def _run_spec(user: Principal, body: RunRequest) -> dict[str, Any]:
+        info = _strategy(body.strategy)
         return {
             "strategy": info.id,
-            "params": params,
+            "params": _params(info, body.params),
             "config": body.config.model_dump(mode="json"),
-            "data": data,
+            "data": _data(user, body.data),
             "tags": list(dict.fromkeys(body.tags)),
-            "timeout": timeout,
+            "timeout": _timeout(body.timeout),
         }
 
     @app.post(
@@ -790,11 +809,44 @@ def _routes(app: FastAPI, svc: Services) -> None:
         )
         return RunPage(items=[run_out(r) for r in rows], total=total, limit=limit, offset=offset)
 
-    def _run(user: Principal, run_id: str) -> dict[str, Any]:
-        job = db.get_job(run_id, kind="run", owner=user.user)
+    def _job(user: Principal, job_id: str, kind: str) -> dict[str, Any]:
+        job = db.get_job(job_id, kind=kind, owner=user.user)
         if job is None:
-            raise not_found("run")
+            raise not_found(KIND_NAMES[kind])
         return job
+
+    def _run(user: Principal, run_id: str) -> dict[str, Any]:
+        return _job(user, run_id, "run")
+
+    def _cancel(user: Principal, job_id: str, kind: str) -> dict[str, Any]:
+        job = _job(user, job_id, kind)
+        if job["status"] in TERMINAL:
+            raise ApiError(
+                409,
+                "not_cancellable",
+                f"the {KIND_NAMES[kind]} is already {job['status']}",
+                fields={"status": job["status"]},
+            )
+        pool.cancel(job_id)
+        deadline = time.monotonic() + _CANCEL_WAIT
+        while time.monotonic() < deadline:
+            job = _job(user, job_id, kind)
+            if job["status"] in TERMINAL:
+                break
+            time.sleep(0.02)
+        return job
+
+    def _delete(user: Principal, job_id: str, kind: str) -> Response:
+        job = _job(user, job_id, kind)
+        if job["status"] not in TERMINAL or not db.delete_job(job_id):
+            raise ApiError(
+                409,
+                "run_active" if kind == "run" else "job_active",
+                f"cancel the {KIND_NAMES[kind]} before deleting it",
+                fields={"status": job["status"]},
+            )
+        shutil.rmtree(results.run_dir(data_dir, job_id), ignore_errors=True)
+        return Response(status_code=204)
 
     _RUN_ERRORS = _error_responses(401, 404, 422, 429)
 
@@ -926,22 +978,7 @@ def _routes(app: FastAPI, svc: Services) -> None:
     )
     def cancel_run(user: User, run_id: RunId) -> RunOut:
         """Stop a queued or running run (a running one's worker process is killed)."""
-        job = _run(user, run_id)
-        if job["status"] in TERMINAL:
-            raise ApiError(
-                409,
-                "not_cancellable",
-                f"the run is already {job['status']}",
-                fields={"status": job["status"]},
-            )
-        pool.cancel(run_id)
-        deadline = time.monotonic() + _CANCEL_WAIT
-        while time.monotonic() < deadline:
-            job = _run(user, run_id)
-            if job["status"] in TERMINAL:
-                break
-            time.sleep(0.02)
-        return run_out(job)
+        return run_out(_cancel(user, run_id, "run"))
 
     @app.post(
         "/runs/{run_id}/resubmit",
@@ -974,16 +1011,202 @@ def _routes(app: FastAPI, svc: Services) -> None:
     )
     def delete_run(user: User, run_id: RunId) -> Response:
         """Delete a run that is not queued or running, with its result files."""
-        job = _run(user, run_id)
-        if job["status"] not in TERMINAL or not db.delete_job(run_id):
-            raise ApiError(
-                409,
-                "run_active",
-                "cancel the run before deleting it",
-                fields={"status": job["status"]},
+        return _delete(user, run_id, "run")
+
+    # ------------------------------------------------------------------ optimisations
+    def _opt_spec(user: Principal, body: OptimizationRequest) -> dict[str, Any]:
+        from bt_core.optimize import Space
+
+        info = _strategy(body.strategy)
+        fixed = _params(info, body.params)
+        for name in body.space:
+            if name not in info.defaults:
+                raise invalid(
+                    ["body", "space", name],
+                    "unknown_parameter",
+                    f"{info.id} has no parameter {name!r}; it has: {', '.join(info.defaults)}",
+                )
+            if name in fixed:
+                raise invalid(
+                    ["body", "params", name],
+                    "fixed_and_searched",
+                    f"parameter {name!r} is both fixed (params) and searched (space)",
+                )
+        try:
+            space = Space(dict(body.space))
+        except bt_core.ParameterError as e:
+            name = str(e.fields.get("parameter") or "")
+            where = ["body", "space", name] if name in body.space else ["body", "space"]
+            raise invalid(where, "invalid_space", str(e)) from None
+        if body.method == "grid" and body.trials is not None:
+            raise invalid(
+                ["body", "trials"],
+                "trials_with_grid",
+                "a grid runs every combination: trials is for random and bayes",
             )
-        shutil.rmtree(results.run_dir(data_dir, run_id), ignore_errors=True)
-        return Response(status_code=204)
+        n = space.grid_size() if body.method == "grid" else (body.trials or 100)
+        if n > settings.max_trials:
+            raise invalid(
+                ["body", "trials" if body.method != "grid" else "space"],
+                "too_many_trials",
+                f"{n} parameter sets; this server runs at most {settings.max_trials} per "
+                "optimisation",
+            )
+        objectives = [
+            *([body.maximize] if isinstance(body.maximize, str) else body.maximize or []),
+            *([body.minimize] if isinstance(body.minimize, str) else body.minimize or []),
+        ]
+        if len(objectives) > 1 and body.method != "bayes":
+            raise invalid(
+                ["body", "method"],
+                "several_objectives",
+                "several objectives need method 'bayes'; grid and random rank by one",
+            )
+        return {
+            "strategy": info.id,
+            "space": dict(body.space),
+            "method": body.method,
+            "maximize": body.maximize,
+            "minimize": body.minimize,
+            "trials": body.trials,
+            "seed": body.seed,
+            "params": fixed,
+            "config": body.config.model_dump(mode="json"),
+            "data": _data(user, body.data),
+            "tags": list(dict.fromkeys(body.tags)),
+            "timeout": _timeout(body.timeout),
+        }
+
+    def opt_out(job: dict[str, Any], with_trials: bool = True) -> OptimizationOut:
+        trials = None
+        if with_trials and job["status"] == "succeeded":
+            df = results.read_table(results.run_dir(data_dir, job["id"]), "trials")
+            trials = json.loads(results.json_records(df.head(100)))
+        return OptimizationOut(
+            id=job["id"],
+            status=job["status"],
+            progress=job["progress"],
+            strategy=job["spec"]["strategy"],
+            request={k: v for k, v in job["spec"].items() if k != "tags"},
+            tags=job["tags"],
+            created_at=_ts(job["created_at"]),  # type: ignore[arg-type]
+            started_at=_ts(job["started_at"]),
+            finished_at=_ts(job["finished_at"]),
+            summary=job["summary"],
+            trials=trials,
+            error=job["error"],
+        )
+
+    _OPT_ERRORS = _error_responses(401, 404, 422, 429)
+
+    @app.post(
+        "/optimizations",
+        status_code=202,
+        response_model=Accepted,
+        responses=_error_responses(401, 413, 422, 429),
+        tags=["optimisations"],
+    )
+    def submit_optimization(user: User, body: OptimizationRequest, response: Response) -> Accepted:
+        """Queue a parameter search (grid, random or bayes) of one strategy on one dataset;
+        it runs in one worker, under the same time and memory limits as a run."""
+        spec = _opt_spec(user, body)
+        job_id = _submit(user, "optimization", spec, spec["strategy"], spec["tags"])
+        location = f"/optimizations/{job_id}"
+        response.headers["Location"] = location
+        return Accepted(id=job_id, status="queued", location=location)
+
+    @app.get(
+        "/optimizations",
+        response_model=OptimizationPage,
+        responses=_AUTH,
+        tags=["optimisations"],
+    )
+    def list_optimizations(
+        user: User,
+        status: Status | None = None,
+        strategy: StrategyId | None = None,
+        tag: Tag | None = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> OptimizationPage:
+        """Your optimisations, newest first (without their trial tables)."""
+        rows, total = db.list_jobs(
+            kind="optimization",
+            owner=user.user,
+            status=status,
+            strategy=strategy,
+            tag=tag,
+            limit=limit,
+            offset=offset,
+        )
+        return OptimizationPage(
+            items=[opt_out(r, with_trials=False) for r in rows],
+            total=total,
+            limit=limit,
+            offset=offset,
+        )
+
+    @app.get(
+        "/optimizations/{opt_id}",
+        response_model=OptimizationOut,
+        responses=_OPT_ERRORS,
+        tags=["optimisations"],
+    )
+    def get_optimization(user: User, opt_id: RunId) -> OptimizationOut:
+        """Status, progress, best parameters and the best trials of one optimisation."""
+        return opt_out(_job(user, opt_id, "optimization"))
+
+    @app.get(
+        "/optimizations/{opt_id}/trials",
+        response_class=Response,
+        responses=_TABLE_RESPONSES,
+        tags=["optimisations"],
+    )
+    def optimization_trials(
+        user: User,
+        request: Request,
+        opt_id: RunId,
+        offset: Offset = 0,
+        limit: TableLimit = 1000,
+    ) -> Response:
+        """Every trial, ranked (JSON, CSV or Parquet by Accept)."""
+        directory = _finished(_job(user, opt_id, "optimization"))
+        df = results.read_table(directory, "trials")
+        return _table_response(request, df.iloc[offset : offset + limit], len(df), offset, limit)
+
+    @app.get(
+        "/optimizations/{opt_id}/report",
+        response_class=Response,
+        responses={
+            200: {"content": {"text/html": {"schema": {"type": "string"}}}},
+            **_error_responses(401, 404, 409, 422, 429),
+        },
+        tags=["optimisations"],
+    )
+    def optimization_report(user: User, opt_id: RunId) -> HTMLResponse:
+        """The HTML report: score over the space (heatmap), the ranked table, overfitting."""
+        directory = _finished(_job(user, opt_id, "optimization"))
+        return HTMLResponse((directory / "report.html").read_text())
+
+    @app.post(
+        "/optimizations/{opt_id}/cancel",
+        response_model=OptimizationOut,
+        responses=_error_responses(401, 404, 409, 422, 429),
+        tags=["optimisations"],
+    )
+    def cancel_optimization(user: User, opt_id: RunId) -> OptimizationOut:
+        """Stop a queued or running optimisation (its worker process is killed)."""
+        return opt_out(_cancel(user, opt_id, "optimization"))
+
+    @app.delete(
+        "/optimizations/{opt_id}",
+        status_code=204,
+        responses=_error_responses(401, 404, 409, 422, 429),
+        tags=["optimisations"],
+    )
+    def delete_optimization(user: User, opt_id: RunId) -> Response:
+        """Delete a finished optimisation with its files."""
+        return _delete(user, opt_id, "optimization")
 
     # ------------------------------------------------------------------ live events
     async def follow(websocket: WebSocket, job_id: str, kind: str, need_admin: bool) -> None:
@@ -1009,6 +1232,11 @@ def _routes(app: FastAPI, svc: Services) -> None:
         """Status changes, progress and the final equity sample of one run. Authenticate
         with ``Authorization: Bearer`` or ``?token=``."""
         await follow(websocket, run_id, "run", False)
+
+    @app.websocket("/optimizations/{opt_id}/events")
+    async def optimization_events(websocket: WebSocket, opt_id: str) -> None:
+        """Status changes and progress of one optimisation (as /runs/{id}/events)."""
+        await follow(websocket, opt_id, "optimization", False)
 
     @app.websocket("/data/backfill/{job_id}/events")
     async def backfill_events(websocket: WebSocket, job_id: str) -> None:

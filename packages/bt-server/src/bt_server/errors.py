@@ -8,6 +8,7 @@ bt-core's and bt-data's exceptions are mapped here by class and ``kind``, never 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import bt_core
@@ -57,7 +58,7 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"no such {what}")
 
 
-def field_error(path: list[str | int], code: str, message: str) -> dict[str, Any]:
+def field_error(path: Sequence[str | int], code: str, message: str) -> dict[str, Any]:
     return {
         "path": [str(p) if not isinstance(p, int) else p for p in path],
         "code": code,
@@ -65,7 +66,7 @@ def field_error(path: list[str | int], code: str, message: str) -> dict[str, Any
     }
 
 
-def invalid(path: list[str | int], code: str, message: str, status: int = 422) -> ApiError:
+def invalid(path: Sequence[str | int], code: str, message: str, status: int = 422) -> ApiError:
     """A request whose field at ``path`` is wrong (``code`` says how)."""
     return ApiError(status, code, message, errors=[field_error(path, code, message)])
 

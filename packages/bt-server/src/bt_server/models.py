@@ -148,6 +148,73 @@ class TablePage(BaseModel):
     limit: int | None
 
 
+# ----------------------------------------------------------------------------- optimisations
+ParamName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+StatName = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,63}$")]
+SpaceScalar = (
+    Annotated[bool, Field(strict=True)]
+    | Annotated[int, Field(strict=True)]
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | Annotated[str, StringConstraints(max_length=100)]
+)
+Dimension = (
+    Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    | Annotated[list[SpaceScalar], Field(min_length=1, max_length=1000)]
+)
+
+
+class OptimizationRequest(_Strict):
+    strategy: StrategyId = Field(description="An id from GET /strategies.")
+    space: dict[ParamName, Dimension] = Field(
+        min_length=1,
+        max_length=16,
+        description='Parameter -> range text ("5:50:5", "0.1:1.0:0.1", "1e-3:1e-1:log") or '
+        "a list of values.",
+    )
+    method: Literal["grid", "random", "bayes"] = "grid"
+    maximize: StatName | list[StatName] | None = Field(
+        default=None, description="Statistic(s) to maximise (default: sharpe)."
+    )
+    minimize: StatName | list[StatName] | None = None
+    trials: int | None = Field(
+        default=None, ge=1, description="Parameter sets to try (random, bayes; not grid)."
+    )
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Fixed parameters of the strategy."
+    )
+    config: bt_core.RunConfig = Field(default_factory=bt_core.RunConfig)
+    data: DataSpec
+    tags: list[Tag] = Field(default_factory=list, max_length=16)
+    timeout: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+
+class OptimizationOut(BaseModel):
+    id: str
+    status: Status
+    progress: float
+    strategy: str
+    request: dict[str, Any]
+    tags: list[str]
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    summary: dict[str, Any] | None = Field(
+        description="n_trials, n_failed, best_params, best_score, objectives."
+    )
+    trials: list[dict[str, Any]] | None = Field(
+        description="The best trials (at most 100, ranked); all of them at /trials."
+    )
+    error: JobError | None
+
+
+class OptimizationPage(BaseModel):
+    items: list[OptimizationOut]
+    total: int
+    limit: int
+    offset: int
+
+
 # ----------------------------------------------------------------------------- datasets
 class DatasetOut(BaseModel):
     id: str
@@ -236,6 +303,9 @@ __all__ = [
     "DatasetPage",
     "ErrorBody",
     "Health",
+    "OptimizationOut",
+    "OptimizationPage",
+    "OptimizationRequest",
     "RunOut",
     "RunPage",
     "RunRequest",

@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-TABLES = ("equity", "fills", "orders", "trades")
+TABLES = ("equity", "fills", "orders", "trades", "trials")
 JSON_TYPE = "application/json"
 CSV_TYPE = "text/csv"
 PARQUET_TYPE = "application/vnd.apache.parquet"
@@ -69,6 +69,51 @@ def write_results(result: Any, target: Path, extra: dict[str, Any]) -> None:
         _fsync(meta)
         _fsync(tmp)
         if target.exists():  # left by an attempt that never reached its record
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+        _fsync(target.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
+
+
+def _arrow_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """Object columns that Parquet can type: numbers (None -> NaN) or text (None -> null)."""
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype != object:
+            continue
+        present = out[c].dropna()
+        if len(present) and present.map(_is_number).all():
+            out[c] = pd.to_numeric(out[c], errors="coerce")
+        elif len(present) == 0:
+            out[c] = pd.Series(np.nan, index=out.index, dtype="float64")
+        else:
+            out[c] = out[c].map(lambda v: None if v is None or v != v else str(v))
+    return out
+
+
+def write_optimization(res: Any, target: Path, summary: dict[str, Any]) -> None:
+    """Write an optimisation's trial table and its HTML report (heatmap etc.) to ``target``,
+    all or nothing, like :func:`write_results`."""
+    tmp = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        table = _arrow_safe(res.table)
+        path = tmp / "trials.parquet"
+        pq.write_table(pa.Table.from_pandas(table, preserve_index=False), path)
+        _fsync(path)
+        res.report(tmp / "report.html", title=f"{summary['strategy']} optimisation")
+        _fsync(tmp / "report.html")
+        meta = tmp / "result.json"
+        meta.write_text(json.dumps(summary, allow_nan=False))
+        _fsync(meta)
+        _fsync(tmp)
+        if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
         _fsync(target.parent)

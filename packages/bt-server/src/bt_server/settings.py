@@ -46,6 +46,7 @@ class Settings(BaseSettings):
         run_timeout: the longest a run may take (seconds); a request may ask for less.
         run_memory_mb: memory a worker may add for one run; beyond it the run fails.
         max_upload_mb: the largest dataset upload; max_body_kb: the largest other request.
+        max_trials: the most parameter sets one optimisation may try.
         rate_limit, rate_burst: requests per second per token (sustained) and the burst allowed.
         cors_origins: origins allowed by CORS; empty (the default) sends no CORS headers at all.
         strategy_modules, strategy_dirs: where the admin's Strategy classes live (importable
@@ -68,6 +69,7 @@ class Settings(BaseSettings):
     run_memory_mb: int = Field(default=2048, ge=64)
     max_upload_mb: float = Field(default=50.0, gt=0, allow_inf_nan=False)
     max_body_kb: int = Field(default=256, ge=1)
+    max_trials: int = Field(default=10_000, ge=1)
     rate_limit: float = Field(default=50.0, gt=0, allow_inf_nan=False)
     rate_burst: int = Field(default=200, ge=1)
     cors_origins: list[str] = Field(default_factory=list)

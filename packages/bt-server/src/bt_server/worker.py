@@ -30,7 +30,7 @@ import bt_core
 from bt_analysis import json_safe
 from bt_server.datasets import FORMATS, dataset_path, load_market_data
 from bt_server.errors import describe_exception
-from bt_server.results import downsample, run_dir, write_results
+from bt_server.results import downsample, run_dir, write_optimization, write_results
 from bt_server.strategies import StrategyRegistry
 
 log = logging.getLogger("bt_server.worker")
@@ -182,9 +182,49 @@ def run_backfill(ctx: WorkerContext, task: dict[str, Any], emit: Emitter) -> dic
     }
 
 
+def run_optimization(ctx: WorkerContext, task: dict[str, Any], emit: Emitter) -> dict[str, Any]:
+    spec = task["spec"]
+    info = ctx.registry.get(spec["strategy"])
+    if info is None:
+        raise bt_core.ParameterError(f"unknown strategy {spec['strategy']!r}", parameter="strategy")
+    md = ctx.market_data(spec["data"])
+    bt = bt_core.Backtest(md, info.target(), config=spec["config"])
+    target = info.target()
+    if spec["params"]:
+        # Fixed parameters ride along as one-value dimensions of the space.
+        space = {**{k: [v] for k, v in spec["params"].items()}, **spec["space"]}
+    else:
+        space = dict(spec["space"])
+    # One process: the worker is the unit the server limits in time and memory.
+    res = bt.optimize(
+        space,
+        spec["method"],
+        maximize=spec.get("maximize"),
+        minimize=spec.get("minimize"),
+        n_trials=spec.get("trials"),
+        seed=spec.get("seed"),
+        n_jobs=1,
+        backend="sequential",
+        progress=False,
+    )
+    emit.progress(1, 1)
+    summary = {
+        "n_trials": int(res.n_trials),
+        "n_failed": int(res.n_failed),
+        "n_infeasible": int(getattr(res, "n_infeasible", 0) or 0),
+        "best_params": json_safe(res.best_params),
+        "best_score": json_safe(res.best_score),
+        "objectives": [o.name for o in res.objectives],
+        "strategy": target if isinstance(target, str) else target.__name__,
+    }
+    write_optimization(res, run_dir(ctx.data_dir, task["job_id"]), summary)
+    return {"summary": summary, "stats": json_safe(res.best_stats)}
+
+
 HANDLERS: dict[str, Callable[[WorkerContext, dict[str, Any], Emitter], dict[str, Any]]] = {
     "run": run_backtest,
     "backfill": run_backfill,
+    "optimization": run_optimization,
 }
 
 
