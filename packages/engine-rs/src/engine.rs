@@ -437,21 +437,7 @@ impl Engine {
     /// Rejected orders by reason code: {code: (count, first message)}, without building the
     /// order table.
     fn rejections<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        let mut counts: Vec<(&'static str, usize, &str)> = Vec::new();
-        let guard = self.own_broker()?;
-        for o in guard.orders() {
-            if let (Some(code), Some(msg)) = (o.reason_code, o.reason.as_deref()) {
-                match counts.iter_mut().find(|(c, _, _)| *c == code) {
-                    Some(entry) => entry.1 += 1,
-                    None => counts.push((code, 1, msg)),
-                }
-            }
-        }
-        for (code, n, msg) in counts {
-            d.set_item(code, (n, msg))?;
-        }
-        Ok(d)
+        results::rejections(py, self.own_broker()?.orders())
     }
     /// How many orders the run made.
     #[getter]

@@ -145,3 +145,22 @@ pub fn ledger<'py>(py: Python<'py>, b: &Broker) -> PyResult<Bound<'py, PyDict>> 
     d.set_item("equity", b.equity())?;
     Ok(d)
 }
+
+/// Rejected orders by reason code: {code: (count, first message)}, without building the
+/// order table.
+pub fn rejections<'py>(py: Python<'py>, orders: &[Order]) -> PyResult<Bound<'py, PyDict>> {
+    let mut counts: Vec<(&'static str, usize, &str)> = Vec::new();
+    for o in orders {
+        if let (Some(code), Some(msg)) = (o.reason_code, o.reason.as_deref()) {
+            match counts.iter_mut().find(|(c, _, _)| *c == code) {
+                Some(entry) => entry.1 += 1,
+                None => counts.push((code, 1, msg)),
+            }
+        }
+    }
+    let d = PyDict::new(py);
+    for (code, n, msg) in counts {
+        d.set_item(code, (n, msg))?;
+    }
+    Ok(d)
+}
