@@ -538,16 +538,24 @@ def test_optimization_grid_best_params_trials_report(server: Server) -> None:
     import bt_core
 
     c = server.client
-    r = c.post("/optimizations", headers=server.h(), json={
-        "strategy": "sma_cross", "space": {"fast": "5:15:5", "slow": [20, 30]},
-        "data": {"dataset_id": server.sample_id}, "tags": ["opt"]})
+    r = c.post(
+        "/optimizations",
+        headers=server.h(),
+        json={
+            "strategy": "sma_cross",
+            "space": {"fast": "5:15:5", "slow": [20, 30]},
+            "data": {"dataset_id": server.sample_id},
+            "tags": ["opt"],
+        },
+    )
     assert r.status_code == 202, r.text
     oid = r.json()["id"]
     assert r.headers["location"] == f"/optimizations/{oid}"
     job = _wait_opt(server, oid)
     assert job["status"] == "succeeded", job
     local = bt_core.Backtest(str(SAMPLE), "sma_cross").optimize(
-        {"fast": "5:15:5", "slow": [20, 30]}, n_jobs=1, backend="sequential", progress=False)
+        {"fast": "5:15:5", "slow": [20, 30]}, n_jobs=1, backend="sequential", progress=False
+    )
     assert job["summary"]["best_params"] == local.best_params
     assert job["summary"]["n_trials"] == 6 and job["summary"]["objectives"] == ["sharpe"]
     assert job["trials"][0]["fast"] == local.best_params["fast"]
@@ -581,8 +589,12 @@ def test_optimization_grid_best_params_trials_report(server: Server) -> None:
     ],
 )
 def test_optimization_bad_requests(server: Server, change: dict, code: str, path: list) -> None:
-    body = {"strategy": "sma_cross", "space": {"fast": [3, 5]},
-            "data": {"dataset_id": server.sample_id}, **change}
+    body = {
+        "strategy": "sma_cross",
+        "space": {"fast": [3, 5]},
+        "data": {"dataset_id": server.sample_id},
+        **change,
+    }
     r = server.client.post("/optimizations", headers=server.h(), json=body)
     assert r.status_code == 422, r.text
     assert r.json()["code"] == code and r.json()["errors"][0]["path"] == path
@@ -590,9 +602,15 @@ def test_optimization_bad_requests(server: Server, change: dict, code: str, path
 
 def test_optimization_cancel(server: Server) -> None:
     c = server.client
-    r = c.post("/optimizations", headers=server.h(), json={
-        "strategy": "server_strategies.Slow", "space": {"delay": [0.05, 0.06]},
-        "data": {"dataset_id": server.sample_id}})
+    r = c.post(
+        "/optimizations",
+        headers=server.h(),
+        json={
+            "strategy": "server_strategies.Slow",
+            "space": {"delay": [0.05, 0.06]},
+            "data": {"dataset_id": server.sample_id},
+        },
+    )
     oid = r.json()["id"]
     out = c.post(f"/optimizations/{oid}/cancel", headers=server.h()).json()
     assert out["status"] == "cancelled"

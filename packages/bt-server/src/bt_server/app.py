@@ -260,8 +260,7 @@ def prepare(settings: Settings) -> Database:
     interrupted = db.interrupt_active()
     if interrupted:
         log.warning("%d job(s) were interrupted by the last stop", len(interrupted))
-    finished = {j for j in db.job_ids() if (db.get_job(j) or {}).get("status") == "succeeded"}
-    results.remove_stale(settings.data_dir, db.job_ids(), finished)
+    results.remove_stale(settings.data_dir, db.job_ids(), db.job_ids("succeeded"))
     ds.remove_orphans(db, settings.data_dir)
     if settings.sample_dataset:
         try:

@@ -409,9 +409,12 @@ class Database:
             res = conn.execute(delete(jobs).where(jobs.c.id == job_id, jobs.c.status.in_(TERMINAL)))
         return bool(res.rowcount)
 
-    def job_ids(self) -> set[str]:
+    def job_ids(self, status: str | None = None) -> set[str]:
+        q = select(jobs.c.id)
+        if status is not None:
+            q = q.where(jobs.c.status == status)
         with self.read() as conn:
-            return set(conn.execute(select(jobs.c.id)).scalars())
+            return set(conn.execute(q).scalars())
 
     def active_jobs_using_dataset(self, dataset_id: str) -> int:
         with self.read() as conn:
