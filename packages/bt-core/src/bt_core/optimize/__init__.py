@@ -7,6 +7,13 @@ Sharpe ratio and the probability of backtest overfitting.
     res = Backtest(data, "sma_cross").optimize({"fast": "5:50:5", "slow": range(20, 201, 10)},
                                                constraint=lambda p: p["fast"] < p["slow"])
     res.table, res.best_params, res.best_result(), res.overfitting()
+
+The same sweep on a Ray cluster: start Ray on one machine (``ray start --head``), join the
+others to it (``ray start --address=HEAD_IP:6379``), point the driver at it
+(``export RAY_ADDRESS=HEAD_IP:6379``), then run the same code with ``backend="ray"`` (or
+``bt optimize ... --backend ray``); every machine needs the same Python environment
+(``pip install 'bt-core[ray]' bt-engine``). Without ``RAY_ADDRESS`` a local Ray starts.
+Strategy classes from files are shipped to the workers by value.
 """
 
 from bt_core.optimize.cv import CombinatorialPurgedKFold, CVResult, PurgedKFold

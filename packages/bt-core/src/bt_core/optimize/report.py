@@ -50,7 +50,10 @@ def _table(df: pd.DataFrame, cols: list[str]) -> str:
 
 def _space_figure(go: Any, res: OptimizeResult, score: str) -> Any:
     ok = res.table[res.table["error"].isna()]
-    names = [n for n in res.param_names if pd.api.types.is_numeric_dtype(ok[n])]
+    # Parameters held at one value say nothing about the score: only the varied ones plot.
+    names = [
+        n for n in res.param_names if pd.api.types.is_numeric_dtype(ok[n]) and ok[n].nunique() > 1
+    ]
     if len(names) == 2:
         pivot = ok.pivot_table(index=names[1], columns=names[0], values=score, aggfunc="max")
         fig = go.Figure(
