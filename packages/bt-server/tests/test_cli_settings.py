@@ -99,3 +99,17 @@ def test_a_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
     with pytest.raises(SchemaTooNewError):
         Database(tmp_path / "server.sqlite3")
     assert (tmp_path / "server.sqlite3").read_bytes() == before
+
+
+def test_one_server_per_data_directory(tmp_path: Path) -> None:
+    from bt_server import create_app
+    from bt_server.app import DataDirInUse
+
+    first = create_app(Settings(data_dir=tmp_path, workers=1))
+    with pytest.raises(DataDirInUse, match="another bt-server"):
+        create_app(Settings(data_dir=tmp_path, workers=1))
+    res = runner.invoke(app, ["serve", "--data-dir", str(tmp_path), "--port", "1"])
+    assert res.exit_code == 2 and "another bt-server" in res.output
+    # tokens can still be made while it runs
+    assert runner.invoke(app, ["token", "create", "x", "--data-dir", str(tmp_path)]).exit_code == 0
+    assert first.state.services.db.list_tokens()

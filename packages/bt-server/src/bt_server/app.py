@@ -257,6 +257,8 @@ def prepare(settings: Settings) -> Database:
     dataset is offered."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.db_path)
+    # Only after the data directory is ours: another server's running jobs are not ours to
+    # mark interrupted.
     interrupted = db.interrupt_active()
     if interrupted:
         log.warning("%d job(s) were interrupted by the last stop", len(interrupted))
@@ -270,9 +272,37 @@ def prepare(settings: Settings) -> Database:
     return db
 
 
+class DataDirInUse(RuntimeError):
+    """Another bt-server already serves this data directory."""
+
+
+def _claim(data_dir: Path) -> Any:
+    """Hold ``data_dir/server.lock`` for the life of the application: two servers on one
+    data directory would each take the other's running jobs for interrupted ones."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory locks; one server by rule
+        return None
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(data_dir / "server.lock", "a+b")  # noqa: SIM115 - held until exit
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise DataDirInUse(
+            f"another bt-server is using {data_dir}; stop it or choose another data_dir"
+        ) from None
+    return handle
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """A bt-server application. Its workers start and stop with the application's lifespan."""
+    """A bt-server application. Its workers start and stop with the application's lifespan.
+
+    Raises:
+        DataDirInUse: another server (in this or another process) holds the data directory.
+    """
     settings = settings if settings is not None else Settings.load()
+    claim = _claim(settings.data_dir)
     db = prepare(settings)
     hub = EventHub()
     svc = Services(
@@ -317,6 +347,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await run_in_threadpool(svc.pool.stop)
                 await run_in_threadpool(db.interrupt_active)
                 db.close()
+                if claim is not None:
+                    claim.close()
 
     from bt_server import __version__
 
@@ -1330,4 +1362,4 @@ async def _stream(
                 return
 
 
-__all__ = ["create_app", "prepare"]
+__all__ = ["DataDirInUse", "create_app", "prepare"]

@@ -72,12 +72,12 @@ def serve(
     settings = _settings(config, host=host, port=port, data_dir=data_dir, workers=workers)
     import uvicorn
 
-    from bt_server.app import create_app
+    from bt_server.app import DataDirInUse, create_app
     from bt_server.db import SchemaTooNewError
 
     try:
         api = create_app(settings)
-    except SchemaTooNewError as e:
+    except (SchemaTooNewError, DataDirInUse) as e:
         _fail(e)
     tokens = api.state.services.tokens
     if not tokens.db.has_active_admin():

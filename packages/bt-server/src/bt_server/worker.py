@@ -88,10 +88,11 @@ class WorkerContext:
         raise bt_core.DataError(f"dataset {dataset_id} no longer exists", dataset=dataset_id)
 
     def _store_bars(self, data: dict[str, Any]) -> bt_core.MarketData:
-        from bt_data import BarQuery, BarStore
+        from bt_data import BarQuery, BarStore, resolve_db_path
 
-        path = self.config["store_path"]
-        if path is not None and not Path(path).exists():
+        # Reading must not create a store (BarStore makes one where none exists).
+        path = resolve_db_path(self.config["store_path"])
+        if path != ":memory:" and not Path(path).exists():
             raise bt_core.DataError("the server has no market data store yet", check="store")
         query = BarQuery(
             data["symbols"], data.get("start"), data.get("end"), data["period"], data["adjust"]
