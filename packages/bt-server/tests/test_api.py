@@ -503,6 +503,13 @@ def test_websocket_follows_a_run_to_the_end(server: Server) -> None:
     progress = [e["progress"] for e in events if e["type"] == "progress"]
     assert progress == sorted(progress) and progress and progress[-1] <= 1.0
     assert events[-1]["stats"]["n_trades"] == 0
+    # equity samples while it ran (a Python strategy), in time order, then the whole curve
+    samples = [e for e in events if e["type"] == "equity_sample"]
+    assert samples, kinds
+    times = [t for e in samples for t in e["datetime"]]
+    assert times == sorted(times) and len(times) >= 10
+    assert all(v == 100_000.0 for e in samples for v in e["equity"])  # Slow never trades
+    assert kinds.index("equity_sample") < kinds.index("equity")
 
 
 def test_websocket_of_a_finished_run_sends_its_state(server: Server) -> None:
@@ -615,3 +622,18 @@ def test_optimization_cancel(server: Server) -> None:
     out = c.post(f"/optimizations/{oid}/cancel", headers=server.h()).json()
     assert out["status"] == "cancelled"
     assert c.get(f"/optimizations/{oid}/trials", headers=server.h()).status_code == 409
+
+
+def test_live_equity_sampling_does_not_change_a_python_run(server: Server) -> None:
+    import importlib.util
+
+    import bt_core
+
+    spec = importlib.util.spec_from_file_location("_local_ss", STRATEGIES / "server_strategies.py")
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    job = server.run(strategy="server_strategies.PyCross", params={"fast": 6, "slow": 25})
+    local = bt_core.Backtest(str(SAMPLE), mod.PyCross).run(fast=6, slow=25)
+    eq = server.client.get(f"/runs/{job['id']}/equity", headers=server.h()).json()["items"]
+    assert [p["equity"] for p in eq] == local.equity.tolist()
+    assert job["stats"]["n_trades"] == len(local.trades) > 0

@@ -353,6 +353,8 @@ class _Slot(threading.Thread):
                 if now - last_write >= _PROGRESS_WRITE_EVERY:
                     last_write = now
                     pool.db.set_progress(task.job_id, progress)
+            elif kind == "equity":
+                pool.hub.publish(task.job_id, {"type": "equity_sample", **msg[1]})
             elif kind == "done":
                 pool._ran(time.monotonic() - started)
                 payload = msg[1]

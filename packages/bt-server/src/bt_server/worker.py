@@ -47,13 +47,49 @@ class Emitter:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._last = 0.0
+        self._times: list[str] = []
+        self._values: list[float] = []
 
     def progress(self, done: int, total: int, *_: Any) -> None:
         now = time.monotonic()
         if total <= 0 or (now - self._last < _PROGRESS_EVERY and done < total):
             return
         self._last = now
+        if self._times:
+            self._conn.send(("equity", {"datetime": self._times, "equity": self._values}))
+            self._times, self._values = [], []
         self._conn.send(("progress", min(1.0, done / total)))
+
+    def equity(self, when: str, value: float) -> None:
+        """Queue one equity sample; samples travel with the next progress message."""
+        self._times.append(when)
+        self._values.append(value if value == value else 0.0)
+
+
+def _sampled(cls: type[bt_core.Strategy], emit: Emitter, md: bt_core.MarketData) -> type:
+    """``cls`` with a ``next`` that also samples the equity every few bars, for live
+    clients. Same name, parameters and behaviour: only the samples are added."""
+    every = max(1, md.n_bars // EQUITY_SAMPLE_POINTS)
+    index = md.index
+    inner = cls.next
+
+    def next(self: Any, bar: Any) -> Any:
+        action = inner(self, bar)
+        i = bar.i
+        if i % every == 0:
+            emit.equity(index[i].isoformat(), float(self.equity))
+        return action
+
+    return type(
+        cls.__name__,
+        (cls,),
+        {
+            "next": next,
+            "__module__": cls.__module__,
+            "__qualname__": cls.__qualname__,
+            "__doc__": cls.__doc__,
+        },
+    )
 
 
 class WorkerContext:
@@ -133,7 +169,8 @@ def run_backtest(ctx: WorkerContext, task: dict[str, Any], emit: Emitter) -> dic
     if info is None:  # removed from the server's folders since it was submitted
         raise bt_core.ParameterError(f"unknown strategy {spec['strategy']!r}", parameter="strategy")
     md = ctx.market_data(spec["data"])
-    bt = bt_core.Backtest(md, info.target(), config=spec["config"])
+    target = info.target() if info.cls is None else _sampled(info.cls, emit, md)
+    bt = bt_core.Backtest(md, target, config=spec["config"])
     result = bt.run(progress=emit.progress, **spec["params"])
     stats = json_safe(result.stats)
     summary = {
