@@ -390,3 +390,55 @@ def test_categorical_and_float_dimensions(md: Any) -> None:
         {"fast": Categorical([3, 6]), "size": Float(1.0, 2.0, 0.5)}, n_jobs=1
     )
     assert sorted(res.table["size"].unique()) == [1.0, 1.5, 2.0] and res.n_trials == 6
+
+
+def test_bayes_with_folds_prunes_trials_early(md: Any) -> None:
+    import optuna
+
+    from bt_core.optimize._work import fold_bounds, slice_data
+
+    bt = Backtest(md, "sma_cross")
+    space = {"fast": Int(2, 8), "slow": Int(10, 30)}
+    full = bt.optimize(
+        space, "bayes", n_trials=4, seed=2, folds=3, n_jobs=1, pruner=optuna.pruners.NopPruner()
+    )
+    assert full.n_failed == 0 and (full.table["folds_run"] == 3).all()
+    # A trial's score is the mean of its score on each fold, each fold its own backtest.
+    row = full.rows[0]
+    scores = []
+    for k in range(3):
+        lo, hi = fold_bounds(md.n_bars, 3, k)
+        scores.append(
+            Backtest(slice_data(md, lo, hi), "sma_cross").run(**row.params).stats["sharpe"]
+        )
+    t = full.table.set_index("trial").loc[row.trial]
+    assert t["score"] == pytest.approx(np.mean(scores), rel=1e-12)
+
+    calls: list[Any] = []
+    orig = Backtest.run
+
+    def counting(self: Backtest, *a: Any, **k: Any) -> Any:
+        calls.append(k)
+        return orig(self, *a, **k)
+
+    Backtest.run = counting  # type: ignore[method-assign]
+    try:
+        # Prunes every trial whose running mean is below an unreachable bar: one fold each.
+        pruned = bt.optimize(
+            space,
+            "bayes",
+            n_trials=4,
+            seed=2,
+            folds=3,
+            n_jobs=1,
+            pruner=optuna.pruners.ThresholdPruner(lower=1e9),
+        )
+    finally:
+        Backtest.run = orig  # type: ignore[method-assign]
+    assert len(calls) == 4  # fold 0 of each trial only
+    assert (pruned.table["error"].str.startswith("pruned after fold 0")).all()
+    assert [t.state.name for t in pruned.study.trials] == ["PRUNED"] * 4
+    with pytest.raises(ParameterError, match="folds= scores each Bayesian trial"):
+        bt.optimize(space, "random", n_trials=2, folds=3)
+    with pytest.raises(ParameterError, match="folds must be an integer >= 2"):
+        bt.optimize(space, "bayes", n_trials=2, folds=1)

@@ -334,7 +334,10 @@ class Backtest:
             options: ``study_name``, ``progress`` (bar with ETA; default on a terminal),
                 ``cv`` (:class:`~bt_core.optimize.PurgedKFold` or
                 ``CombinatorialPurgedKFold``), ``blocks`` (CSCV blocks, default 16),
-                ``start_method`` (process pool: ``"fork"`` or ``"spawn"``), ``chunk``.
+                ``start_method`` (process pool: ``"fork"`` or ``"spawn"``), ``chunk``,
+                ``folds`` and ``pruner`` (Bayesian: each trial scored fold by fold on
+                contiguous parts of the data, and stopped early by an optuna pruner, by
+                default the median pruner).
 
         Returns an :class:`~bt_core.optimize.OptimizeResult`: the ranked table (one row per
         set, every stat a column; a failing set is a row with its error), best parameters,

@@ -39,6 +39,7 @@ class Job:
     blocks: int = 16
     cv: Any = None
     keep_equity: bool = False
+    folds: int = 0
 
 
 @dataclass
@@ -129,10 +130,34 @@ def failed_row(trial: int, params: dict[str, Any], e: BaseException, t0: float) 
     )
 
 
+#: A task's parameter naming the fold to run on (Bayesian search with ``folds``).
+FOLD = "__fold__"
+#: Each worker's fold Backtests, built once per (Backtest, folds, fold).
+_FOLDS: dict[tuple[int, int, int], Backtest] = {}
+
+
+def fold_bounds(n_bars: int, folds: int, k: int) -> tuple[int, int]:
+    """Bars [start, stop) of fold ``k`` of ``folds`` contiguous, nearly equal folds."""
+    part = np.array_split(np.arange(n_bars), folds)[k]
+    return int(part[0]), int(part[-1]) + 1
+
+
+def _fold_backtest(bt: Backtest, job: Job, k: int) -> Backtest:
+    key = (id(bt), job.folds, k)
+    if key not in _FOLDS:
+        lo, hi = fold_bounds(bt.data.n_bars, job.folds, k)
+        _FOLDS[key] = make_backtest(slice_data(bt.data, lo, hi), job)
+    return _FOLDS[key]
+
+
 def evaluate(bt: Backtest, job: Job, trial: int, params: dict[str, Any]) -> Row:
     """Run one parameter set; an exception (in the strategy, or bad parameters) becomes a
-    failed row with its message instead of stopping the sweep."""
+    failed row with its message instead of stopping the sweep. A task naming a fold runs
+    on that fold's bars only."""
     t0 = time.perf_counter()
+    if FOLD in params:
+        params = dict(params)
+        bt = _fold_backtest(bt, job, int(params.pop(FOLD)))
     try:
         return row_of(bt.run(**params), trial, params, job, t0)
     except (KeyboardInterrupt, SystemExit):

@@ -14,7 +14,7 @@ from bt_analysis import METRIC_KEYS
 from bt_core.backtest import BUILTINS
 from bt_core.errors import ParameterError
 from bt_core.optimize import backends as be
-from bt_core.optimize._work import Diagnostics, Job, Row
+from bt_core.optimize._work import FOLD, Diagnostics, Job, Row
 from bt_core.optimize.objective import Objective, objectives
 from bt_core.optimize.result import OptimizeResult, build_table
 from bt_core.optimize.space import Constraint, Params, Space, feasible
@@ -176,6 +176,60 @@ def _row_from_attr(trial: int, a: dict[str, Any]) -> Row:
     )
 
 
+def _run_folds(
+    runner: be.Runner, batch: list[tuple[Any, Params]], obj: Objective, folds: int
+) -> tuple[dict[int, Row], set[int]]:
+    """Each trial of the batch fold by fold: after fold k, the mean score of folds 0..k is
+    reported to optuna and the pruner may stop the trial (its later folds never run). A
+    trial's row: the mean score, each numeric stat averaged over the folds it ran."""
+    alive = {t.number: (t, p) for t, p in batch}
+    done: dict[int, list[Row]] = {n: [] for n in alive}
+    failed: dict[int, Row] = {}
+    pruned: set[int] = set()
+    for k in range(folds):
+        if not alive:
+            break
+        tasks = [(n, {**p, FOLD: k}) for n, (_, p) in sorted(alive.items())]
+        for row in sorted(runner.run(tasks), key=lambda r: r.trial):
+            n = row.trial
+            trial, _ = alive[n]
+            if row.error is not None:
+                failed[n] = row
+                del alive[n]
+                continue
+            done[n].append(row)
+            trial.report(float(np.nanmean([obj.score(r.stats) for r in done[n]])), k)
+            if k < folds - 1 and trial.should_prune():
+                pruned.add(n)
+                del alive[n]
+    out: dict[int, Row] = dict(failed)
+    for n, fold_rows in done.items():
+        if n in failed:
+            continue
+        out[n] = _fold_row(n, fold_rows, obj, n in pruned, folds)
+    return out, pruned
+
+
+def _fold_row(n: int, fold_rows: list[Row], obj: Objective, pruned: bool, folds: int) -> Row:
+    stats: dict[str, Any] = {}
+    for key in fold_rows[0].stats or {}:
+        vals = [r.stats.get(key) for r in fold_rows if r.stats is not None]
+        nums = [v for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        stats[key] = float(np.mean(nums)) if len(nums) == len(vals) else vals[-1]
+    if isinstance(obj.key, str):
+        scores = [obj.score(r.stats) for r in fold_rows]
+        stats[obj.key] = float(np.nanmean(scores)) if not all(map(math.isnan, scores)) else None
+    stats["folds_run"] = len(fold_rows)
+    return Row(
+        trial=n,
+        params=dict(fold_rows[0].params),
+        stats=stats,
+        error=f"pruned after fold {len(fold_rows) - 1} of {folds}" if pruned else None,
+        error_type="TrialPruned" if pruned else None,
+        duration=sum(r.duration for r in fold_rows),
+    )
+
+
 def _bayes(
     runner: be.Runner,
     space: Space,
@@ -186,6 +240,8 @@ def _bayes(
     storage: Any,
     study_name: str | None,
     on_row: Callable[[Row], None],
+    folds: int = 0,
+    pruner: Any = None,
 ) -> tuple[Any, int, list[Row]]:
     """Ask-tell with optuna in batches of the runner's width: every trial of a batch is
     asked before any is told, so that a seed gives the same trials whatever order the
@@ -199,7 +255,10 @@ def _bayes(
         if len(objs) == 1
         else optuna.samplers.NSGAIISampler(seed=seed)
     )
+    if folds and pruner is None:
+        pruner = optuna.pruners.MedianPruner(n_startup_trials=5)
     study = optuna.create_study(
+        pruner=pruner,
         storage=storage,
         study_name=study_name or ("bt-optimize" if storage is not None else None),
         load_if_exists=storage is not None,
@@ -235,10 +294,16 @@ def _bayes(
                 )
         by_number = {t.number: (t, p) for t, p in batch}
         rows: dict[int, Row] = {}
+        pruned: set[int] = set()
         try:
-            for row in runner.run([(t.number, p) for t, p in batch]):
-                rows[row.trial] = row
-                on_row(row)
+            if folds:
+                rows, pruned = _run_folds(runner, batch, objs[0], folds)
+                for number in sorted(rows):
+                    on_row(rows[number])
+            else:
+                for row in runner.run([(t.number, p) for t, p in batch]):
+                    rows[row.trial] = row
+                    on_row(row)
         finally:
             # Told in trial order once the batch is complete (or stopped: unfinished
             # trials fail, so a resumed study does not wait for them).
@@ -249,6 +314,9 @@ def _bayes(
                     study.tell(trial, state=TrialState.FAIL)
                     continue
                 trial.set_user_attr(_ROW_ATTR, _row_attr(got))
+                if number in pruned:
+                    study.tell(trial, state=TrialState.PRUNED)
+                    continue
                 values = [o.score(got.stats) for o in objs]
                 if got.error is not None or any(not math.isfinite(v) for v in values):
                     study.tell(trial, state=TrialState.FAIL)
@@ -277,6 +345,8 @@ def optimize(
     blocks: int = 16,
     start_method: str | None = None,
     chunk: int | None = None,
+    folds: int | None = None,
+    pruner: Any = None,
 ) -> OptimizeResult:
     """See :meth:`bt_core.Backtest.optimize`."""
     names, strategy_name = _known_params(bt)
@@ -317,8 +387,24 @@ def optimize(
         raise ParameterError(
             f"blocks must be an even integer >= 0, got {blocks!r}", parameter="blocks"
         )
+    if folds is not None:
+        if method != "bayes" or len(objs) > 1:
+            raise ParameterError(
+                "folds= scores each Bayesian trial fold by fold so that a pruner can stop it "
+                "early: it needs method='bayes' and one objective",
+                parameter="folds",
+            )
+        if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+            raise ParameterError(f"folds must be an integer >= 2, got {folds!r}", parameter="folds")
     n = be.n_workers(n_jobs)
-    job = Job(bt.strategy, bt.config, bt.benchmark, blocks, cv)  # type: ignore[arg-type]
+    job = Job(
+        bt.strategy,  # type: ignore[arg-type]  # checked by _known_params
+        bt.config,
+        bt.benchmark,
+        blocks,
+        cv,
+        folds=folds or 0,
+    )
 
     tasks: list[tuple[int, Params]] = []
     infeasible = 0
@@ -353,7 +439,17 @@ def optimize(
         with _runner(backend, bt, job, n, start_method, chunk) as runner:
             if method == "bayes":
                 study, infeasible, _ = _bayes(
-                    runner, sp, objs, constraint, n_trials or 100, seed, storage, study_name, on_row
+                    runner,
+                    sp,
+                    objs,
+                    constraint,
+                    n_trials or 100,
+                    seed,
+                    storage,
+                    study_name,
+                    on_row,
+                    folds or 0,
+                    pruner,
                 )
             else:
                 for r in runner.run(tasks):
