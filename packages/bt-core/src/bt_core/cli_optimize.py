@@ -145,6 +145,10 @@ def optimize_command(
         ),
     ] = None,
     anchored: Annotated[bool, typer.Option(help="Anchored walk-forward windows.")] = False,
+    folds: Annotated[
+        int | None,
+        typer.Option(help="Bayesian: score each trial on N contiguous folds, pruning early."),
+    ] = None,
     symbol: Annotated[str | None, typer.Option(help="Symbol name / pick from long data.")] = None,
     class_name: Annotated[str | None, typer.Option("--class", help="Strategy class.")] = None,
     config: Annotated[Path | None, typer.Option(help="Run settings (TOML).")] = None,
@@ -185,6 +189,8 @@ def optimize_command(
             "study_name": study_name,
             "progress": progress,
         }
+        if folds is not None:
+            kwargs["folds"] = folds
         name = strat if isinstance(strat, str) else strat.__name__
         out_dir = out if out is not None else Path("out") / f"optimize-{name}-{data.stem}"
         wf = None
