@@ -52,20 +52,7 @@ impl SweepRun {
     }
     /// Rejected orders per reason code: (count, the first one's message), as `Engine`.
     fn rejections<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        let mut counts: Vec<(&'static str, usize, &str)> = Vec::new();
-        for o in self.broker.orders() {
-            if let (Some(code), Some(msg)) = (o.reason_code, o.reason.as_deref()) {
-                match counts.iter_mut().find(|(c, _, _)| *c == code) {
-                    Some(entry) => entry.1 += 1,
-                    None => counts.push((code, 1, msg)),
-                }
-            }
-        }
-        for (code, n, msg) in counts {
-            d.set_item(code, (n, msg))?;
-        }
-        Ok(d)
+        results::rejections(py, self.broker.orders())
     }
     #[getter]
     fn n_orders(&self) -> usize {
