@@ -442,3 +442,9 @@ def test_bayes_with_folds_prunes_trials_early(md: Any) -> None:
         bt.optimize(space, "random", n_trials=2, folds=3)
     with pytest.raises(ParameterError, match="folds must be an integer >= 2"):
         bt.optimize(space, "bayes", n_trials=2, folds=1)
+
+
+def test_any_stat_of_result_stats_is_an_objective(md: Any) -> None:
+    bt = Backtest(md, "sma_cross")
+    res = bt.optimize({"fast": [3, 5], "slow": [20]}, maximize="n_orders", n_jobs=1)
+    assert res.table["score"].tolist() == sorted(res.table["n_orders"], reverse=True)

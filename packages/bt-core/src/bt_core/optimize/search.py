@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bt_analysis import METRIC_KEYS
 from bt_core.backtest import BUILTINS
 from bt_core.errors import ParameterError
 from bt_core.optimize import backends as be
@@ -354,7 +353,10 @@ def optimize(
     sp.check_known(names, strategy_name)
     if maximize is None and minimize is None:
         maximize = "sharpe"
-    objs = objectives(maximize, minimize, METRIC_KEYS)
+    # Statistic names are checked against the first run's stats (Result.stats carries more
+    # than bt-analysis' METRIC_KEYS), before any other trial is counted.
+    objs = objectives(maximize, minimize)
+    named = [o for o in objs if isinstance(o.key, str)]
     if method not in METHODS:
         raise ParameterError(
             f"unknown method {method!r}; use one of {', '.join(METHODS)}", parameter="method"
@@ -424,7 +426,18 @@ def optimize(
     obj0 = objs[0]
     bar = _Progress(progress, total, f"{method} search")
 
+    checked: list[bool] = []
+
     def on_row(r: Row) -> None:
+        if named and r.stats is not None and not checked:
+            checked.append(True)
+            for o in named:
+                if o.key not in r.stats:
+                    word = "maximize" if o.maximize else "minimize"
+                    raise ParameterError(
+                        f"unknown statistic {o.key!r} to {word}; known: {', '.join(r.stats)}",
+                        parameter=word,
+                    )
         rows.append(r)
         v = obj0.score(r.stats)
         if math.isfinite(v) and (
