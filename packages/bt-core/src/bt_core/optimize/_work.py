@@ -9,6 +9,7 @@ import importlib
 import math
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from multiprocessing import shared_memory
 from typing import Any
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 import bt_engine
-from bt_core.backtest import Backtest
+from bt_core.backtest import Backtest, RejectedOrdersWarning
 from bt_core.config import RunConfig
 from bt_core.data import FIELDS, MarketData
 from bt_core.errors import BtCoreError, DataError, engine_errors
@@ -159,7 +160,11 @@ def evaluate(bt: Backtest, job: Job, trial: int, params: dict[str, Any]) -> Row:
         params = dict(params)
         bt = _fold_backtest(bt, job, int(params.pop(FOLD)))
     try:
-        return row_of(bt.run(**params), trial, params, job, t0)
+        # Every row carries n_rejected; a warning per parameter set would only be noise.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RejectedOrdersWarning)
+            result = bt.run(**params)
+        return row_of(result, trial, params, job, t0)
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as e:
