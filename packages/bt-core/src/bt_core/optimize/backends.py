@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -74,7 +75,7 @@ def n_workers(n_jobs: int | None) -> int:
 # ----- runners ----------------------------------------------------------------------------
 
 
-class Runner:
+class Runner(ABC):
     """A backend's workers for the length of a sweep (``with`` block): ``run(tasks)`` may be
     called several times (Bayesian search runs one batch per call) on the same workers."""
 
@@ -86,8 +87,9 @@ class Runner:
     def __exit__(self, *exc: Any) -> None:
         return None
 
+    @abstractmethod
     def run(self, tasks: Iterable[Task]) -> Iterator[Row]:
-        raise NotImplementedError
+        """The rows of ``tasks``, in any order, as they finish."""
 
 
 class Sequential(Runner):

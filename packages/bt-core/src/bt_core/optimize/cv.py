@@ -23,6 +23,7 @@ Sharpe ratio and measures it on the test groups (and, for CPCV, on the φ backte
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -40,7 +41,7 @@ def _count(name: str, v: float | int, n: int) -> int:
     return int(math.ceil(float(v) * n)) if 0 < v < 1 else int(v)
 
 
-class _Groups:
+class _Groups(ABC):
     n_groups: int
     purge: float | int
     embargo: float | int
@@ -52,8 +53,9 @@ class _Groups:
             )
         return np.array_split(np.arange(n), self.n_groups)
 
+    @abstractmethod
     def _test_sets(self) -> list[tuple[int, ...]]:
-        raise NotImplementedError
+        """The groups held out by each split."""
 
     def split(self, n: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(train indices, test indices) of each split, over ``n`` observations."""
