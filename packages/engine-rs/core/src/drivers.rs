@@ -225,18 +225,24 @@ struct CrossState {
     prev: (f64, f64),
 }
 
+/// The parameter checks of the SMA cross (also used by the batch sweep, with the same messages).
+pub fn check_sma_cross(fast: usize, slow: usize, size: f64) -> Result<()> {
+    if fast == 0 || slow == 0 || fast >= slow {
+        return Err(EngineError::config(format!(
+            "sma_cross needs 0 < fast < slow, got fast={fast}, slow={slow}"
+        )));
+    }
+    if !size.is_finite() || size <= 0.0 {
+        return Err(EngineError::config(format!(
+            "parameter size must be a finite number > 0, got {size}"
+        )));
+    }
+    Ok(())
+}
+
 impl SmaCross {
     pub fn new(bars: &Bars, fast: usize, slow: usize, size: f64) -> Result<Self> {
-        if fast == 0 || slow == 0 || fast >= slow {
-            return Err(EngineError::config(format!(
-                "sma_cross needs 0 < fast < slow, got fast={fast}, slow={slow}"
-            )));
-        }
-        if !size.is_finite() || size <= 0.0 {
-            return Err(EngineError::config(format!(
-                "parameter size must be a finite number > 0, got {size}"
-            )));
-        }
+        check_sma_cross(fast, slow, size)?;
         // Each symbol's closes are scanned once so that its averages use the same arithmetic
         // as `indicators::sma` on that column; `on_bar` pushes exactly those closes.
         let ns = bars.n_symbols;

@@ -39,18 +39,7 @@ pub struct CrossSet {
 impl CrossSet {
     /// The checks of [`drivers::SmaCross::new`], with its messages.
     pub fn validate(&self) -> Result<()> {
-        let (fast, slow, size) = (self.fast, self.slow, self.size);
-        if fast == 0 || slow == 0 || fast >= slow {
-            return Err(EngineError::config(format!(
-                "sma_cross needs 0 < fast < slow, got fast={fast}, slow={slow}"
-            )));
-        }
-        if !size.is_finite() || size <= 0.0 {
-            return Err(EngineError::config(format!(
-                "parameter size must be a finite number > 0, got {size}"
-            )));
-        }
-        Ok(())
+        drivers::check_sma_cross(self.fast, self.slow, self.size)
     }
 }
 
