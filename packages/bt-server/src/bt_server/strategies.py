@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 import bt_core
+from bt_core.loading import strategy_classes
 
 log = logging.getLogger("bt_server")
 
@@ -119,13 +120,8 @@ def _doc(obj: Any) -> str:
 
 
 def _classes(module: Any) -> list[type[bt_core.Strategy]]:
-    return [
-        c
-        for _, c in inspect.getmembers(module, inspect.isclass)
-        if issubclass(c, bt_core.Strategy)
-        and c is not bt_core.Strategy
-        and c.__module__ == module.__name__
-    ]
+    # Sorted by class name, as inspect.getmembers listed them.
+    return list(strategy_classes(module).values())
 
 
 def _load_file(path: Path) -> Any:
