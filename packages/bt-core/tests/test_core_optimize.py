@@ -448,3 +448,97 @@ def test_any_stat_of_result_stats_is_an_objective(md: Any) -> None:
     bt = Backtest(md, "sma_cross")
     res = bt.optimize({"fast": [3, 5], "slow": [20]}, maximize="n_orders", n_jobs=1)
     assert res.table["score"].tolist() == sorted(res.table["n_orders"], reverse=True)
+
+
+# ----- on_trial: progress and each finished trial, in the calling process ------------------
+
+
+class Trials:
+    """Records every on_trial call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int, dict[str, Any]]] = []
+
+    def __call__(self, done: int, total: int, row: dict[str, Any]) -> None:
+        self.calls.append((done, total, row))
+
+
+def assert_reported(seen: Trials, res: Any, total: int) -> None:
+    """One call per trial, counting up to ``total``; each row is the trial's table row."""
+    assert [c[0] for c in seen.calls] == list(range(1, res.n_trials + 1))
+    assert {c[1] for c in seen.calls} == {total}
+    table = res.table.set_index("trial")
+    assert sorted(c[2]["trial"] for c in seen.calls) == sorted(table.index)
+    for _, _, row in seen.calls:
+        expected = table.loc[row["trial"]]
+        for key, value in row.items():
+            if key == "trial":
+                continue
+            assert same(value, expected[key]) or (value is None and pd.isna(expected[key])), key
+
+
+@pytest.mark.parametrize("backend", ["sequential", "process", "thread", "rust"])
+def test_on_trial_reports_every_grid_trial(md: Any, backend: str) -> None:
+    seen = Trials()
+    bt = Backtest(md, "sma_cross")
+    res = bt.optimize(
+        {"fast": [3, 5, 8], "slow": [10, 20, 30]},
+        constraint=lambda p: p["fast"] * 3 < p["slow"],
+        backend=backend,
+        n_jobs=2,
+        on_trial=seen,
+    )
+    assert res.n_trials == 6
+    assert_reported(seen, res, 6)
+
+
+def test_on_trial_reports_failing_trials(md: Any) -> None:
+    seen = Trials()
+    res = Backtest(md, Cross).optimize({"fast": [5, 7], "slow": [20]}, n_jobs=1, on_trial=seen)
+    assert_reported(seen, res, 2)
+    failed = [row for _, _, row in seen.calls if row["error"] is not None]
+    assert len(failed) == 1 and failed[0]["fast"] == 7 and "seven" in failed[0]["error"]
+
+
+def test_on_trial_random_and_bayes(md: Any) -> None:
+    bt = Backtest(md, "sma_cross")
+    space = {"fast": Int(2, 12), "slow": Int(15, 60)}
+    seen = Trials()
+    res = bt.optimize(space, "random", n_trials=6, seed=1, n_jobs=1, on_trial=seen)
+    assert_reported(seen, res, 6)
+    seen = Trials()
+    res = bt.optimize(space, "bayes", n_trials=5, seed=1, n_jobs=2, backend="thread", on_trial=seen)
+    assert_reported(seen, res, 5)
+    assert all(c[2]["score"] == c[2]["sharpe"] or c[2]["error"] for c in seen.calls)
+
+
+def test_on_trial_walk_forward_counts_over_the_windows(make_ohlc: Any) -> None:
+    from bt_core.optimize import walk_forward
+
+    bt = Backtest(load_data(make_ohlc(500, seed=4)), "sma_cross")
+    seen = Trials()
+    wf = walk_forward(
+        bt, {"fast": [3, 5], "slow": [15, 30]}, train=200, test=100, n_jobs=1, on_trial=seen
+    )
+    assert len(wf.windows) == 3
+    assert [c[0] for c in seen.calls] == list(range(1, 13))
+    assert {c[1] for c in seen.calls} == {12}
+    assert [c[2]["window"] for c in seen.calls] == [0] * 4 + [1] * 4 + [2] * 4
+    for k, res in enumerate(wf.results):
+        rows = [c[2] for c in seen.calls if c[2]["window"] == k]
+        table = res.table.set_index("trial")
+        for row in rows:
+            assert same(row["score"], table.loc[row["trial"], "score"])
+
+
+def test_on_trial_errors(md: Any) -> None:
+    bt = Backtest(md, "sma_cross")
+    with pytest.raises(ParameterError, match="on_trial must be a callable"):
+        bt.optimize({"fast": [3, 5]}, n_jobs=1, on_trial=5)
+
+    def stop(done: int, total: int, row: dict[str, Any]) -> None:
+        if done == 2:
+            raise RuntimeError("enough")
+
+    with pytest.raises(RuntimeError, match="enough"):
+        bt.optimize({"fast": [3, 4, 5, 6]}, n_jobs=1, on_trial=stop)

@@ -75,3 +75,19 @@ def test_ray_gives_the_process_pools_table(ray_local: Any, make_ohlc: Any, tmp_p
     b = bt2.optimize(space2, backend="process", n_jobs=2, start_method="spawn")
     pd.testing.assert_frame_equal(_table(a), _table(b))
     assert a.n_failed == 2 and "thirteen" in a.failed["error"].iloc[0]
+
+
+def test_ray_reports_each_trial_in_the_driver(ray_local: Any, make_ohlc: Any) -> None:
+    bt = Backtest(load_data(make_ohlc(200, seed=3)), "sma_cross")
+    calls: list[tuple[int, int, dict[str, Any]]] = []
+    res = bt.optimize(
+        {"fast": [3, 5, 8], "slow": [15, 30]},
+        backend="ray",
+        n_jobs=2,
+        on_trial=lambda done, total, row: calls.append((done, total, row)),
+    )
+    assert [c[0] for c in calls] == [1, 2, 3, 4, 5, 6] and {c[1] for c in calls} == {6}
+    table = res.table.set_index("trial")
+    assert sorted(c[2]["trial"] for c in calls) == sorted(table.index)
+    for _, _, row in calls:
+        assert row["sharpe"] == table.loc[row["trial"], "sharpe"]

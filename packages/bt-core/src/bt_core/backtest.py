@@ -337,7 +337,10 @@ class Backtest:
                 ``start_method`` (process pool: ``"fork"`` or ``"spawn"``), ``chunk``,
                 ``folds`` and ``pruner`` (Bayesian: each trial scored fold by fold on
                 contiguous parts of the data, and stopped early by an optuna pruner, by
-                default the median pruner).
+                default the median pruner), ``on_trial`` (a callable(done, total, row)
+                called in this process after each finished trial, on every backend; ``row``
+                is the trial's row of the table as a dict; see
+                :func:`bt_core.optimize.optimize`).
 
         Returns an :class:`~bt_core.optimize.OptimizeResult`: the ranked table (one row per
         set, every stat a column; a failing set is a row with its error), best parameters,

@@ -30,6 +30,24 @@ def score_columns(objs: Sequence[Objective]) -> list[str]:
     return ["score"] if len(objs) == 1 else [f"score_{o.name}" for o in objs]
 
 
+def table_record(
+    r: Row, names: Sequence[str], objs: Sequence[Objective], stat_keys: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """One trial as a row of the table: trial, the parameters, the score(s), the stats
+    (``stat_keys``, else the trial's own), the error and the run time."""
+    rec: dict[str, Any] = {"trial": r.trial}
+    for n in names:
+        rec[n] = r.params.get(n)
+    for c, o in zip(score_columns(objs), objs, strict=True):
+        rec[c] = o.score(r.stats)
+    keys = stat_keys if stat_keys is not None else list(r.stats or ())
+    for k in keys:
+        rec[k] = r.stats.get(k) if r.stats is not None else None
+    rec["error"] = r.error
+    rec["duration_s"] = r.duration
+    return rec
+
+
 def build_table(
     rows: Sequence[Row], names: Sequence[str], objs: Sequence[Objective]
 ) -> pd.DataFrame:
@@ -43,18 +61,7 @@ def build_table(
         for k in r.stats or ():
             if k not in stat_keys:
                 stat_keys.append(k)
-    records = []
-    for r in rows:
-        rec: dict[str, Any] = {"trial": r.trial}
-        for n in names:
-            rec[n] = r.params.get(n)
-        for c, o in zip(score_cols, objs, strict=True):
-            rec[c] = o.score(r.stats)
-        for k in stat_keys:
-            rec[k] = r.stats.get(k) if r.stats is not None else None
-        rec["error"] = r.error
-        rec["duration_s"] = r.duration
-        records.append(rec)
+    records = [table_record(r, names, objs, stat_keys) for r in rows]
     cols = ["trial", *names, *score_cols, *stat_keys, "error", "duration_s"]
     df = pd.DataFrame.from_records(records, columns=cols)
     if len(objs) > 1 and len(df):
@@ -273,4 +280,4 @@ class OptimizeResult:
         )
 
 
-__all__ = ["OptimizeResult", "build_table", "score_columns"]
+__all__ = ["OptimizeResult", "build_table", "score_columns", "table_record"]

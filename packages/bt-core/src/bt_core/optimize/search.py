@@ -10,18 +10,22 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bt_core._optional import require
 from bt_core.backtest import BUILTINS
 from bt_core.errors import ParameterError
 from bt_core.optimize import backends as be
 from bt_core.optimize._work import FOLD, Diagnostics, Job, Row
 from bt_core.optimize.objective import Objective, objectives
-from bt_core.optimize.result import OptimizeResult, build_table
+from bt_core.optimize.result import OptimizeResult, build_table, table_record
 from bt_core.optimize.space import Constraint, Params, Space, feasible
 
 if TYPE_CHECKING:
     from bt_core.backtest import Backtest
 
 METHODS = ("grid", "random", "bayes")
+
+#: ``on_trial(done, total, row)``: see :func:`optimize`.
+TrialCallback = Callable[[int, int, dict[str, Any]], None]
 _ROW_ATTR = "bt_row"
 
 
@@ -245,7 +249,7 @@ def _bayes(
     """Ask-tell with optuna in batches of the runner's width: every trial of a batch is
     asked before any is told, so that a seed gives the same trials whatever order the
     workers finish in. Returns (study, infeasible count, rows of earlier sessions)."""
-    import optuna
+    optuna = require("optuna", extra="optimize", feature="method='bayes'")
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     directions: Any = ["maximize" if o.maximize else "minimize" for o in objs]
@@ -346,8 +350,24 @@ def optimize(
     chunk: int | None = None,
     folds: int | None = None,
     pruner: Any = None,
+    on_trial: TrialCallback | None = None,
 ) -> OptimizeResult:
-    """See :meth:`bt_core.Backtest.optimize`."""
+    """See :meth:`bt_core.Backtest.optimize`; the options it passes on are documented there.
+
+    ``on_trial(done, total, row)``, when given, is called in this (the calling) process after
+    each finished trial, whatever the method and backend: ``done`` trials of ``total`` have
+    finished (``total`` is the number of parameter sets to run: the grid or random sets the
+    constraint keeps, or ``n_trials`` for Bayesian search; a resumed study's earlier trials
+    are reported first and count as done), and ``row`` is the trial as a row of the result's
+    table (a dict: ``trial``, the parameters, ``score`` or ``score_<stat>``, the trial's
+    stats, ``error``, ``duration_s``). Trials arrive in the order they finish, not ranked.
+    An exception raised by the callback stops the search and propagates.
+    """
+    if on_trial is not None and not callable(on_trial):
+        raise ParameterError(
+            f"on_trial must be a callable(done, total, row), got {on_trial!r}",
+            parameter="on_trial",
+        )
     names, strategy_name = _known_params(bt)
     sp = Space(space)
     sp.check_known(names, strategy_name)
@@ -414,6 +434,8 @@ def optimize(
         tasks, infeasible = _grid_tasks(sp, constraint)
     elif method == "random":
         tasks, infeasible = _random_tasks(sp, constraint, n_trials or 100, seed)
+    else:  # before any worker starts, so that a missing optuna costs nothing
+        require("optuna", extra="optimize", feature="method='bayes'")
     if method != "bayes" and not tasks:
         raise ParameterError(
             f"no parameter set to run: the constraint excludes all {infeasible} of them",
@@ -445,6 +467,8 @@ def optimize(
         ):
             best["v"] = v
         bar.advance("" if best["v"] is None else f"best {obj0.name} {best['v']:.4g}")
+        if on_trial is not None:
+            on_trial(len(rows), total, table_record(r, sp.names, objs))
 
     interrupted = False
     study = None
@@ -487,4 +511,4 @@ def optimize(
     )
 
 
-__all__ = ["METHODS", "optimize"]
+__all__ = ["METHODS", "TrialCallback", "optimize"]

@@ -23,6 +23,7 @@ from bt_core.optimize._work import make_backtest, slice_data
 if TYPE_CHECKING:
     from bt_core.backtest import Backtest
     from bt_core.optimize.result import OptimizeResult
+    from bt_core.optimize.search import TrialCallback
 
 _UNITS = {"d": "days", "w": "weeks", "m": "months", "y": "years"}
 Length = int | str | pd.DateOffset
@@ -154,24 +155,39 @@ def walk_forward(
     train: Length,
     test: Length,
     anchored: bool = False,
+    on_trial: TrialCallback | None = None,
     **optimize_kwargs: Any,
 ) -> WalkForwardResult:
     """Walk-forward analysis of ``bt``'s strategy over ``space`` (see the module docstring).
     ``optimize_kwargs`` go to each in-sample :meth:`~bt_core.Backtest.optimize` (method,
-    maximize/minimize, constraint, n_trials, n_jobs, backend, seed, ...)."""
+    maximize/minimize, constraint, n_trials, n_jobs, backend, seed, ...).
+
+    ``on_trial(done, total, row)`` is called after each in-sample trial of every window, as
+    :func:`~bt_core.optimize.optimize` calls it, counted over the whole walk: ``total`` is
+    the windows times the trials of one window's search (every window searches the same
+    space), and ``row`` carries ``window`` (its number) beside the trial's columns."""
     from bt_core.optimize.search import optimize
 
     md = bt.data
     wins = windows(md.index, train, test, anchored=anchored)
+    if on_trial is not None and not callable(on_trial):
+        raise ParameterError(
+            f"on_trial must be a callable(done, total, row), got {on_trial!r}",
+            parameter="on_trial",
+        )
     optimize_kwargs.setdefault("progress", False)
     rows: list[dict[str, Any]] = []
     results: list[OptimizeResult] = []
     oos_results: list[Any] = []
     curves: list[pd.Series] = []
     level = float(bt.config.cash)
+    counted = [0]  # trials of the windows before this one
     for k, w in enumerate(wins):
         is_bt = _sub(bt, w.is_start, w.is_stop)
+        if on_trial is not None:
+            optimize_kwargs["on_trial"] = _window_trials(on_trial, k, len(wins), counted)
         res = optimize(is_bt, space, **optimize_kwargs)
+        counted[0] += res.n_trials
         results.append(res)
         res.backtest = None  # the window's data need not outlive this loop
         obj = res.objectives[0]
@@ -219,6 +235,17 @@ def walk_forward(
     oos_mean = np.nanmean(table["oos_score"].to_numpy(np.float64)) if len(table) else math.nan
     eff = float(oos_mean / is_mean) if is_mean and math.isfinite(is_mean) else math.nan
     return WalkForwardResult(table, equity, eff, wins, results, oos_results)
+
+
+def _window_trials(
+    on_trial: TrialCallback, window: int, n_windows: int, counted: list[int]
+) -> TrialCallback:
+    """One window's trial callback, reporting to ``on_trial`` over the whole walk."""
+
+    def report(done: int, total: int, row: dict[str, Any]) -> None:
+        on_trial(counted[0] + done, total * n_windows, {"window": window, **row})
+
+    return report
 
 
 def _sub(bt: Backtest, start: int, stop: int) -> Backtest:
