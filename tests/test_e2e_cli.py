@@ -159,14 +159,14 @@ def test_example_multi_asset_event_and_weights_agree(capsys):
 
 
 def test_report_without_plotly_is_a_clear_error(tmp_path, monkeypatch):
-    # Simulate an install without the optional `bt-analysis[report]` extra.
+    # Simulate an install without the optional `bt-core[report]` extra.
     monkeypatch.setitem(sys.modules, "plotly", None)
     monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)
     res = runner.invoke(
         app, ["run", str(SMA), "--data", str(SAMPLE), "--out", str(tmp_path), "--report"]
     )
     assert res.exit_code == 2
-    assert "no report" in res.output and "bt-analysis[report]" in res.output
+    assert "no report" in res.output and "bt-core[report]" in res.output
     assert (tmp_path / "stats.json").exists()  # the tables were written before the report
 
 

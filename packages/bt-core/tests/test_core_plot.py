@@ -274,7 +274,7 @@ def test_missing_plotly_names_the_extra(run: tuple[Any, pd.DataFrame], monkeypat
         if name == "plotly" or name.startswith("plotly."):
             monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "plotly", None)
-    with pytest.raises(ImportError, match=re.escape("pip install 'bt-core[plot]'")):
+    with pytest.raises(ImportError, match=re.escape("pip install 'bt-core[report]'")):
         plot_result(run[0], bars=run[1])
     assert "final equity" in result_html(run[0])  # the stats table needs no plotly
 

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 import bt_analysis
+from bt_core._optional import require
 from bt_core.data import MarketData, load_data
 from bt_core.errors import ParameterError
 
@@ -53,14 +54,9 @@ _EQUITY, _HOLD, _DD = "#1f77b4", "#7f7f7f", "#d62728"
 
 
 def _plotly() -> tuple[Any, Any]:
-    try:
-        import plotly.graph_objects as go
-        from plotly.subplots import make_subplots
-    except ImportError as exc:
-        raise ImportError(
-            "Result.plot needs plotly, an optional dependency: pip install 'bt-core[plot]'"
-        ) from exc
-    return go, make_subplots
+    go = require("plotly.graph_objects", extra="report", feature="Result.plot")
+    subplots = require("plotly.subplots", extra="report", feature="Result.plot")
+    return go, subplots.make_subplots
 
 
 # ----- inputs ----------------------------------------------------------------------------------

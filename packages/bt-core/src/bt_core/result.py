@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 import bt_analysis
+from bt_core._optional import require
 
 if TYPE_CHECKING:
     from bt_core.data import MarketData
@@ -353,7 +354,9 @@ class Result:
         return paths
 
     def report(self, path: str | Path = "report.html", *, title: str | None = None) -> Path:
-        """A self-contained HTML tear sheet (needs the ``bt-analysis[report]`` extra: plotly)."""
+        """A self-contained HTML tear sheet (needs the ``bt-core[report]`` extra: plotly)."""
+        # Checked here so that the message names bt-core's extra, not bt-analysis's.
+        require("plotly.graph_objects", extra="report", feature="Result.report")
         return bt_analysis.report(
             self.equity,
             self.trades,
@@ -374,7 +377,7 @@ class Result:
         """One interactive plotly figure of the run: the price of ``symbol`` with the trades,
         equity against buy and hold, drawdown and volume; saved as a self-contained HTML file
         when ``path`` is given (returned then), shown in a notebook when ``show``. Needs the
-        ``bt-core[plot]`` extra (plotly)."""
+        ``bt-core[report]`` extra (plotly)."""
         from bt_core.plot import plot_result
 
         fig = plot_result(self, symbol, path=path, show=show, title=title)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from bt_core._optional import require
 from bt_core.optimize.result import score_columns
 
 if TYPE_CHECKING:
@@ -21,13 +22,7 @@ _SHOWN = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "n_trades
 
 
 def _plotly() -> Any:
-    try:
-        import plotly.graph_objects as go
-    except ImportError as e:
-        raise ImportError(
-            "the optimizer's report needs plotly: pip install plotly (or 'bt-analysis[report]')"
-        ) from e
-    return go
+    return require("plotly.graph_objects", extra="report", feature="the optimizer's report")
 
 
 def _fmt(v: Any) -> str:
