@@ -346,7 +346,7 @@ def builtins() -> None:
 
 
 #: The distributions of pyrust-bt, for `bt version`.
-PACKAGES = ("bt-core", "bt-engine", "bt-analysis", "bt-data", "bt-server")
+PACKAGES = ("bt-core", "bt-engine", "bt-analysis", "pyrust-bt-data", "bt-server")
 
 
 @app.command()

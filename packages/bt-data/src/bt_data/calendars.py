@@ -242,7 +242,7 @@ class ExchangeCalendar:
             except ImportError as exc:
                 raise ImportError(
                     f"ExchangeCalendar({calendar!r}) needs the optional package "
-                    "exchange-calendars: pip install 'bt-data[calendars]'"
+                    "exchange-calendars: pip install 'pyrust-bt-data[calendars]'"
                 ) from exc
             calendar = exchange_calendars.get_calendar(calendar)
         for attr in ("sessions_in_range", "first_session", "last_session"):
