@@ -624,6 +624,51 @@ def test_optimization_cancel(server: Server) -> None:
     assert c.get(f"/optimizations/{oid}/trials", headers=server.h()).status_code == 409
 
 
+def test_optimization_progress_and_trials_while_running(server: Server) -> None:
+    c = server.client
+    seconds = [0.4, 0.41, 0.42, 0.43]
+    r = c.post(
+        "/optimizations",
+        headers=server.h(),
+        json={
+            "strategy": "server_strategies.Nap",
+            "space": {"seconds": seconds},
+            "data": {"dataset_id": server.sample_id},
+        },
+    )
+    oid = r.json()["id"]
+    events: list[dict] = []
+    seen_running: list[dict] = []
+    with c.websocket_connect(f"/optimizations/{oid}/events", headers=server.h()) as ws:
+        while True:
+            ev = ws.receive_json()
+            events.append(ev)
+            if ev["type"] == "trial" and ev["done"] == 1:
+                # Three more trials of 0.4 s each to go: the record is still running.
+                seen_running.append(c.get(f"/optimizations/{oid}", headers=server.h()).json())
+                live = c.get(f"/optimizations/{oid}/trials", headers=server.h())
+                seen_running.append(live.json())
+            if ev["type"] == "status" and ev["status"] in ("succeeded", "failed", "cancelled"):
+                break
+    assert events[-1]["status"] == "succeeded", events[-1]
+    trials = [e for e in events if e["type"] == "trial"]
+    assert [e["done"] for e in trials] == [1, 2, 3, 4] and {e["total"] for e in trials} == {4}
+    assert sorted(e["row"]["seconds"] for e in trials) == seconds
+    assert all(e["row"]["error"] is None and "sharpe" in e["row"] for e in trials)
+    progress = [e["progress"] for e in events if e["type"] == "progress"]
+    assert progress and progress == sorted(progress) and 0 < progress[0] < 1
+    running, page = seen_running
+    assert running["status"] == "running" and 0 < running["progress"] < 1
+    assert [t["trial"] for t in running["trials"]] == [trials[0]["row"]["trial"]]
+    assert running["trials"][0] == trials[0]["row"]
+    assert page["total"] >= 1 and page["items"][0] == trials[0]["row"]
+    final = _wait_opt(server, oid)
+    assert final["progress"] == 1.0 and len(final["trials"]) == 4
+    by_trial = {t["trial"]: t for t in final["trials"]}
+    for e in trials:
+        assert by_trial[e["row"]["trial"]]["score"] == e["row"]["score"]
+
+
 def test_live_equity_sampling_does_not_change_a_python_run(server: Server) -> None:
     import importlib.util
 

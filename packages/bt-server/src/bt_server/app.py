@@ -1110,6 +1110,12 @@ def _routes(app: FastAPI, svc: Services) -> None:
 
     def opt_out(job: dict[str, Any], with_trials: bool = True) -> OptimizationOut:
         trials = None
+        if with_trials and job["status"] == "running":
+            live = pool.live_trials(job["id"])
+            if live is None:  # it finished since the record was read
+                job = db.get_job(job["id"], kind="optimization") or job
+            else:
+                trials = live[:100]
         if with_trials and job["status"] == "succeeded":
             df = results.read_table(results.run_dir(data_dir, job["id"]), "trials")
             trials = json.loads(results.json_records(df.head(100)))
@@ -1200,9 +1206,20 @@ def _routes(app: FastAPI, svc: Services) -> None:
         offset: Offset = 0,
         limit: TableLimit = 1000,
     ) -> Response:
-        """Every trial, ranked (JSON, CSV or Parquet by Accept)."""
-        directory = _finished(_job(user, opt_id, "optimization"))
-        df = results.read_table(directory, "trials")
+        """Every trial, ranked (JSON, CSV or Parquet by Accept); while the optimisation runs,
+        the trials finished so far, in the order they finished."""
+        job = _job(user, opt_id, "optimization")
+        if job["status"] == "running":
+            live = pool.live_trials(opt_id)
+            if live is not None:
+                import pandas as pd
+
+                df = pd.DataFrame.from_records(live)
+                return _table_response(
+                    request, df.iloc[offset : offset + limit], len(df), offset, limit
+                )
+            job = _job(user, opt_id, "optimization")  # it finished since it was read
+        df = results.read_table(_finished(job), "trials")
         return _table_response(request, df.iloc[offset : offset + limit], len(df), offset, limit)
 
     @app.get(

@@ -2,8 +2,9 @@
 the WebSocket handlers on the event loop.
 
 Threads publish with :meth:`EventHub.publish` (thread-safe, never blocks); each subscriber has
-a bounded queue, and when a slow client falls behind, the oldest *progress* events are the
-ones dropped: a status change is never lost.
+a bounded queue, and when a slow client falls behind, the oldest progress, equity-sample and
+trial events are the ones dropped: a status change is never lost (the record, and
+``GET /optimizations/{id}`` for trials, stay the truth).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from contextlib import contextmanager
 from typing import Any
 
 QUEUE_SIZE = 256
+#: Events a slow client may miss: the record or a later event carries the same news.
+_DROPPABLE = ("progress", "equity_sample", "trial")
 
 
 class EventHub:
@@ -59,7 +62,7 @@ def _drop_one_progress(q: asyncio.Queue[dict[str, Any]]) -> None:
     dropped = False
     while not q.empty():
         ev = q.get_nowait()
-        if not dropped and ev.get("type") == "progress":
+        if not dropped and ev.get("type") in _DROPPABLE:
             dropped = True
             continue
         kept.append(ev)

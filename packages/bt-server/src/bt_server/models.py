@@ -203,7 +203,9 @@ class OptimizationOut(BaseModel):
         description="n_trials, n_failed, best_params, best_score, objectives."
     )
     trials: list[dict[str, Any]] | None = Field(
-        description="The best trials (at most 100, ranked); all of them at /trials."
+        description="The best trials (at most 100, ranked); all of them at /trials. While "
+        "the optimisation runs: the trials finished so far (at most 100), in the order they "
+        "finished."
     )
     error: JobError | None
 

@@ -136,9 +136,16 @@ class WorkerPool:
         self._cond = threading.Condition()
         self._spawn_lock = threading.Lock()
         self._stopping = False
-        self._slots = [_Slot(self, i) for i in range(workers)]
         self._avg_seconds = 1.0
         self.started = threading.Event()
+        # The trials of running optimisations, as they finish (the record holds only the
+        # progress until the table is written at the end).
+        self._live: dict[str, list[dict[str, Any]]] = {}
+        self._live_lock = threading.Lock()
+        self._slots = [self._make_slot(i) for i in range(workers)]
+
+    def _make_slot(self, n: int) -> _Slot:
+        return _Slot(self, n)
 
     # ------------------------------------------------------------------ life cycle
     def start(self) -> None:
@@ -218,6 +225,82 @@ class WorkerPool:
             self.hub.publish(job_id, {"type": "status", "status": "cancelled"})
         return held
 
+    def live_trials(self, job_id: str) -> list[dict[str, Any]] | None:
+        """The trials a running optimisation has finished so far, in the order they
+        finished; None when this pool runs no such optimisation (any more)."""
+        with self._live_lock:
+            rows = self._live.get(job_id)
+            return None if rows is None else list(rows)
+
+    # ------------------------------------------------------------------ one job's messages
+    def begin(self, task: Task) -> bool:
+        """Mark a dequeued job running; False when it was cancelled while it waited."""
+        if task.cancel.is_set() or not self.db.transition(task.job_id, ["queued"], "running"):
+            return False
+        if task.kind == "optimization":
+            with self._live_lock:
+                self._live[task.job_id] = []
+        self.hub.publish(task.job_id, {"type": "status", "status": "running", "progress": 0.0})
+        return True
+
+    def handle(
+        self, task: Task, msg: tuple[Any, ...], started: float, marks: dict[str, float]
+    ) -> bool:
+        """One message from the process running ``task``: progress, equity samples, a
+        finished trial, the outcome. True once the job is finished (its record written).
+        ``marks`` keeps the time of the last progress write between calls."""
+        kind = msg[0]
+        now = time.monotonic()
+        if kind == "progress":
+            progress = float(msg[1])
+            self.hub.publish(task.job_id, {"type": "progress", "progress": progress})
+            if now - marks.get("write", 0.0) >= _PROGRESS_WRITE_EVERY:
+                marks["write"] = now
+                self.db.set_progress(task.job_id, progress)
+        elif kind == "equity":
+            self.hub.publish(task.job_id, {"type": "equity_sample", **msg[1]})
+        elif kind == "trial":
+            with self._live_lock:
+                rows = self._live.get(task.job_id)
+                if rows is not None:
+                    rows.append(msg[1]["row"])
+            self.hub.publish(task.job_id, {"type": "trial", **msg[1]})
+        elif kind == "done":
+            self._ran(now - started)
+            payload = msg[1]
+            if "equity" in payload:
+                self.hub.publish(task.job_id, {"type": "equity", **payload["equity"]})
+            self.finish(
+                task, "succeeded", None, stats=payload.get("stats"), summary=payload.get("summary")
+            )
+            return True
+        elif kind == "error":
+            self._ran(now - started)
+            self.finish(task, "failed", msg[1])
+            return True
+        return False
+
+    def finish(self, task: Task, status: str, error: dict[str, Any] | None, **values: Any) -> None:
+        """Write a job's outcome to its record (unless it already has one) and tell its
+        live clients."""
+        if status == "succeeded":
+            values["progress"] = 1.0
+        changed = self.db.transition(
+            task.job_id, ["running", "queued"], status, error=error, **values
+        )
+        # After the record: a reader that finds the live table gone finds the final one.
+        with self._live_lock:
+            self._live.pop(task.job_id, None)
+        if changed:
+            event: dict[str, Any] = {"type": "status", "status": status}
+            if error is not None:
+                event["error"] = error
+            if values.get("stats") is not None:
+                event["stats"] = values["stats"]
+            if status == "succeeded":
+                event["progress"] = 1.0
+            self.hub.publish(task.job_id, event)
+
     def _ran(self, seconds: float) -> None:
         self._avg_seconds = 0.8 * self._avg_seconds + 0.2 * seconds
 
@@ -288,9 +371,8 @@ class _Slot(threading.Thread):
     # ------------------------------------------------------------------ one job
     def _execute(self, task: Task) -> None:
         pool = self.pool
-        if task.cancel.is_set() or not pool.db.transition(task.job_id, ["queued"], "running"):
+        if not pool.begin(task):
             return  # cancelled while it waited
-        pool.hub.publish(task.job_id, {"type": "status", "status": "running", "progress": 0.0})
         try:
             worker = self._ensure_worker()
         except Exception:
@@ -307,9 +389,8 @@ class _Slot(threading.Thread):
         except (OSError, EOFError):
             self._lost(task, worker, started)
             return
-        last_write = 0.0
+        marks: dict[str, float] = {}
         last_memory = 0.0
-        progress = 0.0
         while True:
             now = time.monotonic()
             if task.cancel.is_set():
@@ -346,31 +427,7 @@ class _Slot(threading.Thread):
                     self._lost(task, worker, started)
                     return
                 continue
-            kind = msg[0]
-            if kind == "progress":
-                progress = float(msg[1])
-                pool.hub.publish(task.job_id, {"type": "progress", "progress": progress})
-                if now - last_write >= _PROGRESS_WRITE_EVERY:
-                    last_write = now
-                    pool.db.set_progress(task.job_id, progress)
-            elif kind == "equity":
-                pool.hub.publish(task.job_id, {"type": "equity_sample", **msg[1]})
-            elif kind == "done":
-                pool._ran(time.monotonic() - started)
-                payload = msg[1]
-                if "equity" in payload:
-                    pool.hub.publish(task.job_id, {"type": "equity", **payload["equity"]})
-                self._finish(
-                    task,
-                    "succeeded",
-                    None,
-                    stats=payload.get("stats"),
-                    summary=payload.get("summary"),
-                )
-                return
-            elif kind == "error":
-                pool._ran(time.monotonic() - started)
-                self._finish(task, "failed", msg[1])
+            if pool.handle(task, msg, started, marks):
                 return
 
     def _replace(self, worker: _Worker) -> None:
@@ -404,18 +461,7 @@ class _Slot(threading.Thread):
         )
 
     def _finish(self, task: Task, status: str, error: dict[str, Any] | None, **values: Any) -> None:
-        pool = self.pool
-        if status == "succeeded":
-            values["progress"] = 1.0
-        if pool.db.transition(task.job_id, ["running", "queued"], status, error=error, **values):
-            event: dict[str, Any] = {"type": "status", "status": status}
-            if error is not None:
-                event["error"] = error
-            if values.get("stats") is not None:
-                event["stats"] = values["stats"]
-            if status == "succeeded":
-                event["progress"] = 1.0
-            pool.hub.publish(task.job_id, event)
+        self.pool.finish(task, status, error, **values)
 
 
 def _error(code: str, message: str, **fields: Any) -> dict[str, Any]:

@@ -60,6 +60,13 @@ class Emitter:
             self._times, self._values = [], []
         self._conn.send(("progress", min(1.0, done / total)))
 
+    def trial(self, done: int, total: int, row: dict[str, Any]) -> None:
+        """One finished trial of an optimisation: sent at once (a client's table grows
+        trial by trial), after the progress it makes (rate-limited like any progress), so
+        that whoever sees the trial sees at least that progress."""
+        self.progress(done, total)
+        self._conn.send(("trial", {"done": done, "total": total, "row": json_safe(row)}))
+
     def equity(self, when: str, value: float) -> None:
         """Queue one equity sample; samples travel with the next progress message."""
         self._times.append(when)
@@ -244,8 +251,8 @@ def run_optimization(ctx: WorkerContext, task: dict[str, Any], emit: Emitter) ->
         n_jobs=1,
         backend="sequential",
         progress=False,
+        on_trial=emit.trial,
     )
-    emit.progress(1, 1)
     summary = {
         "n_trials": int(res.n_trials),
         "n_failed": int(res.n_failed),

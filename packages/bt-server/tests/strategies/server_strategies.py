@@ -57,3 +57,15 @@ class Hog(Strategy):
 
     def on_start(self):
         self.blob = np.ones(self.mb * 1024 * 1024 // 8)
+
+
+class Nap(Strategy):
+    """Sleeps ``seconds`` before its run: each trial of an optimisation takes that long."""
+
+    seconds = 0.3
+
+    def on_start(self):
+        time.sleep(self.seconds)
+
+    def next(self, bar):
+        return None
