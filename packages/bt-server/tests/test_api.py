@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import time
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -112,6 +113,50 @@ def test_strategies_have_parameter_schemas(server: Server) -> None:
     assert py["long_only"]["type"] == "boolean" and py["label"]["type"] == "string"
     assert by_id["sma_cross"]["kind"] == "builtin"
     assert by_id["server_strategies.PyCross"]["description"].startswith("Python SMA cross")
+
+
+def test_builtin_parameters_with_none_defaults_are_typed(server: Server) -> None:
+    import bt_core
+
+    r = server.client.get("/strategies", headers=server.h())
+    by_id = {s["id"]: s for s in r.json()}
+    props = by_id["sma_cross"]["parameters"]["properties"]
+    number_or_null = [{"exclusiveMinimum": 0, "type": "number"}, {"type": "null"}]
+    assert props["size"]["anyOf"] == number_or_null and props["size"]["default"] is None
+    assert props["pct"]["anyOf"] == number_or_null
+    # Every built-in parameter whose default is None has a type of its own.
+    for name, defaults in bt_core.BUILTINS.items():
+        for key, value in defaults.items():
+            if value is None:
+                types = {
+                    t.get("type") for t in by_id[name]["parameters"]["properties"][key]["anyOf"]
+                }
+                assert types and types <= {"number", "integer", "null"}, (name, key, types)
+
+
+@pytest.mark.parametrize("size", ["2", True, 0, -1.5, [1]])
+def test_builtin_size_of_the_wrong_type_is_refused(server: Server, size: Any) -> None:
+    r = server.client.post(
+        "/runs",
+        headers=server.h(),
+        json={
+            "strategy": "sma_cross",
+            "params": {"size": size},
+            "data": {"dataset_id": server.sample_id},
+        },
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "invalid_parameters"
+    assert r.json()["errors"][0]["path"][:3] == ["body", "params", "size"]
+
+
+def test_builtin_size_as_a_number_runs(server: Server) -> None:
+    import bt_core
+
+    job = server.run(params={"fast": 5, "slow": 20, "size": 3})
+    local = bt_core.Backtest(str(SAMPLE), "sma_cross").run(fast=5, slow=20, size=3)
+    assert job["status"] == "succeeded" and job["stats"]["n_trades"] == len(local.trades) > 0
+    assert job["stats"]["total_return"] == local.stats["total_return"]
 
 
 # ----------------------------------------------------------------------------- runs

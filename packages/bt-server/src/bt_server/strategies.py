@@ -24,6 +24,7 @@ from pydantic import (
     AllowInfNan,
     BaseModel,
     ConfigDict,
+    Field,
     Strict,
     StringConstraints,
     create_model,
@@ -37,6 +38,13 @@ log = logging.getLogger("bt_server")
 _Float = Annotated[float, Strict(), AllowInfNan(False)]
 _Str = Annotated[str, Strict(), StringConstraints(max_length=10_000)]
 _Scalar = Annotated[bool, Strict()] | Annotated[int, Strict()] | _Float | _Str | None
+_Positive = Annotated[float, Strict(), AllowInfNan(False), Field(gt=0)]
+
+#: Types of the built-ins' parameters whose default (None) says nothing: as bt-core checks
+#: them, ``size`` (units per entry) and ``pct`` (fraction of equity) are numbers > 0 or null.
+BUILTIN_TYPES: dict[str, dict[str, Any]] = {
+    "sma_cross": {"size": _Positive | None, "pct": _Positive | None},
+}
 
 
 def _annotation(value: Any) -> Any:
@@ -73,13 +81,16 @@ class StrategyInfo:
     description: str
     defaults: dict[str, Any]
     cls: type[bt_core.Strategy] | None = field(default=None, repr=False)
+    #: Parameter types that override the ones read from the defaults.
+    types: dict[str, Any] = field(default_factory=dict, repr=False)
     _model: type[BaseModel] | None = field(default=None, repr=False)
 
     @property
     def params_model(self) -> type[BaseModel]:
         if self._model is None:
             fields: dict[str, Any] = {
-                k: (_annotation(v), _json_default(v)) for k, v in self.defaults.items()
+                k: (self.types.get(k, _annotation(v)), _json_default(v))
+                for k, v in self.defaults.items()
             }
             self._model = create_model(  # type: ignore[call-overload]
                 f"Params_{self.name}",
@@ -156,6 +167,7 @@ class StrategyRegistry:
                 name=name,
                 description=f"built-in Rust strategy {name}",
                 defaults=dict(defaults),
+                types=dict(BUILTIN_TYPES.get(name, {})),
             )
         for mod_name in modules:
             try:
