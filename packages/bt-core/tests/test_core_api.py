@@ -708,7 +708,7 @@ class Recorder(Strategy):
         type(self).last = self  # type: ignore[attr-defined]
 
     def on_order(self, order: Any) -> None:
-        self.log.append(("order", self.i, (order.id, order.status, order.reason)))
+        self.log.append(("order", self.i, (order.id, order.event, order.status, order.reason)))
 
     def on_trade(self, fill: Any) -> None:
         self.log.append(("fill", self.i, (fill.order_id, fill.side, fill.size, fill.price)))
@@ -734,16 +734,20 @@ def test_callbacks_fire_in_order(tiny: pd.DataFrame) -> None:
     Backtest(tiny, Life).run()
     log = Life.last.log  # type: ignore[attr-defined]
     assert log[0] == ("start", -1, None)
-    assert log[1] == ("order", 0, (0, "accepted", None))
-    assert log[2] == ("fill", 1, (0, "buy", 1.0, 11.0))
-    assert log[3] == ("order", 1, (0, "filled", None))
-    assert log[4] == ("order", 1, (1, "accepted", None))
-    assert log[5] == ("order", 1, (2, "accepted", None))
-    assert log[6][:2] == ("order", 2) and log[6][2][:2] == (1, "rejected")
-    assert "insufficient position" in log[6][2][2]
-    assert log[7] == ("order", 2, (2, "cancelled", None))
-    assert log[8] == ("stop", 5, None)
-    assert len(log) == 9
+    # Every state change is an event; `status` is the order's status right after it.
+    assert log[1] == ("order", 0, (0, "submitted", "submitted", None))
+    assert log[2] == ("order", 0, (0, "accepted", "accepted", None))
+    assert log[3] == ("fill", 1, (0, "buy", 1.0, 11.0))
+    assert log[4] == ("order", 1, (0, "filled", "filled", None))
+    assert log[5] == ("order", 1, (1, "submitted", "submitted", None))
+    assert log[6] == ("order", 1, (1, "accepted", "accepted", None))
+    assert log[7] == ("order", 1, (2, "submitted", "submitted", None))
+    assert log[8] == ("order", 1, (2, "accepted", "accepted", None))
+    assert log[9][:2] == ("order", 2) and log[9][2][:3] == (1, "rejected", "rejected")
+    assert "insufficient position" in log[9][2][3]
+    assert log[10] == ("order", 2, (2, "cancelled", "cancelled", None))
+    assert log[11] == ("stop", 5, None)
+    assert len(log) == 12
 
 
 def test_expired_callback(make_ohlc: Any) -> None:
@@ -756,8 +760,8 @@ def test_expired_callback(make_ohlc: Any) -> None:
 
     Backtest(data, Exp).run()
     log = Exp.last.log  # type: ignore[attr-defined]
-    assert ("order", 0, (0, "accepted", None)) in log
-    assert ("order", 2, (0, "expired", None)) in log
+    assert ("order", 0, (0, "accepted", "accepted", None)) in log
+    assert ("order", 2, (0, "expired", "expired", None)) in log
 
 
 def test_open_orders_and_position_view(tiny: pd.DataFrame) -> None:

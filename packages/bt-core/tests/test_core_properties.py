@@ -241,16 +241,17 @@ def test_ledger_identities(make_ohlc: Any, data: Any) -> None:
         )
     )
     assert seen == table
-    # Every order went through "accepted" first and ended with its table status.
+    # Every order went through "submitted" and "accepted" first and ended with its table
+    # status.
     statuses: dict[int, list[str]] = {}
     for e in log:
         if e[0] == "order":
             statuses.setdefault(e[2], []).append(e[3])
     assert sorted(statuses) == res.orders["order_id"].tolist()
     for oid, st_ in zip(res.orders["order_id"], res.orders["status"], strict=True):
-        assert statuses[oid][0] == "accepted"
+        assert statuses[oid][:2] == ["submitted", "accepted"]
         assert statuses[oid][-1] == st_
-        assert len(statuses[oid]) == (1 if st_ == "accepted" else 2)
+        assert len(statuses[oid]) == (2 if st_ == "accepted" else 3)
     # What next() saw as equity on bar t is the recorded equity of bar t (next_open: fills
     # happen at the open, so at decision time equity is already cash + positions at this
     # bar's close; orders placed in next() do not fill before bar t+1).

@@ -212,6 +212,11 @@ def test_run_config_equals_keywords_and_crosses_once(ohlc: pd.DataFrame) -> None
         "slippage_bps": 2.0,
         "fill_on": "next_open",
         "day_offset_hours": 0.0,
+        "fees": [],
+        "slippage": None,
+        "bar_path": "pessimistic",
+        "limit_fill": "touch",
+        "volume_limit": None,
     }
 
 

@@ -185,6 +185,17 @@ impl Engine {
         d.set_item("commission_fixed", c.commission_fixed)?;
         d.set_item("slippage_bps", c.slippage_bps)?;
         d.set_item("fill_on", convert::fill_on_name(c.fill_on))?;
+        d.set_item("bar_path", convert::bar_path_name(c.bar_path))?;
+        d.set_item("limit_fill", convert::limit_fill_name(c.limit_fill))?;
+        d.set_item("volume_limit", c.volume_limit)?;
+        d.set_item(
+            "fees",
+            c.fee_schedule()
+                .lines()
+                .iter()
+                .map(|l| l.name.clone())
+                .collect::<Vec<_>>(),
+        )?;
         d.set_item(
             "day_offset_hours",
             c.day_offset_ns as f64 / 3_600_000_000_000.0,
@@ -282,9 +293,28 @@ impl Engine {
         self.with_broker(|b| b.submit(req))?.map_err(to_py)
     }
 
-    /// Cancel a working order; False when it had already filled, expired or been cancelled.
+    /// Cancel a working or pending order; False when it had already filled, expired or been
+    /// cancelled. Cancelling an entry that has not filled cancels its bracket exits.
     fn cancel(&self, id: u64) -> PyResult<bool> {
         self.with_broker(|b| b.cancel(id))?.map_err(to_py)
+    }
+
+    /// Replace a working or pending order's limit price, stop price or size.
+    #[pyo3(signature = (id, *, limit = None, stop = None, size = None))]
+    fn modify(
+        &self,
+        id: u64,
+        limit: Option<f64>,
+        stop: Option<f64>,
+        size: Option<f64>,
+    ) -> PyResult<()> {
+        self.with_broker(|b| b.modify(id, limit, stop, size))?
+            .map_err(to_py)
+    }
+
+    /// Link open orders one-cancels-other (a fill of any cancels the others); the group id.
+    fn link_oco(&self, ids: Vec<u64>) -> PyResult<u64> {
+        self.with_broker(|b| b.link_oco(&ids))?.map_err(to_py)
     }
 
     // ----- drivers ---------------------------------------------------------------------

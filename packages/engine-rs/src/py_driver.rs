@@ -126,10 +126,19 @@ impl<'py> PyDriver<'_, 'py> {
             }
             for ev in events {
                 match ev {
-                    Event::Order(i) => {
+                    Event::Order {
+                        order,
+                        what,
+                        filled,
+                    } => {
                         if let Some(f) = &self.cb.on_order {
                             let info = self.engine.with_broker(|b| {
-                                OrderInfo::from_order(&b.orders()[i], self.symbols)
+                                OrderInfo::from_event(
+                                    &b.orders()[order],
+                                    self.symbols,
+                                    what,
+                                    filled,
+                                )
                             })?;
                             f.call1((info,)).map_err(|e| self.wrap("on_order", t, e))?;
                         }

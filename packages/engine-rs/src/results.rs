@@ -1,5 +1,6 @@
 //! Run results as columns (dicts of numpy arrays / lists), one helper per column type.
 
+use bt_engine_core::orders::Link;
 use bt_engine_core::{Broker, Fill, Order, Trade};
 use numpy::PyArray1;
 use pyo3::prelude::*;
@@ -67,7 +68,7 @@ impl<'py> Columns<'py> {
     }
 }
 
-/// Fills: order_id, symbol (index), bar, ts, side, size, price, commission, slippage.
+/// Fills: order_id, symbol (index), bar, ts, side, size, price, commission, tax, slippage.
 pub fn fills<'py>(py: Python<'py>, f: &[Fill], ts: &[i64]) -> PyResult<Bound<'py, PyDict>> {
     Ok(Columns::new(py)
         .num("order_id", f, |x| x.order_id)
@@ -78,14 +79,17 @@ pub fn fills<'py>(py: Python<'py>, f: &[Fill], ts: &[i64]) -> PyResult<Bound<'py
         .and_then(|c| c.num("size", f, |x| x.size))
         .and_then(|c| c.num("price", f, |x| x.price))
         .and_then(|c| c.num("commission", f, |x| x.commission))
+        .and_then(|c| c.num("tax", f, |x| x.tax))
         .and_then(|c| c.num("slippage", f, |x| x.slippage))?
         .done())
 }
 
 /// Every order: id, symbol (index), side, type, tif, size (units; NaN for a value or percent
 /// order that never traded), sizing and amount (the size as requested), filled, limit_price
-/// (NaN for market), avg_price (NaN if unfilled), status, reason_code and reason (None unless
-/// rejected), submitted_bar, closed_bar (-1 while working).
+/// and stop_price (NaN when the kind has none; a trailing stop's last stop), avg_price (NaN if
+/// unfilled), status, reason_code and reason (None unless rejected or cancelled by a rule),
+/// submitted_bar, closed_bar (-1 while open), parent_id (-1: none; a bracket exit's entry or
+/// an OTO child's parent), oco_group (-1: none), commission and tax paid.
 pub fn orders<'py>(py: Python<'py>, o: &[Order]) -> PyResult<Bound<'py, PyDict>> {
     Ok(Columns::new(py)
         .num("order_id", o, |x| x.id)
@@ -102,13 +106,32 @@ pub fn orders<'py>(py: Python<'py>, o: &[Order]) -> PyResult<Bound<'py, PyDict>>
                 x.kind.limit_price().unwrap_or(f64::NAN)
             })
         })
+        .and_then(|c| c.num("stop_price", o, |x| x.stop_price))
         .and_then(|c| c.num("avg_price", o, |x| x.avg_price))
         .and_then(|c| c.label("status", o, |x| Some(x.status.as_str())))
         .and_then(|c| c.label("reason_code", o, |x| x.reason_code))
         .and_then(|c| c.text("reason", o, |x| x.reason.clone()))
         .and_then(|c| c.num("submitted_bar", o, |x| x.submitted_bar as i64))
-        .and_then(|c| c.num("closed_bar", o, |x| x.closed_bar.map_or(-1, |c| c as i64)))?
+        .and_then(|c| c.num("closed_bar", o, |x| x.closed_bar.map_or(-1, |c| c as i64)))
+        .and_then(|c| c.num("parent_id", o, |x| parent_id(x.link)))
+        .and_then(|c| c.num("oco_group", o, |x| oco_group(x.link)))
+        .and_then(|c| c.num("commission", o, |x| x.commission))
+        .and_then(|c| c.num("tax", o, |x| x.tax))?
         .done())
+}
+
+pub fn parent_id(link: Option<Link>) -> i64 {
+    match link {
+        Some(Link::Bracket { parent } | Link::Oto { parent }) => parent as i64,
+        _ => -1,
+    }
+}
+
+pub fn oco_group(link: Option<Link>) -> i64 {
+    match link {
+        Some(Link::Oco { group }) => group as i64,
+        _ => -1,
+    }
 }
 
 /// Closed round trips (FIFO lots).
@@ -129,7 +152,7 @@ pub fn trades<'py>(py: Python<'py>, tr: &[Trade], ts: &[i64]) -> PyResult<Bound<
 }
 
 /// Final per-symbol ledger: position, avg_cost, last_price, realized (net of costs),
-/// unrealized, commission, slippage; plus cash and equity.
+/// unrealized, commission, tax, slippage; plus cash and equity.
 pub fn ledger<'py>(py: Python<'py>, b: &Broker) -> PyResult<Bound<'py, PyDict>> {
     let symbols: Vec<usize> = (0..b.n_symbols()).collect();
     let d = Columns::new(py)
@@ -139,6 +162,7 @@ pub fn ledger<'py>(py: Python<'py>, b: &Broker) -> PyResult<Bound<'py, PyDict>> 
         .and_then(|c| c.num("realized", &symbols, |&s| b.realized()[s]))
         .and_then(|c| c.num("unrealized", &symbols, |&s| b.unrealized(s)))
         .and_then(|c| c.num("commission", &symbols, |&s| b.commission_paid()[s]))
+        .and_then(|c| c.num("tax", &symbols, |&s| b.tax_paid()[s]))
         .and_then(|c| c.num("slippage", &symbols, |&s| b.slippage_paid()[s]))?
         .done();
     d.set_item("cash", b.cash())?;

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use bt_engine_core::time::format_ts;
+use bt_engine_core::types::OrderEvent;
+use bt_engine_core::OrderStatus;
 use bt_engine_core::{Fill, Order};
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::exceptions::{PyIndexError, PyValueError};
@@ -306,10 +308,14 @@ impl BarView {
     }
 }
 
-/// A snapshot of an order, as passed to `on_order` and listed by `open_orders`.
+/// A snapshot of an order, as passed to `on_order` and listed by `open_orders`. In `on_order`,
+/// `event` says what happened ("submitted", "accepted", "triggered", "partially_filled",
+/// "filled", "cancelled", "expired", "modified", "rejected") and `filled` is the filled
+/// quantity at that moment; `status` is the order's status now.
 #[pyclass(frozen, get_all, module = "bt_engine._engine")]
 pub struct OrderInfo {
     pub id: u64,
+    pub event: Option<&'static str>,
     pub symbol: String,
     pub symbol_index: usize,
     pub side: &'static str,
@@ -320,18 +326,66 @@ pub struct OrderInfo {
     pub amount: f64,
     pub filled: f64,
     pub limit_price: Option<f64>,
+    pub stop_price: Option<f64>,
+    pub triggered: bool,
     pub avg_price: Option<f64>,
     pub status: &'static str,
     pub reason_code: Option<&'static str>,
     pub reason: Option<String>,
     pub submitted_bar: usize,
     pub closed_bar: Option<usize>,
+    pub parent_id: Option<u64>,
+    pub oco_group: Option<u64>,
+    pub commission: f64,
+    pub tax: f64,
 }
 
 impl OrderInfo {
+    /// The order as one of its events saw it: `status` is its status right after the event
+    /// ("submitted" until it is accepted), `filled` its filled quantity then.
+    pub fn from_event(o: &Order, symbols: &[String], what: OrderEvent, filled: f64) -> Self {
+        let working = if filled > 0.0 {
+            "partially_filled"
+        } else {
+            "accepted"
+        };
+        let status = match what {
+            OrderEvent::Submitted if o.link.is_some() && o.status.is_open() => {
+                if o.status == OrderStatus::Pending {
+                    "pending"
+                } else {
+                    "submitted"
+                }
+            }
+            OrderEvent::Submitted => "submitted",
+            OrderEvent::Accepted => "accepted",
+            OrderEvent::Triggered | OrderEvent::Modified if o.status == OrderStatus::Pending => {
+                "pending"
+            }
+            OrderEvent::Triggered | OrderEvent::Modified => working,
+            OrderEvent::PartiallyFilled => "partially_filled",
+            OrderEvent::Filled => "filled",
+            OrderEvent::Cancelled => "cancelled",
+            OrderEvent::Expired => "expired",
+            OrderEvent::Rejected => "rejected",
+        };
+        let ended = matches!(what, OrderEvent::Cancelled | OrderEvent::Rejected);
+        let base = Self::from_order(o, symbols);
+        Self {
+            event: Some(what.as_str()),
+            status,
+            filled,
+            reason_code: if ended { base.reason_code } else { None },
+            reason: if ended { base.reason.clone() } else { None },
+            ..base
+        }
+    }
+
     pub fn from_order(o: &Order, symbols: &[String]) -> Self {
+        let some = |x: i64| u64::try_from(x).ok();
         Self {
             id: o.id,
+            event: None,
             symbol: symbols[o.symbol].clone(),
             symbol_index: o.symbol,
             side: o.side.as_str(),
@@ -342,12 +396,18 @@ impl OrderInfo {
             amount: o.amount,
             filled: o.filled,
             limit_price: o.kind.limit_price(),
+            stop_price: (!o.stop_price.is_nan()).then_some(o.stop_price),
+            triggered: o.triggered,
             avg_price: (!o.avg_price.is_nan()).then_some(o.avg_price),
             status: o.status.as_str(),
             reason_code: o.reason_code,
             reason: o.reason.clone(),
             submitted_bar: o.submitted_bar,
             closed_bar: o.closed_bar,
+            parent_id: some(crate::results::parent_id(o.link)),
+            oco_group: some(crate::results::oco_group(o.link)),
+            commission: o.commission,
+            tax: o.tax,
         }
     }
 }
@@ -356,13 +416,16 @@ impl OrderInfo {
 impl OrderInfo {
     fn __repr__(&self) -> String {
         format!(
-            "Order(id={}, {} {} {} {}, status={}{})",
+            "Order(id={}, {} {} {} {}, {}{})",
             self.id,
             self.side,
             self.size,
             self.symbol,
             self.order_type,
-            self.status,
+            match self.event {
+                Some(e) => format!("event={e}, status={}", self.status),
+                None => format!("status={}", self.status),
+            },
             self.reason
                 .as_ref()
                 .map(|r| format!(", reason={r:?}"))
@@ -383,6 +446,7 @@ pub struct FillInfo {
     pub size: f64,
     pub price: f64,
     pub commission: f64,
+    pub tax: f64,
     pub slippage: f64,
 }
 
@@ -398,6 +462,7 @@ impl FillInfo {
             size: f.size,
             price: f.price,
             commission: f.commission,
+            tax: f.tax,
             slippage: f.slippage,
         }
     }

@@ -1,6 +1,7 @@
-"""One run configuration: cash, costs, fill timing (and, as they arrive, market presets,
-margin and bar-path rules). ``Backtest`` keywords, ``bt run --config run.toml``, the server's
-request models and the optimizer all use this one object.
+"""One run configuration: cash, costs (fee lines, slippage models), fill timing, the intrabar
+rules (bar path, limit fills, volume cap) and, as they arrive, market presets and margin.
+``Backtest`` keywords, ``bt run --config run.toml``, the server's request models and the
+optimizer all use this one object.
 
 The engine settings are validated by the engine itself (one set of rules, in Rust), when the
 configuration is built, and cross into Rust once, as one dict (:meth:`RunConfig.to_engine`).
@@ -16,7 +17,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+import pandas as pd
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 import bt_engine
 from bt_core.errors import BtCoreError, ParameterError, engine_errors
@@ -41,17 +50,111 @@ _NUMBERS = (
 )
 
 
+def _ns(v: Any, name: str) -> int:
+    """A date or time (text, datetime, pandas Timestamp, ns int) as ns on the run's clock."""
+    if isinstance(v, bool):
+        raise ParameterError(f"{name} must be a date or time, got {v!r}", parameter=name)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    try:
+        ts = pd.Timestamp(v)
+    except (ValueError, TypeError) as e:
+        raise ParameterError(f"{name} must be a date or time, got {v!r}", parameter=name) from e
+    if ts is pd.NaT:
+        raise ParameterError(f"{name} must be a date or time, got {v!r}", parameter=name)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return int(ts.value)
+
+
+class FeeLine(BaseModel):
+    """One line of a run's fees, charged per order (a minimum once per order however many
+    partial fills it takes).
+
+    Attributes:
+        name: shown in messages (defaults to the type).
+        type: ``"rate"`` (``rate`` x value, at least ``min``), ``"per_unit"`` (``per_unit`` x
+            units, at least ``min``), ``"tiered"`` (progressive ``tiers`` of
+            ``(from_value, rate)``, the first from 0: each slice of an order's value pays its
+            tier's rate), ``"fixed"`` (``amount`` per order).
+        side: ``"both"``, ``"buy"`` or ``"sell"`` (a stamp duty: sells only).
+        kind: ``"commission"`` or ``"tax"``: the fill reports them separately.
+        from_, until: the line is in force for fills on or after ``from`` and before
+            ``until`` (dates or times on the run's trading-day clock: UTC shifted by
+            ``day_offset_hours``); in TOML and dicts the key is ``from``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    name: str | None = None
+    type: Literal["rate", "per_unit", "tiered", "fixed"] = "rate"
+    rate: float | None = None
+    min: float = 0.0
+    per_unit: float | None = None
+    tiers: tuple[tuple[float, float], ...] | None = None
+    amount: float | None = None
+    side: Literal["both", "buy", "sell"] = "both"
+    kind: Literal["commission", "tax"] = "commission"
+    from_: Any = Field(default=None, alias="from")
+    until: Any = None
+
+    @field_validator("from_", "until", mode="after")
+    @classmethod
+    def _time(cls, v: Any, info: Any) -> Any:
+        return None if v is None else _ns(v, "fees." + info.field_name.rstrip("_"))
+
+    def to_engine(self) -> dict[str, Any]:
+        d = self.model_dump(by_alias=True, exclude_none=True)
+        if self.tiers is not None:
+            d["tiers"] = [list(t) for t in self.tiers]
+        return d
+
+
+class SlippageModel(BaseModel):
+    """A slippage model other than plain basis points (``slippage_bps``).
+
+    Attributes:
+        model: ``"bps"`` (``bps`` of the reference price), ``"range"`` (``share`` of the bar's
+            high-low range) or ``"sqrt_impact"`` (reference x ``coef`` x sigma x
+            sqrt(units / bar volume); sigma: standard deviation of the close-to-close log
+            returns of the ``window`` bars before the fill, none with fewer than two).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: Literal["bps", "range", "sqrt_impact"]
+    bps: float | None = None
+    share: float | None = None
+    coef: float | None = None
+    window: int | None = None
+
+    def to_engine(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
 class RunConfig(BaseModel):
     """The settings of one run.
 
     Attributes:
         cash: starting cash.
         commission: commission as a fraction of traded notional (0.0005 = 5 bps).
-        commission_min: minimum commission per fill. commission_fixed: added to every fill.
+        commission_min: minimum commission per order (charged once across its partial
+            fills). commission_fixed: added to every order's commission.
+        fees: more fee lines after the commission (:class:`FeeLine`): per-share fees,
+            tiers, sell-only taxes, dated rates.
         slippage_bps: slippage against the trader, in basis points of the reference price.
+        slippage: another slippage model (:class:`SlippageModel`; not with slippage_bps).
         fill_on: ``"next_open"`` (default: decided on bar t, filled on bar t+1) or ``"close"``
             (filled on the deciding bar's close: optimistic, it trades on a price it has seen).
         day_offset_hours: shift applied to UTC times to find a DAY order's trading day.
+        bar_path: the order in which a bar's prices trade: ``"pessimistic"`` (default: a
+            long sees the low first, a short the high first, so a bar reaching a position's
+            stop and its target takes the stop; flat as adaptive), ``"ohlc"`` (open, high,
+            low, close), ``"adaptive"`` (via the low first when the open is nearer the low).
+        limit_fill: ``"touch"`` (a limit fills when the price reaches it) or ``"through"``
+            (only when the price trades beyond it).
+        volume_limit: at most this fraction of a bar's volume trades per symbol and bar; the
+            rest of an order stays working (IOC: cancelled; FOK: all or nothing). None: no cap.
         periods_per_year: for annualised statistics; inferred from the bar spacing when None.
         max_events_per_bar: order/fill events a strategy's callbacks may handle within one
             bar before the run stops with a StrategyError (an on_order that answers every
@@ -64,9 +167,14 @@ class RunConfig(BaseModel):
     commission: float = 0.0
     commission_min: float = 0.0
     commission_fixed: float = 0.0
+    fees: tuple[FeeLine, ...] = ()
     slippage_bps: float = 0.0
+    slippage: SlippageModel | None = None
     fill_on: Literal["next_open", "close"] = "next_open"
     day_offset_hours: float = 0.0
+    bar_path: Literal["pessimistic", "ohlc", "adaptive"] = "pessimistic"
+    limit_fill: Literal["touch", "through"] = "touch"
+    volume_limit: float | None = None
     periods_per_year: float | None = None
     max_events_per_bar: int = 100_000
 
@@ -95,14 +203,31 @@ class RunConfig(BaseModel):
             raise ParameterError(f"parameter {name} must be > 0, got {v!r}", parameter=name)
         return f
 
-    @field_validator("fill_on", mode="before")
+    @field_validator("fill_on", "bar_path", "limit_fill", mode="before")
     @classmethod
-    def _fill_on(cls, v: Any) -> Any:
-        if v not in ("next_open", "close"):
-            raise ParameterError(
-                f"parameter fill_on must be 'next_open' or 'close', got {v!r}", parameter="fill_on"
-            )
+    def _choice(cls, v: Any, info: Any) -> Any:
+        name = info.field_name
+        allowed = {
+            "fill_on": ("next_open", "close"),
+            "bar_path": ("pessimistic", "ohlc", "adaptive"),
+            "limit_fill": ("touch", "through"),
+        }[name]
+        if v not in allowed:
+            choices = ", ".join(map(repr, allowed[:-1])) + f" or {allowed[-1]!r}"
+            raise ParameterError(f"parameter {name} must be {choices}, got {v!r}", parameter=name)
         return v
+
+    @field_validator("volume_limit", mode="before")
+    @classmethod
+    def _fraction(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
+            raise ParameterError(
+                f"parameter volume_limit must be a number or None, got {v!r}",
+                parameter="volume_limit",
+            )
+        return float(v)
 
     @model_validator(mode="after")
     def _engine_accepts(self) -> RunConfig:
@@ -171,7 +296,10 @@ class RunConfig(BaseModel):
     # ----- crossing into the engine ---------------------------------------------------
     def to_engine(self) -> dict[str, Any]:
         """The engine's settings, as the one dict ``bt_engine.Engine`` takes."""
-        return {k: getattr(self, k) for k in ENGINE_KEYS}
+        d = {k: getattr(self, k) for k in ENGINE_KEYS}
+        d["fees"] = [f.to_engine() for f in self.fees]
+        d["slippage"] = None if self.slippage is None else self.slippage.to_engine()
+        return d
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump()
@@ -186,4 +314,4 @@ def _parameter_error(e: ValidationError) -> BtCoreError:
     return ParameterError(f"parameter {name}: {first.get('msg')}", parameter=name)
 
 
-__all__ = ["ENGINE_KEYS", "RunConfig"]
+__all__ = ["ENGINE_KEYS", "FeeLine", "RunConfig", "SlippageModel"]

@@ -2,26 +2,87 @@
 //! (`orders`), the pure matching rules (`matching`), fee and slippage models (`costs`), the
 //! pre-trade rules (`rules`), the per-symbol facts (`instrument`) and the ledger (`ledger`).
 //!
-//! Per bar t: `begin_bar` fills working orders against bar t (market at the open, limits when
-//! the range reaches them) and marks positions to the close; the driver decides and submits
-//! orders; `end_bar` fills same-bar orders when `FillOn::Close` is chosen and records equity.
+//! Per bar t: `begin_bar` trades working orders along bar t's price path and marks positions
+//! to the close; the driver decides and submits orders; `end_bar` trades same-bar orders at
+//! the close when `FillOn::Close` is chosen and records equity.
+//!
+//! The open phase has two passes. First every eligible order meets the open, oldest first
+//! (market orders fill there, stops and limits gapped through too). Then the orders still
+//! working meet the rest of the bar's path (its rule: `matching::BarPath`, chosen per symbol
+//! with the position left after the open) in the order the path reaches them — ties by order
+//! id. Exits activated by a fill join the pass at the point of that fill, so a bracket's stop
+//! can fill within the bar its entry filled, and a fill of one exit shrinks (or cancels) the
+//! other at once.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 
 use crate::config::{Config, FillOn};
-use crate::costs::{Fee, FillContext, Slippage};
+use crate::costs::{Fees, FillContext, SlipContext, Slippage};
 use crate::data::Bars;
 use crate::error::{EngineError, Result};
 use crate::instrument::Instrument;
 use crate::ledger::Ledger;
-use crate::matching::{cap_to_limit, reference_price, Quote};
-use crate::orders::OrderBook;
+use crate::matching::{cap_to_limit, evaluate, Path};
+use crate::orders::{FillFees, Link, OrderBook};
 use crate::rules::{check_all, code, Proposed, Reject, Rule};
 use crate::time::day_number;
-use crate::types::{Event, Fill, Order, OrderKind, OrderRequest, Side, Sizing, TimeInForce, Trade};
+use crate::types::{
+    Event, Fill, Level, Order, OrderEvent, OrderKind, OrderRequest, OrderStatus, Side, Sizing,
+    TimeInForce, Trade,
+};
+
+/// A point on a bar's path where an order does something, ordered by position then order id.
+#[derive(Clone, Copy, Debug)]
+struct Hit {
+    pos: f64,
+    order: usize,
+    /// Reference price of the fill (NaN: the stop triggers here without filling yet).
+    reference: f64,
+    /// Where a triggered stop-limit trades later along the path (NaN: not within this bar).
+    then: f64,
+    then_reference: f64,
+}
+
+impl PartialEq for Hit {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Hit {}
+impl PartialOrd for Hit {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Hit {
+    /// Reversed, so that the max-heap pops the earliest hit first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .pos
+            .total_cmp(&self.pos)
+            .then(other.order.cmp(&self.order))
+    }
+}
+
+/// The per-bar scratch state of the path pass, kept across bars so that bars allocate nothing.
+#[derive(Debug, Default)]
+struct Scratch {
+    hits: BinaryHeap<Hit>,
+    /// Orders that did not trade at the open, for the path pass.
+    later: Vec<usize>,
+    /// Orders activated by a fill, to meet the rest of the phase.
+    fresh: Vec<usize>,
+    /// Each symbol's path on the bar it was built for.
+    paths: Vec<(usize, Path)>,
+    /// Volume left to trade per symbol on the bar it was computed for (volume cap only).
+    budget: Vec<(usize, f64)>,
+}
 
 #[derive(Debug)]
 pub struct Broker {
     cfg: Config,
-    fee: Fee,
+    fees: Fees,
     slippage: Slippage,
     rules: Vec<Rule>,
     instruments: Vec<Instrument>,
@@ -31,7 +92,10 @@ pub struct Broker {
     events: Vec<Event>,
     record_events: bool,
     t: usize,
+    /// Timestamp of bar `t` (for dated fees and GTD orders).
+    ts: i64,
     started: bool,
+    scratch: Scratch,
 }
 
 impl Broker {
@@ -62,7 +126,7 @@ impl Broker {
         }
         let n = instruments.len();
         Ok(Self {
-            fee: cfg.fee(),
+            fees: cfg.fee_schedule(),
             slippage: cfg.slippage(),
             rules: Rule::CASH_ACCOUNT.to_vec(),
             ledger: Ledger::new(cfg.cash, instruments.iter().map(|i| i.multiplier).collect()),
@@ -73,7 +137,13 @@ impl Broker {
             events: Vec::new(),
             record_events: false,
             t: 0,
+            ts: i64::MIN,
             started: false,
+            scratch: Scratch {
+                paths: vec![(usize::MAX, Path::at(f64::NAN)); n],
+                budget: vec![(usize::MAX, 0.0); n],
+                ..Scratch::default()
+            },
         })
     }
 
@@ -136,6 +206,9 @@ impl Broker {
     pub fn commission_paid(&self) -> &[f64] {
         self.ledger.commission_paid()
     }
+    pub fn tax_paid(&self) -> &[f64] {
+        self.ledger.tax_paid()
+    }
     pub fn slippage_paid(&self) -> &[f64] {
         self.ledger.slippage_paid()
     }
@@ -190,6 +263,17 @@ impl Broker {
         }
     }
 
+    #[inline]
+    fn order_event(&mut self, book: &OrderBook, i: usize, what: OrderEvent) {
+        if self.record_events {
+            self.events.push(Event::Order {
+                order: i,
+                what,
+                filled: book.order(i).filled,
+            });
+        }
+    }
+
     pub fn submit(&mut self, req: OrderRequest) -> Result<u64> {
         let n = self.instruments.len();
         if req.symbol >= n {
@@ -206,95 +290,443 @@ impl Broker {
             ))
             .with_field("size", req.size.to_string()));
         }
-        if let OrderKind::Limit(p) = req.kind {
-            if !p.is_finite() || p <= 0.0 {
+        check_kind(req.kind)?;
+        check_bracket(&req)?;
+        if let Some(p) = req.parent {
+            let open = usize::try_from(p)
+                .ok()
+                .and_then(|i| self.book.all().get(i))
+                .is_some_and(|o| o.status.is_open());
+            if !open {
                 return Err(EngineError::order(format!(
-                    "limit price must be a finite number > 0, got {p}"
+                    "parent order {p} is unknown or no longer open: a one-triggers-other child needs a working parent"
                 ))
-                .with_field("limit", p.to_string()));
+                .with_field("parent", p.to_string()));
             }
         }
-        let eligible_bar = match (self.started, self.cfg.fill_on) {
-            (false, _) => 0,
-            (true, FillOn::NextOpen) => self.t + 1,
-            (true, FillOn::Close) => self.t,
-        };
-        let i = self.book.accept(req, self.t, eligible_bar);
-        self.event(Event::Order(i));
+        let eligible_bar = self.eligible_bar();
+        let link = req.parent.map(|parent| Link::Oto { parent });
+        let mut book = std::mem::take(&mut self.book);
+        let i = book.accept(req, self.t, eligible_bar, link);
+        self.order_event(&book, i, OrderEvent::Submitted);
+        if link.is_none() {
+            self.order_event(&book, i, OrderEvent::Accepted);
+        }
+        if let OrderKind::Trailing { offset, pct } = req.kind {
+            // The stop starts from the last price the strategy has seen (no look-ahead).
+            let last = self.ledger.last_prices()[req.symbol];
+            if !last.is_nan() {
+                let stop = crate::matching::trailing_stop(req.side, offset, pct, last);
+                book.trail(i, last, stop);
+            }
+        }
+        let exits = [
+            req.bracket.sl.map(|l| OrderKind::Stop(level_or_nan(l))),
+            req.bracket.tp.map(|l| OrderKind::Limit(level_or_nan(l))),
+        ];
+        for kind in exits.into_iter().flatten() {
+            let leg = OrderRequest {
+                side: opposite(req.side),
+                size: 0.0,
+                kind,
+                sizing: Sizing::Units,
+                tif: TimeInForce::Gtc,
+                bracket: Default::default(),
+                parent: None,
+                ..req
+            };
+            let j = book.accept(
+                leg,
+                self.t,
+                eligible_bar,
+                Some(Link::Bracket { parent: i as u64 }),
+            );
+            self.order_event(&book, j, OrderEvent::Submitted);
+        }
+        self.book = book;
         Ok(i as u64)
     }
 
-    /// Cancel a working order. Returns false when it had already reached a final status.
-    pub fn cancel(&mut self, id: u64) -> Result<bool> {
-        let Some(i) = usize::try_from(id)
+    fn eligible_bar(&self) -> usize {
+        match (self.started, self.cfg.fill_on) {
+            (false, _) => 0,
+            (true, FillOn::NextOpen) => self.t + 1,
+            (true, FillOn::Close) => self.t,
+        }
+    }
+
+    fn index(&self, id: u64) -> Result<usize> {
+        usize::try_from(id)
             .ok()
             .filter(|&i| i < self.book.all().len())
-        else {
-            return Err(EngineError::order(format!("unknown order id {id}")));
-        };
-        let done = self.book.cancel(i, self.t);
+            .ok_or_else(|| {
+                EngineError::order(format!("unknown order id {id}"))
+                    .with_field("id", id.to_string())
+            })
+    }
+
+    /// Cancel a working or pending order. Returns false when it had already reached a final
+    /// status. Cancelling an entry that has not filled cancels its bracket exits.
+    pub fn cancel(&mut self, id: u64) -> Result<bool> {
+        let i = self.index(id)?;
+        let mut book = std::mem::take(&mut self.book);
+        let mut sc = std::mem::take(&mut self.scratch);
+        let done = book.cancel(i, self.t);
         if done {
-            self.event(Event::Order(i));
+            self.order_event(&book, i, OrderEvent::Cancelled);
+            self.after_final(&mut book, &mut sc, i);
         }
+        sc.fresh_clear();
+        self.scratch = sc;
+        self.book = book;
         Ok(done)
     }
 
-    /// Fill working orders against bar `t` and mark positions to its close.
+    /// Replace a working or pending order's limit price, stop price or size.
+    pub fn modify(
+        &mut self,
+        id: u64,
+        limit: Option<f64>,
+        stop: Option<f64>,
+        size: Option<f64>,
+    ) -> Result<()> {
+        let i = self.index(id)?;
+        let o = self.book.order(i);
+        if !o.status.is_open() {
+            return Err(EngineError::order(format!(
+                "order {id} is {}: only working or pending orders can be modified",
+                o.status.as_str()
+            ))
+            .with_field("id", id.to_string()));
+        }
+        let no = |what: &str, field: &'static str| {
+            Err(EngineError::order(format!(
+                "order {id} is a {} order and has no {what} price",
+                o.kind.as_str()
+            ))
+            .with_field(field, id.to_string()))
+        };
+        let kind = match o.kind {
+            OrderKind::Market if limit.is_some() => return no("limit", "limit"),
+            OrderKind::Market | OrderKind::Limit(_) | OrderKind::Trailing { .. }
+                if stop.is_some() =>
+            {
+                return no("fixed stop", "stop")
+            }
+            OrderKind::Stop(_) | OrderKind::Trailing { .. } if limit.is_some() => {
+                return no("limit", "limit")
+            }
+            OrderKind::Limit(p) => OrderKind::Limit(limit.unwrap_or(p)),
+            OrderKind::Stop(p) => OrderKind::Stop(stop.unwrap_or(p)),
+            OrderKind::StopLimit { stop: s, limit: l } => OrderKind::StopLimit {
+                stop: stop.unwrap_or(s),
+                limit: limit.unwrap_or(l),
+            },
+            k => k,
+        };
+        check_kind(kind)?;
+        if let Some(size) = size {
+            if o.reduce_only {
+                return Err(EngineError::order(format!(
+                    "order {id} is a bracket exit: its size follows its entry's fills"
+                ))
+                .with_field("size", size.to_string()));
+            }
+            let floor = if o.size.is_nan() { 0.0 } else { o.filled };
+            if !size.is_finite() || size <= 0.0 || size < floor {
+                return Err(EngineError::order(format!(
+                    "new size of order {id} must be a finite number > 0 and at least its filled {floor}, got {size}"
+                ))
+                .with_field("size", size.to_string()));
+            }
+        }
+        let mut book = std::mem::take(&mut self.book);
+        book.modify(i, kind, size);
+        self.order_event(&book, i, OrderEvent::Modified);
+        self.book = book;
+        Ok(())
+    }
+
+    /// Link open orders one-cancels-other: a fill of any of them cancels the others.
+    pub fn link_oco(&mut self, ids: &[u64]) -> Result<u64> {
+        if ids.len() < 2 {
+            return Err(EngineError::order(format!(
+                "an OCO group needs at least two orders, got {}",
+                ids.len()
+            )));
+        }
+        let mut members = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let i = self.index(id)?;
+            let o = self.book.order(i);
+            if !o.status.is_open() || o.link.is_some() || members.contains(&i) {
+                return Err(EngineError::order(format!(
+                    "order {id} cannot join an OCO group: it is {}{}",
+                    o.status.as_str(),
+                    if o.link.is_some() {
+                        " and already linked"
+                    } else {
+                        ""
+                    }
+                ))
+                .with_field("id", id.to_string()));
+            }
+            members.push(i);
+        }
+        Ok(self.book.group(&members))
+    }
+
+    /// Trade working orders along bar `t` and mark positions to its close.
     pub fn begin_bar(&mut self, bars: &Bars, t: usize) {
         self.t = t;
+        self.ts = bars.ts[t];
         self.started = true;
         if self.book.has_working() {
-            let day = day_number(bars.ts[t], self.cfg.day_offset_ns);
             let mut book = std::mem::take(&mut self.book);
+            let mut sc = std::mem::take(&mut self.scratch);
+            sc.later.clear();
+            let day = day_number(bars.ts[t], self.cfg.day_offset_ns);
             book.sweep(|book, i| {
                 let o = book.order(i);
                 if o.eligible_bar > t {
                     return;
                 }
-                if o.tif == TimeInForce::Day && day > book.day_of(i, day) {
+                let expired = match o.tif {
+                    TimeInForce::Day => day > book.day_of(i, day),
+                    TimeInForce::Gtd(until) => self.ts > until,
+                    _ => false,
+                };
+                if expired {
                     book.expire(i, t);
-                    self.event(Event::Order(i));
-                    return;
+                    self.order_event(book, i, OrderEvent::Expired);
+                    self.after_final(book, &mut sc, i);
+                } else {
+                    self.at_first_price(book, &mut sc, i, bars, t, false);
                 }
-                let o = book.order(i);
-                let s = o.symbol;
-                if !bars.has_bar(t, s) {
-                    return;
-                }
-                let k = bars.idx(t, s);
-                let q = Quote::bar(bars.open[k], bars.high[k], bars.low[k]);
-                if let Some(px) = reference_price(o.kind, o.side, q) {
-                    self.execute(book, i, px);
+                while let Some(j) = sc.fresh.pop() {
+                    self.at_first_price(book, &mut sc, j, bars, t, false);
                 }
             });
+            self.along_path(&mut book, &mut sc, bars, t);
+            self.scratch = sc;
             self.book = book;
         }
         let ns = self.instruments.len();
         self.ledger.mark(&bars.close[t * ns..(t + 1) * ns]);
     }
 
-    /// Fill same-bar orders at the close (`FillOn::Close` only) and record equity for bar `t`.
+    /// Trade same-bar orders at the close (`FillOn::Close` only) and record equity for bar `t`.
     pub fn end_bar(&mut self, bars: &Bars, t: usize) {
         if self.cfg.fill_on == FillOn::Close && self.book.has_working() {
             let mut book = std::mem::take(&mut self.book);
+            let mut sc = std::mem::take(&mut self.scratch);
             book.sweep(|book, i| {
                 let o = book.order(i);
-                let s = o.symbol;
-                if o.eligible_bar != t || !bars.has_bar(t, s) {
+                if o.eligible_bar != t || o.submitted_bar != t {
                     return;
                 }
                 if o.tif == TimeInForce::Day {
                     book.day_of(i, day_number(bars.ts[t], self.cfg.day_offset_ns));
                 }
-                let o = book.order(i);
-                let close = bars.close[bars.idx(t, s)];
-                if let Some(px) = reference_price(o.kind, o.side, Quote::at(close)) {
-                    self.execute(book, i, px);
+                self.at_first_price(book, &mut sc, i, bars, t, true);
+                while let Some(j) = sc.fresh.pop() {
+                    self.at_first_price(book, &mut sc, j, bars, t, true);
                 }
             });
+            self.scratch = sc;
             self.book = book;
         }
         self.ledger.record();
+    }
+
+    /// Order `i` meets the first price of a phase: the open (`at_close` false) or the close.
+    /// Orders that do not trade there wait for the path pass; IOC and FOK orders end here.
+    fn at_first_price(
+        &mut self,
+        book: &mut OrderBook,
+        sc: &mut Scratch,
+        i: usize,
+        bars: &Bars,
+        t: usize,
+        at_close: bool,
+    ) {
+        let o = book.order(i);
+        let s = o.symbol;
+        if !o.status.is_active() || !bars.has_bar(t, s) {
+            return;
+        }
+        let k = bars.idx(t, s);
+        let path = Path::at(if at_close {
+            bars.close[k]
+        } else {
+            bars.open[k]
+        });
+        let (kind, side, tif) = (o.kind, o.side, o.tif);
+        let out = evaluate(
+            kind,
+            side,
+            o.triggered,
+            o.trail_ref,
+            &path,
+            0.0,
+            self.cfg.limit_fill,
+        );
+        if let OrderKind::Trailing { .. } = kind {
+            if out.fill.is_none() {
+                book.trail(i, out.trail_ref, out.stop);
+            }
+        }
+        if out.triggered_at.is_some() && !book.order(i).triggered {
+            book.trigger(i);
+            self.order_event(book, i, OrderEvent::Triggered);
+        }
+        if let Some((_, reference)) = out.fill {
+            self.execute(book, sc, i, reference, bars, t, k);
+        }
+        if !book.order(i).status.is_active() {
+            return;
+        }
+        if tif.is_immediate() {
+            let o = book.order(i);
+            let why = Reject::new(
+                if tif == TimeInForce::Fok {
+                    code::FOK_UNFILLED
+                } else {
+                    code::IOC_UNFILLED
+                },
+                format!(
+                    "{} order {} for {} filled {} of {} at its first price",
+                    tif.as_str(),
+                    o.id,
+                    self.instruments[s].name,
+                    o.filled,
+                    o.size
+                ),
+            );
+            book.cancel_because(i, t, why);
+            self.order_event(book, i, OrderEvent::Cancelled);
+            self.after_final(book, sc, i);
+        } else if out.fill.is_none() && !at_close {
+            sc.later.push(i);
+        }
+    }
+
+    /// The orders that did not trade at the open meet the rest of the bar's path, in the order
+    /// the path reaches them.
+    fn along_path(&mut self, book: &mut OrderBook, sc: &mut Scratch, bars: &Bars, t: usize) {
+        if sc.later.is_empty() {
+            return;
+        }
+        sc.hits.clear();
+        let later = std::mem::take(&mut sc.later);
+        for &i in &later {
+            self.plan(book, sc, i, bars, t, 0.0);
+        }
+        while let Some(h) = sc.hits.pop() {
+            let o = book.order(h.order);
+            if !o.status.is_active() {
+                continue;
+            }
+            let symbol = o.symbol;
+            if o.kind.has_trigger() && !o.triggered {
+                book.trigger(h.order);
+                self.order_event(book, h.order, OrderEvent::Triggered);
+            }
+            if h.reference.is_nan() {
+                if !h.then.is_nan() {
+                    sc.hits.push(Hit {
+                        pos: h.then,
+                        reference: h.then_reference,
+                        then: f64::NAN,
+                        ..h
+                    });
+                }
+                continue;
+            }
+            let k = bars.idx(t, symbol);
+            self.execute(book, sc, h.order, h.reference, bars, t, k);
+            while let Some(j) = sc.fresh.pop() {
+                self.plan(book, sc, j, bars, t, h.pos);
+            }
+        }
+        sc.later = later;
+        sc.later.clear();
+    }
+
+    /// Where along its symbol's path (from `from`) order `i` triggers or trades, queued.
+    fn plan(
+        &mut self,
+        book: &mut OrderBook,
+        sc: &mut Scratch,
+        i: usize,
+        bars: &Bars,
+        t: usize,
+        from: f64,
+    ) {
+        let o = book.order(i);
+        let s = o.symbol;
+        if !o.status.is_active() || !bars.has_bar(t, s) || o.tif.is_immediate() {
+            return;
+        }
+        if sc.paths[s].0 != t {
+            let k = bars.idx(t, s);
+            let path = Path::for_bar(
+                self.cfg.bar_path,
+                bars.open[k],
+                bars.high[k],
+                bars.low[k],
+                bars.close[k],
+                self.ledger.position(s),
+            );
+            sc.paths[s] = (t, path);
+        }
+        let path = sc.paths[s].1;
+        let out = evaluate(
+            o.kind,
+            o.side,
+            o.triggered,
+            o.trail_ref,
+            &path,
+            from,
+            self.cfg.limit_fill,
+        );
+        if let OrderKind::Trailing { .. } = o.kind {
+            book.trail(i, out.trail_ref, out.stop);
+        }
+        let hit = |pos, reference, then, then_reference| Hit {
+            pos,
+            order: i,
+            reference,
+            then,
+            then_reference,
+        };
+        match (out.triggered_at, out.fill) {
+            (Some(tp), Some((fp, r))) if tp < fp => sc.hits.push(hit(tp, f64::NAN, fp, r)),
+            (_, Some((fp, r))) => sc.hits.push(hit(fp, r, f64::NAN, f64::NAN)),
+            (Some(tp), None) => sc.hits.push(hit(tp, f64::NAN, f64::NAN, f64::NAN)),
+            (None, None) => {}
+        }
+    }
+
+    /// Volatility of symbol `s`'s close-to-close log returns over the `window` bars before
+    /// `t` (sample standard deviation; NaN with fewer than two returns).
+    fn sigma(bars: &Bars, t: usize, s: usize, window: usize) -> f64 {
+        let mut closes = Vec::with_capacity(window + 1);
+        let mut u = t;
+        while u > 0 && closes.len() <= window {
+            u -= 1;
+            let c = bars.close[bars.idx(u, s)];
+            if !c.is_nan() {
+                closes.push(c);
+            }
+        }
+        let r: Vec<f64> = closes.windows(2).map(|w| (w[0] / w[1]).ln()).collect();
+        if r.len() < 2 {
+            return f64::NAN;
+        }
+        let mean = r.iter().sum::<f64>() / r.len() as f64;
+        let var = r.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (r.len() - 1) as f64;
+        var.sqrt()
     }
 
     /// Units for a value or percent order at `price` (see [`Sizing`]); Err when that is none.
@@ -309,7 +741,10 @@ impl Broker {
         let mut units = target / unit_value;
         match o.side {
             Side::Buy => {
-                units = units.min(self.fee.affordable(self.ledger.cash()) / unit_value);
+                let cash = self
+                    .fees
+                    .affordable(self.ledger.cash(), unit_value, self.ts);
+                units = units.min(cash / unit_value);
             }
             Side::Sell if !inst.shortable => {
                 units = units.min(self.ledger.position(o.symbol).max(0.0));
@@ -317,8 +752,7 @@ impl Broker {
             Side::Sell => {}
         }
         if inst.size_increment > 0.0 {
-            // Round down, with a little slack so that an exact multiple is not lost to rounding.
-            units = ((units / inst.size_increment) * (1.0 + 1e-12)).floor() * inst.size_increment;
+            units = round_down(units, inst.size_increment);
         }
         if units.is_finite() && units > 0.0 {
             Ok(units)
@@ -338,61 +772,458 @@ impl Broker {
         }
     }
 
-    /// Fill order `i` whole at `reference` (before slippage), or reject it.
-    fn execute(&mut self, book: &mut OrderBook, i: usize, reference: f64) {
+    fn reject(&mut self, book: &mut OrderBook, sc: &mut Scratch, i: usize, why: Reject) {
+        book.reject(i, self.t, why);
+        self.order_event(book, i, OrderEvent::Rejected);
+        self.after_final(book, sc, i);
+    }
+
+    fn cancel_for(&mut self, book: &mut OrderBook, sc: &mut Scratch, i: usize, why: Reject) {
+        if book.cancel_because(i, self.t, why) {
+            self.order_event(book, i, OrderEvent::Cancelled);
+            self.after_final(book, sc, i);
+        }
+    }
+
+    /// Trade order `i` at `reference` (before slippage): as much as it may (its size, the
+    /// position a bracket exit protects, the bar's volume cap), or reject it.
+    #[allow(clippy::too_many_arguments)]
+    fn execute(
+        &mut self,
+        book: &mut OrderBook,
+        sc: &mut Scratch,
+        i: usize,
+        reference: f64,
+        bars: &Bars,
+        t: usize,
+        k: usize,
+    ) {
         let o = book.order(i);
         let (s, side, kind) = (o.symbol, o.side, o.kind);
-        let price = cap_to_limit(kind, side, self.slippage.price(side, reference));
+        let mut cap = f64::INFINITY;
+        if o.reduce_only {
+            let held = -side.sign() * self.ledger.position(s);
+            if held <= 0.0 {
+                let why = Reject::new(
+                    code::POSITION_CLOSED,
+                    format!(
+                        "exit {} of {}: the position it protects is closed",
+                        o.id, self.instruments[s].name
+                    ),
+                );
+                self.cancel_for(book, sc, i, why);
+                return;
+            }
+            cap = held;
+        }
+        if let Some(share) = self.cfg.volume_limit {
+            if sc.budget[s].0 != t {
+                sc.budget[s] = (t, share * bars.volume[k]);
+            }
+            cap = cap.min(sc.budget[s].1);
+            if cap <= 0.0 {
+                return;
+            }
+        }
+        let ctx = |quantity: f64| SlipContext {
+            high: bars.high[k],
+            low: bars.low[k],
+            volume: bars.volume[k],
+            quantity,
+            sigma: match self.slippage.window() {
+                0 => f64::NAN,
+                w => Self::sigma(bars, t, s, w),
+            },
+        };
+        let hint = if o.size.is_nan() {
+            self.resolve_units(o, reference).unwrap_or(0.0)
+        } else {
+            o.remaining()
+        };
+        let price = cap_to_limit(
+            kind.limit_price(),
+            side,
+            self.slippage
+                .price(side, reference, &ctx(hint.min(cap).max(0.0))),
+        );
         if o.size.is_nan() {
             match self.resolve_units(o, price) {
                 Ok(units) => book.resolve_size(i, units),
-                Err(why) => {
-                    book.reject(i, self.t, why);
-                    self.event(Event::Order(i));
-                    return;
-                }
+                Err(why) => return self.reject(book, sc, i, why),
             }
         }
         let o = book.order(i);
-        let (size, id) = (o.remaining(), o.id);
+        let remaining = o.remaining();
+        if remaining <= 0.0 {
+            return; // a bracket exit with nothing to protect yet
+        }
         let inst = &self.instruments[s];
-        let notional = size * price * inst.multiplier;
-        let commission = self.fee.commission(&FillContext {
+        let mut qty = remaining;
+        if cap < remaining {
+            qty = if o.reduce_only && cap == -side.sign() * self.ledger.position(s) {
+                cap // closing a whole position may leave an odd lot
+            } else if inst.size_increment > 0.0 {
+                round_down(cap, inst.size_increment)
+            } else {
+                cap
+            };
+            if o.tif == TimeInForce::Fok {
+                let why = Reject::new(
+                    code::FOK_UNFILLED,
+                    format!(
+                        "fok order {} for {}: only {qty} of {remaining} could trade",
+                        o.id, inst.name
+                    ),
+                );
+                return self.cancel_for(book, sc, i, why);
+            }
+            if qty <= 0.0 {
+                return;
+            }
+        }
+        let notional = qty * price * inst.multiplier;
+        let charge = self.fees.charge(&FillContext {
             side,
-            quantity: size,
-            price,
+            quantity: qty,
             notional,
-            symbol: s,
-            bar: self.t,
+            units_before: o.filled,
+            notional_before: o.notional_filled,
+            ts: self.ts,
         });
         let proposed = Proposed {
             side,
             kind,
-            quantity: size,
+            quantity: qty,
             price,
             notional,
-            commission,
+            commission: charge.total(),
         };
         if let Err(why) = check_all(&self.rules, &proposed, &self.ledger.account(s), inst) {
-            book.reject(i, self.t, why);
-            self.event(Event::Order(i));
-            return;
+            return self.reject(book, sc, i, why);
         }
-        let slippage_cost = size * (price - reference).abs() * inst.multiplier;
-        self.ledger
-            .apply_fill(s, side, size, price, commission, slippage_cost, self.t);
+        let id = o.id;
+        let slippage_cost = qty * (price - reference).abs() * inst.multiplier;
+        self.ledger.apply_fill(
+            s,
+            side,
+            qty,
+            price,
+            charge.commission,
+            charge.tax,
+            slippage_cost,
+            t,
+        );
         self.fills.push(Fill {
             order_id: id,
             symbol: s,
-            bar: self.t,
+            bar: t,
             side,
-            size,
+            size: qty,
             price,
-            commission,
+            commission: charge.commission,
+            tax: charge.tax,
             slippage: slippage_cost,
         });
-        book.fill(i, size, price, self.t);
+        book.fill(
+            i,
+            qty,
+            price,
+            t,
+            FillFees {
+                notional,
+                commission: charge.commission,
+                tax: charge.tax,
+            },
+        );
+        if self.cfg.volume_limit.is_some() {
+            sc.budget[s].1 -= qty;
+        }
         self.event(Event::Fill(self.fills.len() - 1));
-        self.event(Event::Order(i));
+        let filled = book.order(i).status == OrderStatus::Filled;
+        self.order_event(
+            book,
+            i,
+            if filled {
+                OrderEvent::Filled
+            } else {
+                OrderEvent::PartiallyFilled
+            },
+        );
+        self.after_fill(book, sc, i);
     }
+
+    /// Links after a fill: bracket exits follow their entry, OCO members are cancelled.
+    fn after_fill(&mut self, book: &mut OrderBook, sc: &mut Scratch, i: usize) {
+        let o = book.order(i);
+        match o.link {
+            Some(Link::Bracket { parent }) => self.resize_exits(book, sc, parent as usize),
+            Some(Link::Oco { group }) => {
+                let others: Vec<usize> = book
+                    .oco_members(group)
+                    .iter()
+                    .copied()
+                    .filter(|&m| m != i)
+                    .collect();
+                for m in others {
+                    let why = Reject::new(
+                        code::OCO_FILLED,
+                        format!("order {i} of its one-cancels-other group filled"),
+                    );
+                    self.cancel_for(book, sc, m, why);
+                }
+            }
+            _ => {}
+        }
+        let o = book.order(i);
+        if o.status == OrderStatus::Filled {
+            self.after_final(book, sc, i);
+        } else if o.bracket != Default::default() {
+            self.resize_exits(book, sc, i);
+        }
+    }
+
+    /// Links after order `i` reached a final status: its bracket exits and OTO children.
+    fn after_final(&mut self, book: &mut OrderBook, sc: &mut Scratch, i: usize) {
+        if book.children_of(i).is_empty() {
+            return;
+        }
+        if book.order(i).bracket != Default::default() {
+            self.resize_exits(book, sc, i);
+        }
+        let filled = book.order(i).status == OrderStatus::Filled;
+        let kids: Vec<usize> = book.children_of(i).to_vec();
+        for c in kids {
+            if !matches!(book.order(c).link, Some(Link::Oto { .. }))
+                || !book.order(c).status.is_open()
+            {
+                continue;
+            }
+            if filled {
+                book.activate(c, self.t);
+                self.order_event(book, c, OrderEvent::Accepted);
+                sc.fresh.push(c);
+            } else {
+                let why = Reject::new(
+                    code::PARENT_ENDED,
+                    format!(
+                        "parent order {i} ended {} before filling",
+                        book.order(i).status.as_str()
+                    ),
+                );
+                self.cancel_for(book, sc, c, why);
+            }
+        }
+    }
+
+    /// A bracket's exits protect what its entry has filled and the exits have not yet closed:
+    /// activated with the entry's first fill (percent levels from its price), grown with each
+    /// entry fill, shrunk by each exit fill, cancelled when nothing is left to protect.
+    fn resize_exits(&mut self, book: &mut OrderBook, sc: &mut Scratch, entry: usize) {
+        let e = book.order(entry);
+        let (filled, open, avg, side, bracket, s) = (
+            e.filled,
+            e.status.is_open(),
+            e.avg_price,
+            e.side,
+            e.bracket,
+            e.symbol,
+        );
+        let mut exits = [usize::MAX; 2];
+        let mut n = 0;
+        for &c in book.children_of(entry) {
+            if matches!(book.order(c).link, Some(Link::Bracket { .. })) && n < 2 {
+                exits[n] = c;
+                n += 1;
+            }
+        }
+        let exits = &exits[..n];
+        let exited: f64 = exits.iter().map(|&c| book.order(c).filled).sum();
+        let left = (filled - exited).max(0.0);
+        for &c in exits {
+            let x = book.order(c);
+            match x.status {
+                OrderStatus::Pending if filled > 0.0 => {
+                    let tick = self.instruments[s].tick_size;
+                    let long = side == Side::Buy;
+                    let kind = match x.kind {
+                        OrderKind::Stop(_) => {
+                            let l = bracket
+                                .sl
+                                .map_or(f64::NAN, |l| exit_level(l, avg, long, true));
+                            OrderKind::Stop(on_tick(l, tick))
+                        }
+                        _ => {
+                            let l = bracket
+                                .tp
+                                .map_or(f64::NAN, |l| exit_level(l, avg, long, false));
+                            OrderKind::Limit(on_tick(l, tick))
+                        }
+                    };
+                    book.set_kind(c, kind);
+                    book.set_size(c, left);
+                    book.activate(c, self.t);
+                    self.order_event(book, c, OrderEvent::Accepted);
+                    sc.fresh.push(c);
+                }
+                OrderStatus::Pending if !open => {
+                    let why = Reject::new(
+                        code::PARENT_ENDED,
+                        format!("entry order {entry} ended without a fill"),
+                    );
+                    self.cancel_for(book, sc, c, why);
+                }
+                st if st.is_active() => {
+                    let f = x.filled;
+                    book.set_size(c, f + left);
+                    if left <= 0.0 && !open {
+                        let why = Reject::new(
+                            code::BRACKET_DONE,
+                            format!("the position of entry {entry} is closed by the other exit"),
+                        );
+                        self.cancel_for(book, sc, c, why);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Scratch {
+    fn fresh_clear(&mut self) {
+        self.fresh.clear();
+    }
+}
+
+fn opposite(side: Side) -> Side {
+    match side {
+        Side::Buy => Side::Sell,
+        Side::Sell => Side::Buy,
+    }
+}
+
+fn level_or_nan(l: Level) -> f64 {
+    match l {
+        Level::Price(p) => p,
+        Level::Pct(_) => f64::NAN,
+    }
+}
+
+/// The price of a bracket exit of an entry filled at `entry` (`long`: a buy entry).
+fn exit_level(l: Level, entry: f64, long: bool, stop_loss: bool) -> f64 {
+    match l {
+        Level::Price(p) => p,
+        Level::Pct(f) => {
+            let up = long != stop_loss; // a long's target and a short's stop lie above
+            if up {
+                entry * (1.0 + f)
+            } else {
+                entry * (1.0 - f)
+            }
+        }
+    }
+}
+
+fn on_tick(x: f64, tick: f64) -> f64 {
+    if tick > 0.0 && x.is_finite() {
+        (x / tick).round() * tick
+    } else {
+        x
+    }
+}
+
+/// Round down to a multiple of `step`, with a little slack so that an exact multiple is not
+/// lost to rounding.
+fn round_down(x: f64, step: f64) -> f64 {
+    ((x / step) * (1.0 + 1e-12)).floor() * step
+}
+
+fn price_ok(name: &'static str, p: f64) -> Result<()> {
+    if p.is_finite() && p > 0.0 {
+        Ok(())
+    } else {
+        Err(
+            EngineError::order(format!("{name} price must be a finite number > 0, got {p}"))
+                .with_field(name, p.to_string()),
+        )
+    }
+}
+
+fn check_kind(kind: OrderKind) -> Result<()> {
+    match kind {
+        OrderKind::Market => Ok(()),
+        OrderKind::Limit(p) => price_ok("limit", p),
+        OrderKind::Stop(p) => price_ok("stop", p),
+        OrderKind::StopLimit { stop, limit } => {
+            price_ok("stop", stop)?;
+            price_ok("limit", limit)
+        }
+        OrderKind::Trailing { offset, pct } => {
+            let (field, ok) = if pct {
+                ("trail_pct", offset > 0.0 && offset < 1.0)
+            } else {
+                ("trail", offset.is_finite() && offset > 0.0)
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(EngineError::order(format!(
+                    "{field} must be {}, got {offset}",
+                    if pct {
+                        "a fraction in (0, 1)"
+                    } else {
+                        "a finite price distance > 0"
+                    }
+                ))
+                .with_field(field, offset.to_string()))
+            }
+        }
+    }
+}
+
+fn check_bracket(req: &OrderRequest) -> Result<()> {
+    let check = |l: Option<Level>, name: &'static str| -> Result<()> {
+        match l {
+            None => Ok(()),
+            Some(Level::Price(p)) => price_ok(name, p),
+            Some(Level::Pct(f)) => {
+                let ok = f.is_finite() && f > 0.0 && (name != "sl" || f < 1.0);
+                if ok {
+                    Ok(())
+                } else {
+                    Err(EngineError::order(format!(
+                        "{name}_pct must be a fraction > 0{}, got {f}",
+                        if name == "sl" { " and < 1" } else { "" }
+                    ))
+                    .with_field(name, f.to_string()))
+                }
+            }
+        }
+    };
+    check(req.bracket.sl, "sl")?;
+    check(req.bracket.tp, "tp")?;
+    if let (Some(Level::Price(sl)), Some(Level::Price(tp))) = (req.bracket.sl, req.bracket.tp) {
+        let ordered = match req.side {
+            Side::Buy => sl < tp,
+            Side::Sell => sl > tp,
+        };
+        if !ordered {
+            return Err(EngineError::order(format!(
+                "a {} entry's stop-loss must lie {} its take-profit, got sl {sl}, tp {tp}",
+                req.side.as_str(),
+                if req.side == Side::Buy {
+                    "below"
+                } else {
+                    "above"
+                }
+            ))
+            .with_field("sl", sl.to_string()));
+        }
+    }
+    if (req.bracket.sl.is_some() || req.bracket.tp.is_some()) && req.parent.is_some() {
+        return Err(EngineError::order(
+            "an order cannot be both a bracket entry and a one-triggers-other child".to_string(),
+        ));
+    }
+    Ok(())
 }

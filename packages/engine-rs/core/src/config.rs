@@ -1,7 +1,8 @@
-//! Run configuration: cash, costs and fill timing.
+//! Run configuration: cash, costs, fill timing and the intrabar rules.
 
-use crate::costs::{Fee, Slippage};
+use crate::costs::{FeeLine, FeeRule, Fees, Slippage};
 use crate::error::{EngineError, Result};
+use crate::matching::{BarPath, LimitFill};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FillOn {
@@ -12,20 +13,29 @@ pub enum FillOn {
     Close,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub cash: f64,
     /// Commission as a fraction of traded notional.
     pub commission_rate: f64,
-    /// Minimum commission per fill.
+    /// Minimum commission per order (charged once across its partial fills).
     pub commission_min: f64,
-    /// Fixed amount added to the commission of every fill.
+    /// Fixed amount added to the commission of every order (with its first fill).
     pub commission_fixed: f64,
+    /// More fee lines (per-share fees, taxes, tiers, dated rates), after the commission.
+    pub fees: Vec<FeeLine>,
     /// Slippage in basis points of the reference price, always against the trader.
     pub slippage_bps: f64,
+    /// Another slippage model (range share, square-root impact); excludes `slippage_bps`.
+    pub slippage_model: Slippage,
     pub fill_on: FillOn,
     /// Offset added to timestamps before taking the calendar day (DAY orders), in ns.
     pub day_offset_ns: i64,
+    /// Which extreme of a bar its path visits first.
+    pub bar_path: BarPath,
+    pub limit_fill: LimitFill,
+    /// At most this fraction of a bar's volume is traded per symbol and bar (None: no cap).
+    pub volume_limit: Option<f64>,
 }
 
 impl Default for Config {
@@ -35,9 +45,14 @@ impl Default for Config {
             commission_rate: 0.0,
             commission_min: 0.0,
             commission_fixed: 0.0,
+            fees: Vec::new(),
             slippage_bps: 0.0,
+            slippage_model: Slippage::None,
             fill_on: FillOn::NextOpen,
             day_offset_ns: 0,
+            bar_path: BarPath::Pessimistic,
+            limit_fill: LimitFill::Touch,
+            volume_limit: None,
         }
     }
 }
@@ -79,33 +94,133 @@ impl Config {
             ))
             .with_field("parameter", "slippage_bps"));
         }
+        for line in &self.fees {
+            check_fee_line(line)?;
+        }
+        if self.slippage_model != Slippage::None && self.slippage_bps != 0.0 {
+            return Err(EngineError::config(
+                "set either slippage_bps or a slippage model, not both".to_string(),
+            )
+            .with_field("parameter", "slippage"));
+        }
+        match self.slippage_model {
+            Slippage::None => {}
+            Slippage::Bps(x) => non_negative("slippage.bps", x)?,
+            Slippage::RangeShare(x) => {
+                non_negative("slippage.share", x)?;
+                if x > 1.0 {
+                    return Err(EngineError::config(format!(
+                        "parameter slippage.share is a fraction of the bar's range and must be <= 1, got {x}"
+                    ))
+                    .with_field("parameter", "slippage.share"));
+                }
+            }
+            Slippage::SqrtImpact { coef, window } => {
+                non_negative("slippage.coef", coef)?;
+                if window < 2 {
+                    return Err(EngineError::config(format!(
+                        "parameter slippage.window must be >= 2 bars, got {window}"
+                    ))
+                    .with_field("parameter", "slippage.window"));
+                }
+            }
+        }
+        if let Some(v) = self.volume_limit {
+            if !(v.is_finite() && v > 0.0 && v <= 1.0) {
+                return Err(EngineError::config(format!(
+                    "parameter volume_limit is a fraction of a bar's volume in (0, 1], got {v}"
+                ))
+                .with_field("parameter", "volume_limit"));
+            }
+        }
         Ok(())
     }
 
-    /// The fee model these settings describe.
-    pub fn fee(&self) -> Fee {
-        if self.commission_rate == 0.0 && self.commission_min == 0.0 && self.commission_fixed == 0.0
-        {
-            return Fee::Free;
+    /// The fee lines these settings describe: the commission, then the other lines.
+    pub fn fee_schedule(&self) -> Fees {
+        let mut lines = Vec::with_capacity(self.fees.len() + 2);
+        if self.commission_rate != 0.0 || self.commission_min != 0.0 {
+            lines.push(FeeLine::new(
+                "commission",
+                FeeRule::Rate {
+                    rate: self.commission_rate,
+                    min: self.commission_min,
+                },
+            ));
         }
-        Fee::Rate {
-            rate: self.commission_rate,
-            min: self.commission_min,
-            fixed: self.commission_fixed,
+        if self.commission_fixed != 0.0 {
+            lines.push(FeeLine::new(
+                "commission_fixed",
+                FeeRule::Fixed(self.commission_fixed),
+            ));
         }
-    }
-
-    /// Commission of one fill of `notional` cash under these settings.
-    pub fn commission(&self, notional: f64) -> f64 {
-        self.fee().on_notional(notional)
+        lines.extend(self.fees.iter().cloned());
+        Fees::new(lines)
     }
 
     /// The slippage model these settings describe.
     pub fn slippage(&self) -> Slippage {
-        if self.slippage_bps == 0.0 {
-            Slippage::None
-        } else {
+        if self.slippage_bps != 0.0 {
             Slippage::Bps(self.slippage_bps)
+        } else {
+            self.slippage_model
         }
     }
+}
+
+fn check_fee_line(line: &FeeLine) -> Result<()> {
+    let name = &line.name;
+    let bad = |what: String| {
+        Err(EngineError::config(format!("fee line {name:?}: {what}"))
+            .with_field("fee", name.clone()))
+    };
+    let ok = |x: f64| x.is_finite() && x >= 0.0;
+    match &line.rule {
+        FeeRule::Rate { rate, min } => {
+            if !ok(*rate) || *rate >= 1.0 || !ok(*min) {
+                return bad(format!(
+                    "rate must be in [0, 1) and min >= 0, got rate {rate}, min {min}"
+                ));
+            }
+        }
+        FeeRule::PerUnit { per_unit, min } => {
+            if !ok(*per_unit) || !ok(*min) {
+                return bad(format!(
+                    "per_unit and min must be finite and >= 0, got {per_unit}, {min}"
+                ));
+            }
+        }
+        FeeRule::Tiered { tiers, min } => {
+            if tiers.is_empty() || tiers[0].0 != 0.0 {
+                return bad("tiers must start at value 0".to_string());
+            }
+            if !ok(*min) {
+                return bad(format!("min must be finite and >= 0, got {min}"));
+            }
+            for (j, &(from, rate)) in tiers.iter().enumerate() {
+                if !ok(from) || !ok(rate) || rate >= 1.0 {
+                    return bad(format!(
+                        "tier {j}: value and rate must be finite, >= 0 and rate < 1, got ({from}, {rate})"
+                    ));
+                }
+                if j > 0 && from <= tiers[j - 1].0 {
+                    return bad(format!(
+                        "tier {j}: values must ascend, {from} follows {}",
+                        tiers[j - 1].0
+                    ));
+                }
+            }
+        }
+        FeeRule::Fixed(x) => {
+            if !ok(*x) {
+                return bad(format!("amount must be finite and >= 0, got {x}"));
+            }
+        }
+    }
+    if let (Some(f), Some(u)) = (line.from_ns, line.until_ns) {
+        if f >= u {
+            return bad("from must be before until".to_string());
+        }
+    }
+    Ok(())
 }

@@ -25,6 +25,7 @@ pub struct Ledger {
     avg_cost: Vec<f64>,
     realized: Vec<f64>,
     commission_paid: Vec<f64>,
+    tax_paid: Vec<f64>,
     slippage_paid: Vec<f64>,
     last_price: Vec<f64>,
     multiplier: Vec<f64>,
@@ -43,6 +44,7 @@ impl Ledger {
             avg_cost: vec![0.0; n],
             realized: vec![0.0; n],
             commission_paid: vec![0.0; n],
+            tax_paid: vec![0.0; n],
             slippage_paid: vec![0.0; n],
             last_price: vec![f64::NAN; n],
             multiplier,
@@ -82,6 +84,9 @@ impl Ledger {
     }
     pub fn commission_paid(&self) -> &[f64] {
         &self.commission_paid
+    }
+    pub fn tax_paid(&self) -> &[f64] {
+        &self.tax_paid
     }
     pub fn slippage_paid(&self) -> &[f64] {
         &self.slippage_paid
@@ -157,7 +162,8 @@ impl Ledger {
             .push(if eq > 0.0 { gross / eq } else { f64::NAN });
     }
 
-    /// Book a fill of `size` units at `price` on bar `bar`.
+    /// Book a fill of `size` units at `price` on bar `bar`, paying `commission` and `tax`
+    /// (`slippage` is already in the price; it is only totalled).
     #[allow(clippy::too_many_arguments)]
     pub fn apply_fill(
         &mut self,
@@ -166,16 +172,19 @@ impl Ledger {
         size: f64,
         price: f64,
         commission: f64,
+        tax: f64,
         slippage: f64,
         bar: usize,
     ) {
         let m = self.multiplier[s];
         let q = side.sign() * size;
-        self.cash -= q * price * m + commission;
-        self.realized[s] -= commission;
+        let fees = commission + tax;
+        self.cash -= q * price * m + fees;
+        self.realized[s] -= fees;
         self.commission_paid[s] += commission;
+        self.tax_paid[s] += tax;
         self.slippage_paid[s] += slippage;
-        let commission_per_unit = commission / size;
+        let commission_per_unit = fees / size;
         let old = self.position[s];
         if old == 0.0 || old.signum() == q.signum() {
             let new = old + q;

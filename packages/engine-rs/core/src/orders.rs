@@ -5,20 +5,24 @@
 //! there as a tombstone and dropped at the next sweep, so cancel, fill and expire are O(1)
 //! and "does symbol s have a working order" is a per-symbol counter.
 //!
-//! Lifecycle: accepted -> (partially filled ->)* filled | cancelled | expired | rejected.
+//! Lifecycle: [pending ->] accepted -> (partially filled ->)* filled | cancelled | expired |
+//! rejected. Pending orders (a bracket's exits, one-triggers-other children) wait for their
+//! parent outside the working list.
+
+use std::collections::HashMap;
 
 use crate::rules::Reject;
-use crate::types::{Order, OrderRequest, OrderStatus, Sizing};
+use crate::types::{Order, OrderKind, OrderRequest, OrderStatus, Sizing};
 
-/// How an order is tied to others. The store keeps the link; the broker will act on it
-/// (cancel the other leg of an OCO pair, activate an OTO child) when such orders arrive.
+/// How an order is tied to others; the broker acts on it when an order fills or ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Link {
-    /// One cancels the other(s) in the group.
+    /// A fill of one member cancels the other members of the group.
     Oco { group: u64 },
-    /// Activated when `parent` fills.
+    /// Activated when `parent` has filled whole; cancelled if it ends otherwise.
     Oto { parent: u64 },
-    /// A stop-loss or take-profit leg of a bracket entered by `parent`.
+    /// A stop-loss or take-profit exit of the entry `parent`: sized as the entry fills, and
+    /// a fill of one exit shrinks the other by as much.
     Bracket { parent: u64 },
 }
 
@@ -34,6 +38,10 @@ pub struct OrderBook {
     spare: Vec<usize>,
     active_per_symbol: Vec<u32>,
     n_active: usize,
+    /// Orders linked to a parent (bracket exits, OTO children), by parent index.
+    children: HashMap<usize, Vec<usize>>,
+    /// Members of each OCO group.
+    groups: HashMap<u64, Vec<usize>>,
 }
 
 impl OrderBook {
@@ -70,9 +78,17 @@ impl OrderBook {
             .filter(|&i| self.orders[i].status.is_active())
     }
 
-    /// Accept a validated request; returns the new order's index (= id).
-    pub fn accept(&mut self, req: OrderRequest, bar: usize, eligible_bar: usize) -> usize {
+    /// Accept a validated request; returns the new order's index (= id). A `link` to a
+    /// parent makes it pending.
+    pub fn accept(
+        &mut self,
+        req: OrderRequest,
+        bar: usize,
+        eligible_bar: usize,
+        link: Option<Link>,
+    ) -> usize {
         let i = self.orders.len();
+        let pending = matches!(link, Some(Link::Oto { .. } | Link::Bracket { .. }));
         self.orders.push(Order {
             id: i as u64,
             symbol: req.symbol,
@@ -87,19 +103,116 @@ impl OrderBook {
             amount: req.size,
             filled: 0.0,
             avg_price: f64::NAN,
-            status: OrderStatus::Accepted,
+            status: if pending {
+                OrderStatus::Pending
+            } else {
+                OrderStatus::Accepted
+            },
             submitted_bar: bar,
             eligible_bar,
             closed_bar: None,
             reason_code: None,
             reason: None,
-            link: None,
+            link,
+            stop_price: req.kind.stop_price().unwrap_or(f64::NAN),
+            triggered: false,
+            trail_ref: f64::NAN,
+            reduce_only: matches!(link, Some(Link::Bracket { .. })),
+            bracket: req.bracket,
+            notional_filled: 0.0,
+            commission: 0.0,
+            tax: 0.0,
         });
         self.day.push(None);
-        self.working.push(i);
-        self.active_per_symbol[req.symbol] += 1;
-        self.n_active += 1;
+        match link {
+            Some(Link::Oto { parent } | Link::Bracket { parent }) => {
+                self.children.entry(parent as usize).or_default().push(i);
+            }
+            Some(Link::Oco { group }) => self.groups.entry(group).or_default().push(i),
+            None => {}
+        }
+        if !pending {
+            self.work(i);
+        }
         i
+    }
+
+    fn work(&mut self, i: usize) {
+        self.working.push(i);
+        self.active_per_symbol[self.orders[i].symbol] += 1;
+        self.n_active += 1;
+    }
+
+    /// A pending order starts working, first eligible on `eligible_bar`.
+    pub fn activate(&mut self, i: usize, eligible_bar: usize) {
+        let o = &mut self.orders[i];
+        debug_assert_eq!(o.status, OrderStatus::Pending);
+        o.status = OrderStatus::Accepted;
+        o.eligible_bar = eligible_bar;
+        self.work(i);
+    }
+
+    /// Orders linked to parent `i` (bracket exits, OTO children).
+    pub fn children_of(&self, i: usize) -> &[usize] {
+        self.children.get(&i).map_or(&[], |v| v.as_slice())
+    }
+
+    /// The other members of order `i`'s OCO group.
+    pub fn oco_members(&self, group: u64) -> &[usize] {
+        self.groups.get(&group).map_or(&[], |v| v.as_slice())
+    }
+
+    /// Put orders in a new OCO group; returns the group id.
+    pub fn group(&mut self, members: &[usize]) -> u64 {
+        let g = self.groups.len() as u64;
+        for &i in members {
+            self.orders[i].link = Some(Link::Oco { group: g });
+        }
+        self.groups.insert(g, members.to_vec());
+        g
+    }
+
+    /// Change an open order's prices or size (already checked by the broker).
+    pub fn modify(&mut self, i: usize, kind: OrderKind, size: Option<f64>) {
+        let o = &mut self.orders[i];
+        o.kind = kind;
+        if let Some(p) = kind.stop_price() {
+            o.stop_price = p;
+        }
+        if let Some(size) = size {
+            if o.size.is_nan() {
+                o.amount = size;
+            } else {
+                o.size = size;
+                o.amount = size;
+            }
+        }
+    }
+
+    /// Grow or shrink a bracket exit to `size` units.
+    pub fn set_size(&mut self, i: usize, size: f64) {
+        let o = &mut self.orders[i];
+        o.size = size;
+        o.amount = size;
+    }
+
+    /// The kind an exit gets once its entry's price is known.
+    pub fn set_kind(&mut self, i: usize, kind: OrderKind) {
+        let o = &mut self.orders[i];
+        o.kind = kind;
+        o.stop_price = kind.stop_price().unwrap_or(f64::NAN);
+    }
+
+    /// A stop was reached.
+    pub fn trigger(&mut self, i: usize) {
+        self.orders[i].triggered = true;
+    }
+
+    /// A trailing stop's best price and stop price after a bar.
+    pub fn trail(&mut self, i: usize, best: f64, stop: f64) {
+        let o = &mut self.orders[i];
+        o.trail_ref = best;
+        o.stop_price = stop;
     }
 
     /// The trading day a DAY order is good for, fixed on its first eligible bar.
@@ -113,9 +226,12 @@ impl OrderBook {
     }
 
     /// Record a fill of `qty` at `price`; the order is filled when nothing remains.
-    pub fn fill(&mut self, i: usize, qty: f64, price: f64, bar: usize) {
+    pub fn fill(&mut self, i: usize, qty: f64, price: f64, bar: usize, fees: FillFees) {
         let o = &mut self.orders[i];
         debug_assert!(o.status.is_active());
+        o.notional_filled += fees.notional;
+        o.commission += fees.commission;
+        o.tax += fees.tax;
         let before = o.filled;
         o.avg_price = if before == 0.0 {
             price
@@ -131,12 +247,24 @@ impl OrderBook {
         }
     }
 
-    /// Cancel a working order; false when it had already reached a final status.
+    /// Cancel a working or pending order; false when it had already reached a final status.
     pub fn cancel(&mut self, i: usize, bar: usize) -> bool {
-        if !self.orders[i].status.is_active() {
+        if !self.orders[i].status.is_open() {
             return false;
         }
         self.finish(i, OrderStatus::Cancelled, bar);
+        true
+    }
+
+    /// Cancel with a reason (an IOC's unfilled rest, a FOK that could not fill whole, an exit
+    /// whose position is gone).
+    pub fn cancel_because(&mut self, i: usize, bar: usize, why: Reject) -> bool {
+        if !self.cancel(i, bar) {
+            return false;
+        }
+        let o = &mut self.orders[i];
+        o.reason_code = Some(why.code);
+        o.reason = Some(why.message);
         true
     }
 
@@ -153,11 +281,14 @@ impl OrderBook {
 
     fn finish(&mut self, i: usize, status: OrderStatus, bar: usize) {
         let o = &mut self.orders[i];
-        debug_assert!(o.status.is_active(), "order {i} is already {:?}", o.status);
+        debug_assert!(o.status.is_open(), "order {i} is already {:?}", o.status);
+        let was_working = o.status.is_active();
         o.status = status;
         o.closed_bar = Some(bar);
-        self.active_per_symbol[o.symbol] -= 1;
-        self.n_active -= 1;
+        if was_working {
+            self.active_per_symbol[o.symbol] -= 1;
+            self.n_active -= 1;
+        }
     }
 
     /// Visit the working orders oldest first; `f` may finish the order it is given (fill,
@@ -183,6 +314,14 @@ impl OrderBook {
     }
 }
 
+/// What a fill adds to its order's cost accumulators.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FillFees {
+    pub notional: f64,
+    pub commission: f64,
+    pub tax: f64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,12 +334,12 @@ mod tests {
     #[test]
     fn lifecycle_and_counters() {
         let mut b = OrderBook::new(2);
-        let a = b.accept(req(0), 0, 1);
-        let c = b.accept(req(1), 0, 1);
+        let a = b.accept(req(0), 0, 1, None);
+        let c = b.accept(req(1), 0, 1, None);
         assert!(b.has_working_for(0) && b.has_working_for(1));
-        b.fill(a, 1.0, 10.0, 1);
+        b.fill(a, 1.0, 10.0, 1, FillFees::default());
         assert_eq!(b.order(a).status, OrderStatus::PartiallyFilled);
-        b.fill(a, 1.0, 12.0, 1);
+        b.fill(a, 1.0, 12.0, 1, FillFees::default());
         assert_eq!(b.order(a).status, OrderStatus::Filled);
         assert_eq!(b.order(a).avg_price, 11.0);
         assert!(!b.has_working_for(0));
@@ -214,7 +353,7 @@ mod tests {
     fn many_cancels_are_linear() {
         let mut b = OrderBook::new(1);
         let n = 200_000;
-        let ids: Vec<usize> = (0..n).map(|_| b.accept(req(0), 0, 1)).collect();
+        let ids: Vec<usize> = (0..n).map(|_| b.accept(req(0), 0, 1, None)).collect();
         for &i in ids.iter().rev() {
             assert!(b.cancel(i, 0));
         }
@@ -227,7 +366,7 @@ mod tests {
     fn sweep_keeps_submission_order() {
         let mut b = OrderBook::new(1);
         for _ in 0..5 {
-            b.accept(req(0), 0, 1);
+            b.accept(req(0), 0, 1, None);
         }
         b.cancel(1, 0);
         let mut seen = vec![];

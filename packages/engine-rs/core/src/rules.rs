@@ -27,6 +27,12 @@ pub mod code {
     pub const SIZE_INCREMENT: &str = "size_increment";
     pub const TICK_SIZE: &str = "tick_size";
     pub const ZERO_SIZE: &str = "zero_size";
+    pub const IOC_UNFILLED: &str = "ioc_unfilled";
+    pub const FOK_UNFILLED: &str = "fok_unfilled";
+    pub const POSITION_CLOSED: &str = "position_closed";
+    pub const OCO_FILLED: &str = "oco_filled";
+    pub const PARENT_ENDED: &str = "parent_ended";
+    pub const BRACKET_DONE: &str = "bracket_done";
 }
 
 /// A fill the broker is about to make.
@@ -85,12 +91,16 @@ impl Rule {
                 }
             }
             Rule::TickSize => {
-                if let OrderKind::Limit(px) = p.kind {
+                for (what, px) in [
+                    ("limit", p.kind.limit_price()),
+                    ("stop", p.kind.stop_price()),
+                ] {
+                    let Some(px) = px else { continue };
                     if !is_multiple(px, inst.tick_size) {
                         return Err(Reject::new(
                             code::TICK_SIZE,
                             format!(
-                                "limit price {px} of {name} is not on its tick grid {}",
+                                "{what} price {px} of {name} is not on its tick grid {}",
                                 inst.tick_size
                             ),
                         ));

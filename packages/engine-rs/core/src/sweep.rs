@@ -306,8 +306,8 @@ pub fn sweep_sma_cross<S: SweepSink>(
     let outcome = std::thread::scope(|scope| {
         for _ in 0..threads {
             let tx = tx.clone();
-            let (plan, next, stop, computed, by_index) =
-                (&plan, &next, &stop, &computed, &by_index);
+            let (plan, next, stop, computed, by_index, cfg) =
+                (&plan, &next, &stop, &computed, &by_index, &cfg);
             scope.spawn(move || loop {
                 if stop.load(Ordering::Acquire) {
                     break;
@@ -319,7 +319,7 @@ pub fn sweep_sma_cross<S: SweepSink>(
                 let (fs, ss) = (&plan.slots[item.fast], &plan.slots[item.slow]);
                 let res = fs.get(bars, computed).and_then(|f| {
                     let s = ss.get(bars, computed)?;
-                    run_one(bars, cfg, symbols, by_index[item.index], &f, &s)
+                    run_one(bars, cfg.clone(), symbols, by_index[item.index], &f, &s)
                 });
                 fs.release();
                 ss.release();
@@ -459,7 +459,8 @@ mod tests {
                     memory_budget: 1 << 30,
                 };
                 let rep =
-                    sweep_sma_cross(&d.bars(), cfg, d.symbols(), &sets, opts, &mut sink).unwrap();
+                    sweep_sma_cross(&d.bars(), cfg.clone(), d.symbols(), &sets, opts, &mut sink)
+                        .unwrap();
                 assert_eq!(sink.0.len(), sets.len());
                 // Windows 5 is both a fast and a slow window: computed once.
                 assert_eq!(rep.windows_computed, 7);
@@ -470,7 +471,7 @@ mod tests {
                         continue;
                     }
                     let got = r.unwrap();
-                    let want = single(&d, cfg, c);
+                    let want = single(&d, cfg.clone(), c);
                     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                     assert_eq!(bits(got.equity_curve()), bits(want.equity_curve()), "{c:?}");
                     assert_eq!(bits(got.exposure_curve()), bits(want.exposure_curve()));

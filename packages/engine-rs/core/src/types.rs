@@ -31,6 +31,21 @@ pub enum OrderKind {
     Market,
     /// Limit order with its limit price.
     Limit(f64),
+    /// Stop-market: becomes a market order when the price reaches `stop` (a buy stop at or
+    /// above it, a sell stop at or below it).
+    Stop(f64),
+    /// Stop-limit: becomes a limit order at `limit` when the price reaches `stop`.
+    StopLimit {
+        stop: f64,
+        limit: f64,
+    },
+    /// Trailing stop-market: the stop follows the best price since the order became active
+    /// (the highest for a sell, the lowest for a buy) at a distance of `offset` in price, or
+    /// of the fraction `offset` of that best price when `pct`.
+    Trailing {
+        offset: f64,
+        pct: bool,
+    },
 }
 
 impl OrderKind {
@@ -38,13 +53,30 @@ impl OrderKind {
         match self {
             OrderKind::Market => "market",
             OrderKind::Limit(_) => "limit",
+            OrderKind::Stop(_) => "stop",
+            OrderKind::StopLimit { .. } => "stop_limit",
+            OrderKind::Trailing { .. } => "trailing_stop",
         }
     }
     pub fn limit_price(self) -> Option<f64> {
         match self {
-            OrderKind::Market => None,
-            OrderKind::Limit(p) => Some(p),
+            OrderKind::Limit(p) | OrderKind::StopLimit { limit: p, .. } => Some(p),
+            _ => None,
         }
+    }
+    /// The fixed stop price (trailing stops move theirs: see `Order::stop_price`).
+    pub fn stop_price(self) -> Option<f64> {
+        match self {
+            OrderKind::Stop(p) | OrderKind::StopLimit { stop: p, .. } => Some(p),
+            _ => None,
+        }
+    }
+    /// Does the order wait for a trigger before it can trade?
+    pub fn has_trigger(self) -> bool {
+        matches!(
+            self,
+            OrderKind::Stop(_) | OrderKind::StopLimit { .. } | OrderKind::Trailing { .. }
+        )
     }
 }
 
@@ -54,6 +86,13 @@ pub enum TimeInForce {
     Gtc,
     /// Valid for the trading day of the first bar on which it can fill.
     Day,
+    /// Good till the given time (ns since the epoch, UTC): expires on the first bar after it.
+    Gtd(i64),
+    /// Immediate or cancel: trades what it can at the first price it meets (the open of its
+    /// first bar, or the close with `fill_on="close"`); the rest is cancelled.
+    Ioc,
+    /// Fill or kill: trades its whole size at the first price it meets, or is cancelled.
+    Fok,
 }
 
 impl TimeInForce {
@@ -61,12 +100,21 @@ impl TimeInForce {
         match self {
             TimeInForce::Gtc => "gtc",
             TimeInForce::Day => "day",
+            TimeInForce::Gtd(_) => "gtd",
+            TimeInForce::Ioc => "ioc",
+            TimeInForce::Fok => "fok",
         }
+    }
+    /// IOC and FOK: only the first price counts.
+    pub fn is_immediate(self) -> bool {
+        matches!(self, TimeInForce::Ioc | TimeInForce::Fok)
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OrderStatus {
+    /// Waiting for another order to fill (a bracket's exits, an OTO child); not working yet.
+    Pending,
     /// Accepted and working (not yet filled).
     Accepted,
     PartiallyFilled,
@@ -79,6 +127,7 @@ pub enum OrderStatus {
 impl OrderStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            OrderStatus::Pending => "pending",
             OrderStatus::Accepted => "accepted",
             OrderStatus::PartiallyFilled => "partially_filled",
             OrderStatus::Filled => "filled",
@@ -87,8 +136,13 @@ impl OrderStatus {
             OrderStatus::Rejected => "rejected",
         }
     }
+    /// Working: may trade now.
     pub fn is_active(self) -> bool {
         matches!(self, OrderStatus::Accepted | OrderStatus::PartiallyFilled)
+    }
+    /// Not final: working or pending.
+    pub fn is_open(self) -> bool {
+        self.is_active() || self == OrderStatus::Pending
     }
 }
 
@@ -117,6 +171,30 @@ impl Sizing {
     }
 }
 
+/// A bracket exit's price: absolute, or a fraction away from the entry's first fill price
+/// (a stop-loss below a long entry, a take-profit above it; mirrored for a short entry).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Level {
+    Price(f64),
+    Pct(f64),
+}
+
+impl Level {
+    pub fn value(self) -> f64 {
+        match self {
+            Level::Price(x) | Level::Pct(x) => x,
+        }
+    }
+}
+
+/// Exits attached to an entry: a stop-loss (stop-market) and/or a take-profit (limit),
+/// linked one-cancels-other and sized as the entry fills.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub struct Bracket {
+    pub sl: Option<Level>,
+    pub tp: Option<Level>,
+}
+
 /// What a strategy asks for.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct OrderRequest {
@@ -127,6 +205,10 @@ pub struct OrderRequest {
     pub kind: OrderKind,
     pub tif: TimeInForce,
     pub sizing: Sizing,
+    /// Exits to attach (none by default).
+    pub bracket: Bracket,
+    /// One-triggers-other: the order waits (pending) until order `parent` has filled whole.
+    pub parent: Option<u64>,
 }
 
 impl OrderRequest {
@@ -138,11 +220,19 @@ impl OrderRequest {
             kind: OrderKind::Market,
             tif: TimeInForce::Gtc,
             sizing: Sizing::Units,
+            bracket: Bracket::default(),
+            parent: None,
         }
     }
     pub fn limit(symbol: usize, side: Side, size: f64, price: f64) -> Self {
         Self {
             kind: OrderKind::Limit(price),
+            ..Self::market(symbol, side, size)
+        }
+    }
+    pub fn stop(symbol: usize, side: Side, size: f64, stop: f64) -> Self {
+        Self {
+            kind: OrderKind::Stop(stop),
             ..Self::market(symbol, side, size)
         }
     }
@@ -181,8 +271,24 @@ pub struct Order {
     /// Why the order was rejected: a stable snake_case code (see `rules`) and a message.
     pub reason_code: Option<&'static str>,
     pub reason: Option<String>,
-    /// Link to other orders (OCO / OTO / bracket); none is produced yet.
+    /// Link to other orders (OCO / OTO / bracket).
     pub link: Option<crate::orders::Link>,
+    /// The current stop price: the fixed one of a stop, the moving one of a trailing stop
+    /// (NaN for orders without a trigger, and for a trailing stop before its first price).
+    pub stop_price: f64,
+    /// Has the stop been reached? (A triggered stop trades as a market order, a triggered
+    /// stop-limit as a limit order.)
+    pub triggered: bool,
+    /// Best price since a trailing stop became active (NaN before).
+    pub trail_ref: f64,
+    /// Bracket exits: trade at most the position they protect, never past it.
+    pub reduce_only: bool,
+    /// Exits to create when this entry first fills.
+    pub bracket: Bracket,
+    /// Sum of fill notionals and the fees charged so far (minimums are per order).
+    pub notional_filled: f64,
+    pub commission: f64,
+    pub tax: f64,
 }
 
 impl Order {
@@ -199,7 +305,10 @@ pub struct Fill {
     pub side: Side,
     pub size: f64,
     pub price: f64,
+    /// Broker and exchange fees of this fill.
     pub commission: f64,
+    /// Taxes of this fill (e.g. stamp duty on sells).
+    pub tax: f64,
     /// Cost of slippage against the reference price, in cash (>= 0).
     pub slippage: f64,
 }
@@ -216,7 +325,7 @@ pub struct Trade {
     pub entry_price: f64,
     pub exit_price: f64,
     pub gross_pnl: f64,
-    /// Entry and exit commissions allocated to this lot pro rata by size.
+    /// Entry and exit fees (commissions and taxes) allocated to this lot pro rata by size.
     pub commission: f64,
 }
 
@@ -226,11 +335,48 @@ impl Trade {
     }
 }
 
-/// Something a strategy may want to hear about, in the order it happened.
+/// What happened to an order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderEvent {
+    Submitted,
+    Accepted,
+    /// A stop reached its price (it now trades as a market or limit order).
+    Triggered,
+    PartiallyFilled,
+    Filled,
+    Cancelled,
+    Expired,
+    /// Price or size replaced by the strategy.
+    Modified,
+    Rejected,
+}
+
+impl OrderEvent {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderEvent::Submitted => "submitted",
+            OrderEvent::Accepted => "accepted",
+            OrderEvent::Triggered => "triggered",
+            OrderEvent::PartiallyFilled => "partially_filled",
+            OrderEvent::Filled => "filled",
+            OrderEvent::Cancelled => "cancelled",
+            OrderEvent::Expired => "expired",
+            OrderEvent::Modified => "modified",
+            OrderEvent::Rejected => "rejected",
+        }
+    }
+}
+
+/// Something a strategy may want to hear about, in the order it happened.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Event {
-    /// An order changed status (index into the order list).
-    Order(usize),
+    /// Order `order` (index into the order list) went through `what`; `filled` is its filled
+    /// quantity at that moment.
+    Order {
+        order: usize,
+        what: OrderEvent,
+        filled: f64,
+    },
     /// A fill happened (index into the fill list).
     Fill(usize),
 }

@@ -5,72 +5,8 @@ use bt_engine_core::{
     Bars, Broker, Config, FillOn, OrderKind, OrderRequest, OrderStatus, Side, TimeInForce,
 };
 
-const DAY: i64 = 86_400_000_000_000;
-
-struct Data {
-    ts: Vec<i64>,
-    o: Vec<f64>,
-    h: Vec<f64>,
-    l: Vec<f64>,
-    c: Vec<f64>,
-    v: Vec<f64>,
-    n: usize,
-}
-
-impl Data {
-    /// One symbol, bars given as (open, high, low, close), one per day.
-    fn one(rows: &[(f64, f64, f64, f64)]) -> Self {
-        Self {
-            ts: (0..rows.len() as i64)
-                .map(|i| 1_600_000_000 * 1_000_000_000 + i * DAY)
-                .collect(),
-            o: rows.iter().map(|r| r.0).collect(),
-            h: rows.iter().map(|r| r.1).collect(),
-            l: rows.iter().map(|r| r.2).collect(),
-            c: rows.iter().map(|r| r.3).collect(),
-            v: vec![1000.0; rows.len()],
-            n: 1,
-        }
-    }
-    fn bars(&self) -> Bars<'_> {
-        Bars::new(
-            &self.ts, &self.o, &self.h, &self.l, &self.c, &self.v, self.n,
-        )
-        .unwrap()
-    }
-}
-
-/// Submits scripted orders at given bars.
-struct Script(Vec<(usize, OrderRequest)>);
-
-impl Driver for Script {
-    fn on_bar(&mut self, t: usize, _: &Bars, b: &mut Broker) -> bt_engine_core::Result<()> {
-        for (at, req) in &self.0 {
-            if *at == t {
-                b.submit(*req)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-fn cfg() -> Config {
-    Config {
-        cash: 1_000.0,
-        ..Config::default()
-    }
-}
-
-fn run_script(d: &Data, cfg: Config, script: Vec<(usize, OrderRequest)>) -> Broker {
-    let bars = d.bars();
-    let mut b = Broker::new(cfg, 1).unwrap();
-    run(&bars, &mut b, &mut Script(script)).unwrap();
-    b
-}
-
-fn flat(p: f64) -> (f64, f64, f64, f64) {
-    (p, p, p, p)
-}
+mod common;
+use common::{cfg, flat, run_script, Data, Script, DAY};
 
 #[test]
 fn market_order_fills_at_next_open() {
@@ -167,8 +103,10 @@ fn commission_rate_min_and_fixed() {
         commission_fixed: 1.0,
         ..cfg()
     };
-    assert_eq!(c.commission(1_000.0), 5.0 + 1.0); // 1.0 < min 5
-    assert_eq!(c.commission(10_000.0), 10.0 + 1.0);
+    let fees = c.fee_schedule();
+    let one = |n: f64| fees.first_fill(Side::Buy, n, 100.0, 0).commission;
+    assert_eq!(one(1_000.0), 5.0 + 1.0); // 1.0 < min 5
+    assert_eq!(one(10_000.0), 10.0 + 1.0);
     let d = Data::one(&[flat(100.0), flat(100.0), flat(100.0)]);
     let b = run_script(&d, c, vec![(0, OrderRequest::market(0, Side::Buy, 2.0))]);
     assert_eq!(b.fills()[0].commission, 6.0);
@@ -465,7 +403,7 @@ fn builtin_sma_cross_equals_precomputed_sma_arrays_bit_for_bit() {
         commission_rate: 0.0005,
         ..cfg()
     };
-    let mut a = Broker::new(cfg, 1).unwrap();
+    let mut a = Broker::new(cfg.clone(), 1).unwrap();
     run(
         &bars,
         &mut a,

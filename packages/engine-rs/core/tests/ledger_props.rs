@@ -1,7 +1,13 @@
 //! Ledger identities under random orders (proptest): checked on every bar, from inside the
-//! one bar loop, for market and limit orders, both fill timings, costs and several symbols.
+//! one bar loop, for every order kind (market, limit, stop, stop-limit, trailing, brackets),
+//! every time in force, both fill timings, each bar-path rule, a volume cap, fees with a
+//! sell-only tax, slippage and several symbols. And no look-ahead: a run cut at any bar
+//! equals the full run up to that bar.
 
+use bt_engine_core::costs::{FeeKind, FeeLine, FeeRule, Sides};
 use bt_engine_core::drivers::{run, Driver};
+use bt_engine_core::matching::{BarPath, LimitFill};
+use bt_engine_core::types::{Bracket, Level};
 use bt_engine_core::{Bars, Broker, Config, FillOn, OrderKind, OrderRequest, Side, TimeInForce};
 use proptest::prelude::*;
 
@@ -14,6 +20,10 @@ struct Plan {
     buy: bool,
     size: f64,
     limit_offset: Option<f64>,
+    /// 0 market, 1 limit, 2 stop, 3 stop-limit, 4 trailing, 5 bracketed market entry.
+    kind: u8,
+    /// 0 gtc, 1 day, 2 ioc, 3 fok.
+    tif: u8,
 }
 
 struct Checker {
@@ -59,7 +69,7 @@ fn check_identities(b: &Broker, cash0: f64) {
     let spent: f64 = b
         .fills()
         .iter()
-        .map(|f| f.side.sign() * f.size * f.price + f.commission)
+        .map(|f| f.side.sign() * f.size * f.price + f.commission + f.tax)
         .sum();
     assert!((b.cash() - (cash0 - spent)).abs() <= 1e-9 * scale);
 }
@@ -74,13 +84,40 @@ impl Driver for Checker {
             }
             let close = bars.close[bars.idx(t, p.symbol)];
             let side = if p.buy { Side::Buy } else { Side::Sell };
-            let kind = match p.limit_offset {
-                None => OrderKind::Market,
-                Some(off) => OrderKind::Limit(close * (1.0 + off)),
+            let off = p.limit_offset.unwrap_or(0.01);
+            let (above, below) = (close * (1.0 + off.abs()), close * (1.0 - off.abs()));
+            let kind = match p.kind {
+                0 => OrderKind::Market,
+                1 => OrderKind::Limit(close * (1.0 + off)),
+                2 => OrderKind::Stop(if p.buy { above } else { below }),
+                3 => OrderKind::StopLimit {
+                    stop: if p.buy { above } else { below },
+                    limit: close * (1.0 + off),
+                },
+                4 => OrderKind::Trailing {
+                    offset: off.abs().max(0.001),
+                    pct: true,
+                },
+                _ => OrderKind::Market,
             };
+            let bracket = if p.kind == 5 {
+                Bracket {
+                    sl: Some(Level::Pct(off.abs().max(0.001))),
+                    tp: Some(Level::Pct(2.0 * off.abs().max(0.001))),
+                }
+            } else {
+                Bracket::default()
+            };
+            let tif = [
+                TimeInForce::Gtc,
+                TimeInForce::Day,
+                TimeInForce::Ioc,
+                TimeInForce::Fok,
+            ][p.tif as usize % 4];
             b.submit(OrderRequest {
                 kind,
-                tif: TimeInForce::Gtc,
+                tif,
+                bracket,
                 ..OrderRequest::market(p.symbol, side, p.size)
             })?;
         }
@@ -115,9 +152,16 @@ proptest! {
     fn identities_hold_every_bar(
         (ns, close) in bars_strategy(),
         raw_plan in prop::collection::vec(
-            (0usize..40, 0usize..4, any::<bool>(), 0.5f64..50.0, prop::option::of(-0.03f64..0.03)),
+            (
+                (0usize..40, 0usize..4, any::<bool>(), 0.5f64..50.0),
+                (prop::option::of(-0.03f64..0.03), 0u8..6, 0u8..4),
+            ),
             0..60,
         ),
+        path in 0usize..3,
+        through in any::<bool>(),
+        cap in prop::option::of(0.00001f64..0.001),
+        tax in 0.0f64..0.002,
         rate in 0.0f64..0.01,
         min in 0.0f64..2.0,
         bps in 0.0f64..20.0,
@@ -132,33 +176,67 @@ proptest! {
         let vol = vec![1e6; close.len()];
         let ts: Vec<i64> = (0..nb as i64).map(|i| i * DAY).collect();
         let bars = Bars::new(&ts, &open, &high, &low, &close, &vol, ns).unwrap();
+        let mut duty = FeeLine::new("duty", FeeRule::Rate { rate: tax, min: 0.0 });
+        duty.sides = Sides::Sell;
+        duty.kind = FeeKind::Tax;
         let cfg = Config {
             cash: 10_000.0,
             commission_rate: rate,
             commission_min: min,
+            fees: vec![duty],
             slippage_bps: bps,
             fill_on: if close_fills { FillOn::Close } else { FillOn::NextOpen },
+            bar_path: [BarPath::Pessimistic, BarPath::Ohlc, BarPath::Adaptive][path],
+            limit_fill: if through { LimitFill::Through } else { LimitFill::Touch },
+            // Volume 1e6 per bar: a cap of 1e-5..1e-3 lets 10..1,000 units trade per bar.
+            volume_limit: cap,
             ..Config::default()
         };
-        let plan = raw_plan
+        let plan: Vec<Plan> = raw_plan
             .into_iter()
-            .map(|(bar, symbol, buy, size, limit_offset)| Plan {
+            .map(|((bar, symbol, buy, size), (limit_offset, kind, tif))| Plan {
                 bar: bar % nb,
                 symbol: symbol % ns,
                 buy,
                 size,
                 limit_offset,
+                kind,
+                tif,
             })
             .collect();
+        let cash0 = cfg.cash;
+        // No look-ahead: the run over the first `cut` bars equals the full run on those bars.
+        let cut = (nb / 2).max(1);
+        let short = Bars::new(
+            &ts[..cut],
+            &open[..cut * ns],
+            &high[..cut * ns],
+            &low[..cut * ns],
+            &close[..cut * ns],
+            &vol[..cut * ns],
+            ns,
+        )
+        .unwrap();
+        let mut early = Broker::new(cfg.clone(), ns).unwrap();
+        run(&short, &mut early, &mut Checker { plan: plan.clone(), cash0, bars_checked: 0 }).unwrap();
         let mut b = Broker::new(cfg, ns).unwrap();
-        let mut drv = Checker { plan, cash0: cfg.cash, bars_checked: 0 };
+        let mut drv = Checker { plan, cash0, bars_checked: 0 };
         run(&bars, &mut b, &mut drv).unwrap();
         prop_assert_eq!(drv.bars_checked, nb);
-        check_identities(&b, cfg.cash);
+        check_identities(&b, cash0);
         prop_assert_eq!(b.equity_curve().len(), nb);
-        // Every order ends in a final status or is still working; rejections carry a code.
+        prop_assert_eq!(&b.equity_curve()[..cut], early.equity_curve());
+        let before: Vec<_> = b.fills().iter().filter(|f| f.bar < cut).cloned().collect();
+        prop_assert_eq!(before.as_slice(), early.fills());
+        // Rejections carry a code; so do cancellations by a rule (IOC, FOK, OCO, brackets).
+        use bt_engine_core::OrderStatus::{Cancelled, Rejected};
         for o in b.orders() {
-            prop_assert_eq!(o.reason_code.is_some(), o.status == bt_engine_core::OrderStatus::Rejected);
+            if o.status == Rejected {
+                prop_assert!(o.reason_code.is_some());
+            }
+            if o.reason_code.is_some() {
+                prop_assert!(matches!(o.status, Rejected | Cancelled), "{:?}", o);
+            }
         }
     }
 
@@ -172,6 +250,7 @@ proptest! {
         let mk = || {
             let plan = sizes.iter().enumerate().map(|(k, &size)| Plan {
                 bar: k % nb, symbol: k % ns, buy: k % 3 != 2, size, limit_offset: None,
+                kind: (k % 6) as u8, tif: 0,
             }).collect();
             let mut b = Broker::new(Config { commission_rate: 0.001, ..Config::default() }, ns).unwrap();
             run(&bars, &mut b, &mut Checker { plan, cash0: 100_000.0, bars_checked: 0 }).unwrap();

@@ -33,6 +33,19 @@ __all__ = [
 
 _F64 = npt.NDArray[np.float64]
 _I64 = npt.NDArray[np.int64]
+_OrderType = Literal["market", "limit", "stop", "stop_limit", "trailing_stop"]
+_Tif = Literal["gtc", "day", "gtd", "ioc", "fok"]
+_OrderEvent = Literal[
+    "submitted",
+    "accepted",
+    "triggered",
+    "partially_filled",
+    "filled",
+    "cancelled",
+    "expired",
+    "modified",
+    "rejected",
+]
 
 class EngineError(ValueError):
     kind: str
@@ -113,6 +126,16 @@ class OrderRequest:
         limit: float | None = None,
         tif: str = "gtc",
         sizing: str = "units",
+        *,
+        stop: float | None = None,
+        trail: float | None = None,
+        trail_pct: float | None = None,
+        expire: int | None = None,
+        sl: float | None = None,
+        tp: float | None = None,
+        sl_pct: float | None = None,
+        tp_pct: float | None = None,
+        parent: int | None = None,
     ) -> OrderRequest: ...
     @property
     def symbol(self) -> int: ...
@@ -123,7 +146,11 @@ class OrderRequest:
     @property
     def limit(self) -> float | None: ...
     @property
-    def tif(self) -> Literal["gtc", "day"]: ...
+    def stop(self) -> float | None: ...
+    @property
+    def order_type(self) -> _OrderType: ...
+    @property
+    def tif(self) -> _Tif: ...
     @property
     def sizing(self) -> Literal["units", "value", "pct"]: ...
 
@@ -163,22 +190,38 @@ class BarView:
 @final
 class OrderInfo:
     id: int
+    event: _OrderEvent | None
     symbol: str
     symbol_index: int
     side: Literal["buy", "sell"]
-    order_type: Literal["market", "limit"]
-    tif: Literal["gtc", "day"]
+    order_type: _OrderType
+    tif: _Tif
     size: float
     sizing: Literal["units", "value", "pct"]
     amount: float
     filled: float
     limit_price: float | None
+    stop_price: float | None
+    triggered: bool
     avg_price: float | None
-    status: Literal["accepted", "partially_filled", "filled", "cancelled", "expired", "rejected"]
+    status: Literal[
+        "submitted",
+        "pending",
+        "accepted",
+        "partially_filled",
+        "filled",
+        "cancelled",
+        "expired",
+        "rejected",
+    ]
     reason_code: str | None
     reason: str | None
     submitted_bar: int
     closed_bar: int | None
+    parent_id: int | None
+    oco_group: int | None
+    commission: float
+    tax: float
 
 @final
 class FillInfo:
@@ -191,6 +234,7 @@ class FillInfo:
     size: float
     price: float
     commission: float
+    tax: float
     slippage: float
 
 @final
@@ -222,6 +266,15 @@ class Engine:
     def order(self, id: int) -> OrderInfo: ...
     def submit(self, request: OrderRequest) -> int: ...
     def cancel(self, id: int) -> bool: ...
+    def modify(
+        self,
+        id: int,
+        *,
+        limit: float | None = None,
+        stop: float | None = None,
+        size: float | None = None,
+    ) -> None: ...
+    def link_oco(self, ids: list[int]) -> int: ...
     def run_strategy(
         self,
         next: Callable[[BarView], Any],
