@@ -74,7 +74,7 @@ from bt_server.models import (
     TablePage,
     Tag,
 )
-from bt_server.pool import QueueFull, Task, WorkerPool
+from bt_server.pool import QueueFull, Task, WorkerPool, make_pool
 from bt_server.settings import Settings
 from bt_server.strategies import StrategyInfo, StrategyRegistry
 
@@ -305,6 +305,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     claim = _claim(settings.data_dir)
     db = prepare(settings)
     hub = EventHub()
+    registry = StrategyRegistry(settings.strategy_modules, settings.strategy_dirs)
     svc = Services(
         settings=settings,
         db=db,
@@ -316,16 +317,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
         ),
         limiter=RateLimiter(settings.rate_limit, settings.rate_burst),
-        registry=StrategyRegistry(settings.strategy_modules, settings.strategy_dirs),
+        registry=registry,
         hub=hub,
-        pool=WorkerPool(
-            db,
-            hub,
-            workers=settings.workers,
-            queue_size=settings.queue_size,
-            memory_bytes=settings.run_memory_mb * 1024 * 1024,
-            worker_config=settings.worker_config(),
-        ),
+        pool=make_pool(settings, db, hub, registry),
         touched={},
         touch_lock=threading.Lock(),
     )

@@ -26,6 +26,7 @@ import psutil
 
 from bt_server.db import Database
 from bt_server.events import EventHub
+from bt_server.settings import Settings
 
 log = logging.getLogger("bt_server")
 
@@ -144,7 +145,7 @@ class WorkerPool:
         self._live_lock = threading.Lock()
         self._slots = [self._make_slot(i) for i in range(workers)]
 
-    def _make_slot(self, n: int) -> _Slot:
+    def _make_slot(self, n: int) -> Any:
         return _Slot(self, n)
 
     # ------------------------------------------------------------------ life cycle
@@ -195,7 +196,7 @@ class WorkerPool:
     def running(self) -> int:
         return sum(1 for s in self._slots if s.task is not None)
 
-    def _next(self, slot: _Slot) -> Task | None:
+    def _next(self, slot: Any) -> Task | None:
         with self._cond:
             while not self._queue and not self._stopping:
                 self._cond.wait()
@@ -481,4 +482,27 @@ def _memory_error(limit: int) -> dict[str, Any]:
     )
 
 
-__all__ = ["QueueFull", "Task", "WorkerPool"]
+def make_pool(settings: Settings, db: Database, hub: EventHub, registry: Any) -> WorkerPool:
+    """The executor ``settings.executor`` names: local worker processes, or Ray tasks."""
+    common: dict[str, Any] = {
+        "workers": settings.workers,
+        "queue_size": settings.queue_size,
+        "memory_bytes": settings.run_memory_mb * 1024 * 1024,
+        "worker_config": settings.worker_config(),
+    }
+    if settings.executor == "ray":
+        from bt_server.ray_executor import RayPool, import_ray
+
+        import_ray()  # a missing Ray stops the start-up, with the extra to install
+        return RayPool(
+            db,
+            hub,
+            data_dir=settings.data_dir,
+            registry=registry,
+            address=settings.ray_address,
+            **common,
+        )
+    return WorkerPool(db, hub, **common)
+
+
+__all__ = ["QueueFull", "Task", "WorkerPool", "make_pool"]

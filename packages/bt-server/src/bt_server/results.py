@@ -77,6 +77,39 @@ def write_results(result: Any, target: Path, extra: dict[str, Any]) -> None:
         raise
 
 
+def collect_files(source: Path) -> dict[str, bytes]:
+    """Every file under ``source`` (relative path -> content): a job's results on their way
+    from a machine without the server's data directory."""
+    return {
+        p.relative_to(source).as_posix(): p.read_bytes()
+        for p in sorted(source.rglob("*"))
+        if p.is_file()
+    }
+
+
+def install_files(files: dict[str, bytes], target: Path) -> None:
+    """Write ``files`` (from :func:`collect_files`) as the folder ``target``, all or nothing,
+    like :func:`write_results`."""
+    tmp = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    try:
+        for name, content in files.items():
+            path = (tmp / name).resolve()
+            if tmp.resolve() not in path.parents:
+                raise ValueError(f"a result file {name!r} lies outside its folder")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+            _fsync(path)
+        _fsync(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+        _fsync(target.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.number)) and not isinstance(v, (bool, np.bool_))
 
@@ -227,7 +260,9 @@ __all__ = [
     "PARQUET_TYPE",
     "TABLES",
     "choose_media_type",
+    "collect_files",
     "downsample",
+    "install_files",
     "json_records",
     "read_table",
     "remove_stale",

@@ -54,7 +54,10 @@ class Settings(BaseSettings):
         sample_dataset: offer the bundled ``examples/data/sample.csv`` to every user.
         backfill_provider, backfill_files_dir: the provider behind ``POST /data/backfill``.
         secret: key of the token hashes; by default a random key kept in ``data_dir``.
-        executor: where runs execute (``"process"``: local worker processes).
+        executor: where jobs execute: ``"process"`` (local worker processes) or ``"ray"``
+            (Ray tasks on the cluster at ``ray_address``, else ``$RAY_ADDRESS``, else on a
+            local Ray started with ``workers`` CPUs; needs ``bt-server[ray]``).
+        ray_address: the Ray cluster of ``executor = "ray"`` (e.g. ``"10.0.0.5:6379"``).
     """
 
     model_config = SettingsConfigDict(env_prefix="BT_SERVER_", extra="forbid")
@@ -79,7 +82,8 @@ class Settings(BaseSettings):
     backfill_provider: Literal["none", "files", "xtdata"] = "none"
     backfill_files_dir: Path | None = None
     secret: SecretStr | None = None
-    executor: Literal["process"] = "process"
+    executor: Literal["process", "ray"] = "process"
+    ray_address: str | None = None
 
     @field_validator("cors_origins")
     @classmethod

@@ -99,6 +99,51 @@ def _sampled(cls: type[bt_core.Strategy], emit: Emitter, md: bt_core.MarketData)
     )
 
 
+def dataset_file(data_dir: Path, dataset_id: str) -> tuple[str, Path]:
+    """The format and file of a stored dataset."""
+    for fmt in FORMATS:
+        path = dataset_path(data_dir, dataset_id, fmt)
+        if path.is_file():
+            return fmt, path
+    raise bt_core.DataError(f"dataset {dataset_id} no longer exists", dataset=dataset_id)
+
+
+def read_store_bars(store_path: str | None, data: dict[str, Any]) -> Any:
+    """The bars a job on stored data asks for (a DataFrame), checked for gaps in symbols."""
+    from bt_data import BarQuery, BarStore, resolve_db_path
+
+    # Reading must not create a store (BarStore makes one where none exists).
+    path = resolve_db_path(store_path)
+    if path != ":memory:" and not Path(path).exists():
+        raise bt_core.DataError("the server has no market data store yet", check="store")
+    query = BarQuery(
+        data["symbols"], data.get("start"), data.get("end"), data["period"], data["adjust"]
+    )
+    bars = BarStore(path).read(query)
+    if bars.empty:
+        raise bt_core.DataError(
+            f"no stored bars for {', '.join(data['symbols'])} ({data['period']}, "
+            f"{data['adjust']}) in the requested range",
+            check="no_bars",
+        )
+    missing = [s for s in data["symbols"] if s not in set(bars["symbol"])]
+    if missing:
+        raise bt_core.DataError(
+            f"no stored bars for {', '.join(missing)} in the requested range",
+            symbol=missing[0],
+            check="no_bars",
+        )
+    return bars
+
+
+def bars_market_data(bars: Any) -> bt_core.MarketData:
+    """Stored bars as a run's data."""
+    # amount is NaN where the source had none; it is not a price, so drop an empty one.
+    if bars["amount"].isna().all():
+        bars = bars.drop(columns="amount")
+    return bt_core.load_data(bars)
+
+
 class WorkerContext:
     """What a worker keeps between jobs: the strategy registry and recently used datasets."""
 
@@ -119,45 +164,16 @@ class WorkerContext:
         if md is not None:
             self._datasets.move_to_end(key)
             return md
-        for fmt in FORMATS:
-            path = dataset_path(self.data_dir, dataset_id, fmt)
-            if path.is_file():
-                # Datasets never change once stored (only deleted), so a cached copy stays right.
-                md = load_market_data(path, fmt, "dataset", symbol)
-                self._datasets[key] = md
-                while len(self._datasets) > 4:
-                    self._datasets.popitem(last=False)
-                return md
-        raise bt_core.DataError(f"dataset {dataset_id} no longer exists", dataset=dataset_id)
+        fmt, path = dataset_file(self.data_dir, dataset_id)
+        # Datasets never change once stored (only deleted), so a cached copy stays right.
+        md = load_market_data(path, fmt, "dataset", symbol)
+        self._datasets[key] = md
+        while len(self._datasets) > 4:
+            self._datasets.popitem(last=False)
+        return md
 
     def _store_bars(self, data: dict[str, Any]) -> bt_core.MarketData:
-        from bt_data import BarQuery, BarStore, resolve_db_path
-
-        # Reading must not create a store (BarStore makes one where none exists).
-        path = resolve_db_path(self.config["store_path"])
-        if path != ":memory:" and not Path(path).exists():
-            raise bt_core.DataError("the server has no market data store yet", check="store")
-        query = BarQuery(
-            data["symbols"], data.get("start"), data.get("end"), data["period"], data["adjust"]
-        )
-        bars = BarStore(path).read(query)
-        if bars.empty:
-            raise bt_core.DataError(
-                f"no stored bars for {', '.join(data['symbols'])} ({data['period']}, "
-                f"{data['adjust']}) in the requested range",
-                check="no_bars",
-            )
-        missing = [s for s in data["symbols"] if s not in set(bars["symbol"])]
-        if missing:
-            raise bt_core.DataError(
-                f"no stored bars for {', '.join(missing)} in the requested range",
-                symbol=missing[0],
-                check="no_bars",
-            )
-        # amount is NaN where the source had none; it is not a price, so drop an empty one.
-        if bars["amount"].isna().all():
-            bars = bars.drop(columns="amount")
-        return bt_core.load_data(bars)
+        return bars_market_data(read_store_bars(self.config["store_path"], data))
 
     def provider(self) -> Any:
         from bt_data import FileProvider, XtDataProvider
@@ -337,4 +353,12 @@ def main(conn: Connection, lifeline: Connection, config: dict[str, Any]) -> None
             conn.send(("error", error))
 
 
-__all__ = ["HANDLERS", "WorkerContext", "main"]
+__all__ = [
+    "HANDLERS",
+    "Emitter",
+    "WorkerContext",
+    "bars_market_data",
+    "dataset_file",
+    "main",
+    "read_store_bars",
+]
