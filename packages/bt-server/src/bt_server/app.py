@@ -82,8 +82,6 @@ log = logging.getLogger("bt_server")
 
 #: What a job kind is called in messages.
 KIND_NAMES = {"run": "run", "optimization": "optimisation", "backfill": "backfill"}
-#: Where a job kind's record is served (its ``Location``).
-KIND_PATHS = {"run": "/runs", "optimization": "/optimizations", "backfill": "/data/backfill"}
 _TOUCH_EVERY = 60.0  # seconds between writes of a token's last use
 _CANCEL_WAIT = 5.0  # seconds POST /cancel waits for the worker to be stopped
 _EVENT_RECHECK = 2.0  # seconds between looks at the record while a WebSocket waits
@@ -109,6 +107,10 @@ def _error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
 _AUTH = _error_responses(401, 413, 422, 429)
 
 
+#: POST bodies that may be as large as a dataset upload (files).
+_UPLOAD_PATHS = ("/datasets", "/factors/analyze")
+
+
 class BodyTooLarge(StarletteHTTPException):
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"the request body is larger than {limit} bytes")
@@ -128,7 +130,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        is_upload = scope["method"] == "POST" and scope["path"].rstrip("/") == "/datasets"
+        is_upload = scope["method"] == "POST" and scope["path"].rstrip("/") in _UPLOAD_PATHS
         limit = self.upload if is_upload else self.default
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
@@ -370,6 +372,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, upload=settings.max_upload_bytes)
     _install_error_handlers(app)
     _routes(app, svc)
+    from bt_server import factors  # imports this module's User: mounted once it is loaded
+
+    app.include_router(factors.router)
     return app
 
 
@@ -683,7 +688,10 @@ def _routes(app: FastAPI, svc: Services) -> None:
         spec = body.model_dump(mode="json")
         _bar_query(spec, ["body"])
         spec["timeout"] = settings.run_timeout
-        return _submit(user, "backfill", spec, None, [], response)
+        job_id = _submit(user, "backfill", spec, None, [])
+        location = f"/data/backfill/{job_id}"
+        response.headers["Location"] = location
+        return Accepted(id=job_id, status="queued", location=location)
 
     @app.get(
         "/data/backfill/{job_id}",
@@ -692,7 +700,10 @@ def _routes(app: FastAPI, svc: Services) -> None:
         tags=["market data"],
     )
     def get_backfill(user: Admin, job_id: RunId) -> BackfillOut:
-        return backfill_out(_job(user, job_id, "backfill"))
+        job = db.get_job(job_id, kind="backfill", owner=user.user)
+        if job is None:
+            raise not_found("backfill")
+        return backfill_out(job)
 
     # ------------------------------------------------------------------ runs
     def _submit(
@@ -701,11 +712,8 @@ def _routes(app: FastAPI, svc: Services) -> None:
         spec: dict[str, Any],
         strategy: str | None,
         tags: list[str],
-        response: Response,
         resubmitted_from: str | None = None,
-    ) -> Accepted:
-        """Record and queue a job: the 202 body, with its ``Location`` set on ``response``;
-        429 with Retry-After when the queue is full."""
+    ) -> str:
         job_id = uuid.uuid4().hex
         task = Task(job_id=job_id, kind=kind, spec=spec, timeout=float(spec["timeout"]))
         try:
@@ -729,9 +737,7 @@ def _routes(app: FastAPI, svc: Services) -> None:
                 fields={"retry_after": e.retry_after, "queue_size": settings.queue_size},
                 headers={"Retry-After": retry_after(e.retry_after)},
             ) from None
-        location = f"{KIND_PATHS[kind]}/{job_id}"
-        response.headers["Location"] = location
-        return Accepted(id=job_id, status="queued", location=location)
+        return job_id
 
     def _strategy(sid: str) -> StrategyInfo:
         info = registry.get(sid)
@@ -805,7 +811,10 @@ def _routes(app: FastAPI, svc: Services) -> None:
         """Queue a backtest. 202 with the run's id and Location; 429 with Retry-After when
         the queue is full."""
         spec = _run_spec(user, body)
-        return _submit(user, "run", spec, spec["strategy"], spec["tags"], response)
+        job_id = _submit(user, "run", spec, spec["strategy"], spec["tags"])
+        location = f"/runs/{job_id}"
+        response.headers["Location"] = location
+        return Accepted(id=job_id, status="queued", location=location)
 
     @app.get("/runs", response_model=RunPage, responses=_AUTH, tags=["runs"])
     def list_runs(
@@ -1021,7 +1030,10 @@ def _routes(app: FastAPI, svc: Services) -> None:
                 fields={"status": job["status"]},
             )
         spec = job["spec"]
-        return _submit(user, "run", spec, spec["strategy"], job["tags"], response, run_id)
+        new_id = _submit(user, "run", spec, spec["strategy"], job["tags"], run_id)
+        location = f"/runs/{new_id}"
+        response.headers["Location"] = location
+        return Accepted(id=new_id, status="queued", location=location)
 
     @app.delete(
         "/runs/{run_id}",
@@ -1136,7 +1148,10 @@ def _routes(app: FastAPI, svc: Services) -> None:
         """Queue a parameter search (grid, random or bayes) of one strategy on one dataset;
         it runs in one worker, under the same time and memory limits as a run."""
         spec = _opt_spec(user, body)
-        return _submit(user, "optimization", spec, spec["strategy"], spec["tags"], response)
+        job_id = _submit(user, "optimization", spec, spec["strategy"], spec["tags"])
+        location = f"/optimizations/{job_id}"
+        response.headers["Location"] = location
+        return Accepted(id=job_id, status="queued", location=location)
 
     @app.get(
         "/optimizations",
