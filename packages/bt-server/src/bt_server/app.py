@@ -82,6 +82,8 @@ log = logging.getLogger("bt_server")
 
 #: What a job kind is called in messages.
 KIND_NAMES = {"run": "run", "optimization": "optimisation", "backfill": "backfill"}
+#: Where a job kind's record is served (its ``Location``).
+KIND_PATHS = {"run": "/runs", "optimization": "/optimizations", "backfill": "/data/backfill"}
 _TOUCH_EVERY = 60.0  # seconds between writes of a token's last use
 _CANCEL_WAIT = 5.0  # seconds POST /cancel waits for the worker to be stopped
 _EVENT_RECHECK = 2.0  # seconds between looks at the record while a WebSocket waits
@@ -688,10 +690,7 @@ def _routes(app: FastAPI, svc: Services) -> None:
         spec = body.model_dump(mode="json")
         _bar_query(spec, ["body"])
         spec["timeout"] = settings.run_timeout
-        job_id = _submit(user, "backfill", spec, None, [])
-        location = f"/data/backfill/{job_id}"
-        response.headers["Location"] = location
-        return Accepted(id=job_id, status="queued", location=location)
+        return _submit(user, "backfill", spec, None, [], response)
 
     @app.get(
         "/data/backfill/{job_id}",
@@ -700,10 +699,7 @@ def _routes(app: FastAPI, svc: Services) -> None:
         tags=["market data"],
     )
     def get_backfill(user: Admin, job_id: RunId) -> BackfillOut:
-        job = db.get_job(job_id, kind="backfill", owner=user.user)
-        if job is None:
-            raise not_found("backfill")
-        return backfill_out(job)
+        return backfill_out(_job(user, job_id, "backfill"))
 
     # ------------------------------------------------------------------ runs
     def _submit(
@@ -712,8 +708,11 @@ def _routes(app: FastAPI, svc: Services) -> None:
         spec: dict[str, Any],
         strategy: str | None,
         tags: list[str],
+        response: Response,
         resubmitted_from: str | None = None,
-    ) -> str:
+    ) -> Accepted:
+        """Record and queue a job: the 202 body, with its ``Location`` set on ``response``;
+        429 with Retry-After when the queue is full."""
         job_id = uuid.uuid4().hex
         task = Task(job_id=job_id, kind=kind, spec=spec, timeout=float(spec["timeout"]))
         try:
@@ -737,7 +736,9 @@ def _routes(app: FastAPI, svc: Services) -> None:
                 fields={"retry_after": e.retry_after, "queue_size": settings.queue_size},
                 headers={"Retry-After": retry_after(e.retry_after)},
             ) from None
-        return job_id
+        location = f"{KIND_PATHS[kind]}/{job_id}"
+        response.headers["Location"] = location
+        return Accepted(id=job_id, status="queued", location=location)
 
     def _strategy(sid: str) -> StrategyInfo:
         info = registry.get(sid)
@@ -811,10 +812,7 @@ def _routes(app: FastAPI, svc: Services) -> None:
         """Queue a backtest. 202 with the run's id and Location; 429 with Retry-After when
         the queue is full."""
         spec = _run_spec(user, body)
-        job_id = _submit(user, "run", spec, spec["strategy"], spec["tags"])
-        location = f"/runs/{job_id}"
-        response.headers["Location"] = location
-        return Accepted(id=job_id, status="queued", location=location)
+        return _submit(user, "run", spec, spec["strategy"], spec["tags"], response)
 
     @app.get("/runs", response_model=RunPage, responses=_AUTH, tags=["runs"])
     def list_runs(
@@ -1030,10 +1028,7 @@ def _routes(app: FastAPI, svc: Services) -> None:
                 fields={"status": job["status"]},
             )
         spec = job["spec"]
-        new_id = _submit(user, "run", spec, spec["strategy"], job["tags"], run_id)
-        location = f"/runs/{new_id}"
-        response.headers["Location"] = location
-        return Accepted(id=new_id, status="queued", location=location)
+        return _submit(user, "run", spec, spec["strategy"], job["tags"], response, run_id)
 
     @app.delete(
         "/runs/{run_id}",
@@ -1148,10 +1143,7 @@ def _routes(app: FastAPI, svc: Services) -> None:
         """Queue a parameter search (grid, random or bayes) of one strategy on one dataset;
         it runs in one worker, under the same time and memory limits as a run."""
         spec = _opt_spec(user, body)
-        job_id = _submit(user, "optimization", spec, spec["strategy"], spec["tags"])
-        location = f"/optimizations/{job_id}"
-        response.headers["Location"] = location
-        return Accepted(id=job_id, status="queued", location=location)
+        return _submit(user, "optimization", spec, spec["strategy"], spec["tags"], response)
 
     @app.get(
         "/optimizations",
