@@ -346,7 +346,7 @@ def builtins() -> None:
 
 
 #: The distributions of pyrust-bt, for `bt version`.
-PACKAGES = ("bt-core", "bt-engine", "bt-analysis", "pyrust-bt-data", "bt-server")
+PACKAGES = ("bt-core", "bt-engine", "bt-analysis", "pyrust-bt-data", "bt-server", "bt-app")
 
 
 @app.command()
@@ -384,8 +384,20 @@ def _mount_server_commands() -> None:
     )(serve)
 
 
+def _mount_app_commands() -> None:
+    try:
+        from bt_app.cli import run_app
+    except ImportError:  # bt-app is optional: `bt app` exists only when it is installed
+        return
+    app.command(
+        "app",
+        help="Start the web app (bt-app, Streamlit); --with-server also starts a local server.",
+    )(run_app)
+
+
 _mount_data_commands()
 _mount_server_commands()
+_mount_app_commands()
 
 import bt_core.cli_optimize  # noqa: E402, F401 - registers `bt optimize` on app
 

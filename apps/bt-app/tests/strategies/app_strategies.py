@@ -1,0 +1,16 @@
+"""Strategies of the app tests' server (its strategy folder)."""
+
+from __future__ import annotations
+
+import time
+
+from bt_core import Strategy
+
+
+class Slow(Strategy):
+    """Sleeps on every bar, so a run stays running long enough to be watched or cancelled."""
+
+    delay = 0.01
+
+    def next(self, bar):
+        time.sleep(self.delay)
