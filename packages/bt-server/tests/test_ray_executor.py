@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from srvkit import STRATEGIES, TERMINAL, Server, make_store
+from srvkit import STRATEGIES, TERMINAL, Server, make_store, make_vendor
 
 from bt_server import Settings, create_app
 
@@ -45,9 +45,12 @@ def ray_server(ray_local: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
         workers=2,
         queue_size=16,
         run_timeout=60,
+        run_memory_mb=256,
         rate_limit=10_000,
         rate_burst=10_000,
         strategy_dirs=[STRATEGIES],
+        backfill_provider="files",
+        backfill_files_dir=make_vendor(base / "vendor"),
         executor="ray",
     )
     app = create_app(settings)
@@ -55,7 +58,10 @@ def ray_server(ray_local: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
     from bt_server.ray_executor import RayPool
 
     assert isinstance(svc.pool, RayPool)
-    tokens = {"alice": svc.tokens.create("alice", "user")[1]}
+    tokens = {
+        "alice": svc.tokens.create("alice", "user")[1],
+        "admin": svc.tokens.create("root", "admin")[1],
+    }
     with TestClient(app) as client:
         assert svc.pool.started.wait(120), "the Ray executor did not start"
         items = client.get("/datasets", headers={"Authorization": f"Bearer {tokens['alice']}"})
@@ -193,3 +199,29 @@ def test_the_executor_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     monkeypatch.setenv("BT_SERVER_EXECUTOR", "dask")
     with pytest.raises(SettingsError, match="executor"):
         Settings.load(data_dir=tmp_path)
+
+
+def test_a_backfill_on_ray_writes_the_servers_store(ray_server: Server) -> None:
+    c = ray_server.client
+    r = c.post(
+        "/data/backfill",
+        headers=ray_server.h("admin"),
+        json={"symbols": ["NEW.SH"], "start": "2019-01-01", "end": "2019-02-28"},
+    )
+    assert r.status_code == 202, r.text
+    deadline = time.monotonic() + 60
+    while (job := c.get(r.headers["location"], headers=ray_server.h("admin")).json())[
+        "status"
+    ] not in TERMINAL:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert job["status"] == "succeeded", job
+    assert job["progress"] == 1.0 and job["summary"]["bars_written"] == 40
+    assert "NEW.SH" in c.get("/data/symbols", headers=ray_server.h()).json()["symbols"]
+
+
+def test_a_job_over_its_memory_limit_on_ray_is_stopped(ray_server: Server) -> None:
+    job = ray_server.run(strategy="server_strategies.HogHold", params={"mb": 400, "hold": 5.0})
+    assert job["status"] == "failed" and job["error"]["code"] == "memory_limit", job
+    assert job["error"]["fields"] == {"limit_mb": 256}
+    assert ray_server.run()["status"] == "succeeded"

@@ -69,3 +69,14 @@ class Nap(Strategy):
 
     def next(self, bar):
         return None
+
+
+class HogHold(Strategy):
+    """Allocates ``mb`` MiB at the start and keeps it ``hold`` seconds before running."""
+
+    mb = 400
+    hold = 3.0
+
+    def on_start(self):
+        self.blob = np.ones(self.mb * 1024 * 1024 // 8)
+        time.sleep(self.hold)
