@@ -269,6 +269,7 @@ FILL_COLS = {
     "size": "float64",
     "price": "float64",
     "commission": "float64",
+    "tax": "float64",
     "slippage": "float64",
 }
 TRADE_FLOAT_COLS = [
@@ -318,6 +319,7 @@ def test_result_tables_columns_and_dtypes(ohlc: pd.DataFrame) -> None:
         "size",
         "price",
         "commission",
+        "tax",
         "slippage",
     ]
     for c, dt in FILL_COLS.items():
@@ -334,12 +336,17 @@ def test_result_tables_columns_and_dtypes(ohlc: pd.DataFrame) -> None:
         "size",
         "filled",
         "limit_price",
+        "stop_price",
         "avg_price",
         "status",
         "reason_code",
         "reason",
         "submitted",
         "closed",
+        "parent_id",
+        "oco_group",
+        "commission",
+        "tax",
     ]
     assert res.orders["order_id"].dtype == np.int64
     for c in ("size", "filled", "avg_price"):
@@ -377,6 +384,7 @@ def test_result_tables_columns_and_dtypes(ohlc: pd.DataFrame) -> None:
         "realized",
         "unrealized",
         "commission",
+        "tax",
         "slippage",
     ]
     assert res.ledger.index.tolist() == ["asset"]

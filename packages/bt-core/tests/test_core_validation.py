@@ -256,8 +256,8 @@ def test_bad_limit_price(tiny: pd.DataFrame, limit: float) -> None:
 
 
 def test_bad_tif_and_cancel_of_unknown_order(tiny: pd.DataFrame) -> None:
-    err = _fail_in_next(tiny, lambda s: s.buy(1.0, tif="ioc"))
-    assert "tif must be 'gtc' or 'day'" in str(err)
+    err = _fail_in_next(tiny, lambda s: s.buy(1.0, tif="week"))
+    assert "tif must be one of gtc, day, gtd, ioc, fok" in str(err)
     err = _fail_in_next(tiny, lambda s: s.cancel(999))
     assert "unknown order id 999" in str(err)
 

@@ -260,6 +260,11 @@ impl Engine {
         self.check_symbol(symbol)?;
         self.with_broker(|b| b.position(symbol))
     }
+    /// The last close seen of `symbol` (NaN before its first bar).
+    fn last_price(&self, symbol: usize) -> PyResult<f64> {
+        self.check_symbol(symbol)?;
+        self.with_broker(|b| b.last_prices()[symbol])
+    }
     fn avg_cost(&self, symbol: usize) -> PyResult<f64> {
         self.check_symbol(symbol)?;
         self.with_broker(|b| b.avg_cost(symbol))

@@ -395,7 +395,7 @@ impl OrderInfo {
             sizing: o.sizing.as_str(),
             amount: o.amount,
             filled: o.filled,
-            limit_price: o.kind.limit_price(),
+            limit_price: o.kind.limit_price().filter(|p| !p.is_nan()),
             stop_price: (!o.stop_price.is_nan()).then_some(o.stop_price),
             triggered: o.triggered,
             avg_price: (!o.avg_price.is_nan()).then_some(o.avg_price),

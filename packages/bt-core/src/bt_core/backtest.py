@@ -93,7 +93,9 @@ class Backtest:
         config: the run's settings, a :class:`~bt_core.RunConfig` (or a mapping of its fields).
         cash, commission, commission_min, commission_fixed, slippage_bps, fill_on,
             periods_per_year, day_offset_hours: shorthands that override the same field of
-            ``config`` (see :class:`~bt_core.RunConfig` for what each means).
+            ``config`` (see :class:`~bt_core.RunConfig` for what each means); any other
+            RunConfig field (``fees``, ``slippage``, ``bar_path``, ``limit_fill``,
+            ``volume_limit``, ...) may be given by keyword too.
         symbol: name for single-symbol data without a symbol column, or the one symbol to
             take from long data.
         benchmark: optional benchmark price or equity series for alpha/beta.
@@ -115,6 +117,7 @@ class Backtest:
         symbol: str | None = None,
         benchmark: pd.Series | None = None,
         day_offset_hours: float | None = None,
+        **settings: Any,
     ) -> None:
         if isinstance(strategy, str):
             if strategy not in BUILTINS:
@@ -139,6 +142,7 @@ class Backtest:
             fill_on=fill_on,
             periods_per_year=periods_per_year,
             day_offset_hours=day_offset_hours,
+            **settings,
         )
         self._engine_config = self.config.to_engine()
         self.strategy = strategy

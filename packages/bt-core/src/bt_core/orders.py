@@ -12,19 +12,26 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bt_core.errors import ActionError
+from bt_core.errors import ActionError, engine_errors
 from bt_engine import OrderRequest
 
 if TYPE_CHECKING:
     from bt_engine import Engine, OrderInfo
 
 SIDES = ("buy", "sell")
-ORDER_TYPES = ("market", "limit")
-TIME_IN_FORCE = ("gtc", "day")
+ORDER_TYPES = ("market", "limit", "stop", "stop_limit", "trailing_stop")
+TIME_IN_FORCE = ("gtc", "day", "gtd", "ioc", "fok")
 #: String actions ``next`` may return (any case); HOLD means "no order".
 ACTIONS = ("BUY", "SELL", "HOLD")
-#: Keys an action dict may have.
-DICT_KEYS = frozenset({"action", "type", "size", "value", "pct", "price", "symbol", "tif"})
+#: Order fields beyond side, size, symbol, limit and tif, as ``buy()``/``sell()`` take them:
+#: a stop price (with ``limit``: stop-limit), a trailing distance (price or fraction), bracket
+#: exits (price or fraction from the entry's fill), an expiry for ``tif="gtd"`` (a date or
+#: time; naive means UTC), and a parent order for one-triggers-other.
+EXTRA_FIELDS = ("stop", "trail", "trail_pct", "sl", "tp", "sl_pct", "tp_pct", "expire", "parent")
+#: Keys an action dict may have ("price" is the limit price).
+DICT_KEYS = frozenset(
+    {"action", "type", "size", "value", "pct", "price", "limit", "symbol", "tif", *EXTRA_FIELDS}
+)
 #: How an order's size is given: units, a cash value, or a fraction of equity (the last two
 #: become units at the fill price; see the README's "Sizing").
 SIZINGS = ("units", "value", "pct")
@@ -38,9 +45,21 @@ class Order:
     size: float | None = None  # units; None (and no value/pct) -> the strategy's default
     symbol: str | None = None
     limit: float | None = None
-    tif: str = "gtc"  # "gtc" | "day"
+    tif: str = "gtc"  # see TIME_IN_FORCE
     value: float | None = None  # cash value instead of units
     pct: float | None = None  # fraction of equity instead of units
+    stop: float | None = None
+    trail: float | None = None
+    trail_pct: float | None = None
+    sl: float | None = None
+    tp: float | None = None
+    sl_pct: float | None = None
+    tp_pct: float | None = None
+    expire: Any = None
+    parent: int | None = None
+
+    def extras(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in EXTRA_FIELDS if getattr(self, k) is not None}
 
 
 class OrderHandle(int):
@@ -86,8 +105,42 @@ def _checked(size: Any, limit: Any, tif: Any) -> tuple[float, float | None, str]
     if limit is not None:
         limit = _number("limit price", limit)
     if not isinstance(tif, str) or tif.lower() not in TIME_IN_FORCE:
-        raise ActionError(f"tif must be 'gtc' or 'day', got {tif!r}")
+        raise ActionError(f"tif must be one of {', '.join(TIME_IN_FORCE)}, got {tif!r}")
     return size, limit, tif.lower()
+
+
+def _expire_ns(v: Any) -> int:
+    """An expiry (date or time, naive = UTC; or ns since the epoch) as ns."""
+    import pandas as pd
+
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return int(v)
+    try:
+        ts = pd.Timestamp(v)
+    except (ValueError, TypeError) as e:
+        raise ActionError(f"expire must be a date or time, got {v!r}") from e
+    if ts is pd.NaT:
+        raise ActionError(f"expire must be a date or time, got {v!r}")
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return int(ts.value)
+
+
+def extras(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The engine's keyword arguments for the :data:`EXTRA_FIELDS` given (None: not given)."""
+    out: dict[str, Any] = {}
+    for k, v in fields.items():
+        if v is None:
+            continue
+        if k == "expire":
+            out[k] = _expire_ns(v)
+        elif k == "parent":
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise ActionError(f"parent must be an order id, got {v!r}")
+            out[k] = int(v)
+        else:
+            out[k] = _number(f"{k} price" if k in ("stop", "sl", "tp") else k, v)
+    return out
 
 
 def _sizing(size: Any, value: Any, pct: Any) -> tuple[Any, str] | None:
@@ -108,11 +161,22 @@ def request(
     limit: Any = None,
     tif: Any = "gtc",
     sizing: str = "units",
+    **extra: Any,
 ) -> OrderRequest:
     """One order request from already resolved parts (side in :data:`SIDES`, sizing in
-    :data:`SIZINGS`)."""
+    :data:`SIZINGS`, ``extra`` among :data:`EXTRA_FIELDS`)."""
     amount, limit, tif = _checked(size, limit, tif)
-    return OrderRequest(symbol, side, amount, limit, tif, sizing)
+    with engine_errors():
+        return OrderRequest(symbol, side, amount, limit, tif, sizing, **extras(extra))
+
+
+def kind_of(limit: Any, stop: Any, trail: Any, trail_pct: Any) -> str:
+    """The order type the given prices describe (see :data:`ORDER_TYPES`)."""
+    if trail is not None or trail_pct is not None:
+        return "trailing_stop"
+    if stop is not None:
+        return "stop_limit" if limit is not None else "stop"
+    return "limit" if limit is not None else "market"
 
 
 class Normalizer:
@@ -141,6 +205,7 @@ class Normalizer:
         tif: Any,
         value: Any = None,
         pct: Any = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> OrderRequest | None:
         if size is None and value is None and pct is None:
             # The common call, buy()/sell() or "BUY": the strategy's default sizing.
@@ -151,14 +216,14 @@ class Normalizer:
             if default is None:
                 return None
             amount, sizing = default
-            if limit is None and tif == "gtc":
+            if limit is None and tif == "gtc" and not extra:
                 return OrderRequest(s, side, _number("order size", amount), None, "gtc", sizing)
-            amount, limit, tif = _checked(amount, limit, tif)
-            return OrderRequest(s, side, amount, limit, tif, sizing)
+            return request(s, side, amount, limit, tif, sizing, **(extra or {}))
         sized = _sizing(size, value, pct)
         assert sized is not None
-        amount, limit, tif = _checked(sized[0], limit, tif)
-        return OrderRequest(self.resolve(symbol), side, amount, limit, tif, sized[1])
+        return request(
+            self.resolve(symbol), side, sized[0], limit, tif, sized[1], **(extra or {})
+        )
 
     def __call__(self, ret: Any) -> list[OrderRequest]:
         if isinstance(ret, (list, tuple)):
@@ -170,6 +235,8 @@ class Normalizer:
         return [r for r in self._one(ret) if r is not None]
 
     def _one(self, ret: Any) -> list[OrderRequest | None]:
+        if isinstance(ret, OrderHandle):
+            return []  # `return self.buy(...)`: already submitted
         if isinstance(ret, str):
             word = ret.upper()
             if word == "HOLD":
@@ -184,24 +251,39 @@ class Normalizer:
             side = str(ret.side).lower()
             if side not in SIDES:
                 raise ActionError(f"Order.side must be 'buy' or 'sell', got {ret.side!r}")
-            return [self.make(ret.symbol, side, ret.size, ret.limit, ret.tif, ret.value, ret.pct)]
+            return [
+                self.make(
+                    ret.symbol, side, ret.size, ret.limit, ret.tif, ret.value, ret.pct, ret.extras()
+                )
+            ]
         if isinstance(ret, Mapping):
-            extra = set(ret) - DICT_KEYS
-            if extra:
+            unknown = set(ret) - DICT_KEYS
+            if unknown:
                 raise ActionError(
-                    f"unknown keys {sorted(extra)} in action dict; allowed: {sorted(DICT_KEYS)}"
+                    f"unknown keys {sorted(unknown)} in action dict; allowed: {sorted(DICT_KEYS)}"
                 )
             action = ret.get("action")
             if not isinstance(action, str) or action.upper() not in ("BUY", "SELL"):
                 raise ActionError(f"action dict needs 'action': 'BUY' or 'SELL', got {action!r}")
-            kind = str(ret.get("type", "market")).lower()
+            if "price" in ret and "limit" in ret:
+                raise ActionError("give the limit price as 'price' or 'limit', not both")
+            price = ret.get("price", ret.get("limit"))
+            extra = {k: ret.get(k) for k in EXTRA_FIELDS}
+            inferred = kind_of(price, extra.get("stop"), extra.get("trail"), extra.get("trail_pct"))
+            kind = str(ret.get("type", inferred)).lower()
             if kind not in ORDER_TYPES:
-                raise ActionError(f"action 'type' must be 'market' or 'limit', got {kind!r}")
-            price = ret.get("price")
-            if kind == "limit" and price is None:
-                raise ActionError("a limit action needs a 'price'")
-            if kind == "market" and price is not None:
-                raise ActionError("a market action takes no 'price' (use type='limit')")
+                raise ActionError(
+                    f"action 'type' must be one of {', '.join(ORDER_TYPES)}, got {kind!r}"
+                )
+            if kind != inferred:
+                needs = {
+                    "market": "no price, stop or trail",
+                    "limit": "a 'price'",
+                    "stop": "a 'stop' and no 'price'",
+                    "stop_limit": "a 'stop' and a 'price'",
+                    "trailing_stop": "a 'trail' or 'trail_pct'",
+                }
+                raise ActionError(f"a {kind} action needs {needs[kind]}; got {dict(ret)!r}")
             return [
                 self.make(
                     ret.get("symbol"),
@@ -211,6 +293,7 @@ class Normalizer:
                     ret.get("tif", "gtc"),
                     ret.get("value"),
                     ret.get("pct"),
+                    extra,
                 )
             ]
         raise ActionError(
@@ -222,6 +305,7 @@ class Normalizer:
 __all__ = [
     "ACTIONS",
     "DICT_KEYS",
+    "EXTRA_FIELDS",
     "ORDER_TYPES",
     "SIDES",
     "SIZINGS",
@@ -229,5 +313,7 @@ __all__ = [
     "Normalizer",
     "Order",
     "OrderHandle",
+    "extras",
+    "kind_of",
     "request",
 ]

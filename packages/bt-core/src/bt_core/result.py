@@ -135,7 +135,8 @@ class Result:
 
     @cached_property
     def fills(self) -> pd.DataFrame:
-        """Every execution: order_id, symbol, datetime, side, size, price, commission, slippage."""
+        """Every execution: order_id, symbol, datetime, side, size, price, commission (broker
+        and exchange fees), tax, slippage (its cost in cash, already in the price)."""
         out = self._out()
         f = out.fills
         return pd.DataFrame(
@@ -147,14 +148,17 @@ class Result:
                 "size": f["size"],
                 "price": f["price"],
                 "commission": f["commission"],
+                "tax": f["tax"],
                 "slippage": f["slippage"],
             }
         )
 
     @cached_property
     def orders(self) -> pd.DataFrame:
-        """Every order with its final status; a rejection has a stable ``reason_code``
-        (e.g. ``insufficient_cash``) beside the human ``reason``."""
+        """Every order with its final status; a rejection (or a cancellation by a rule: IOC,
+        FOK, OCO, a bracket's exit) has a stable ``reason_code`` (e.g. ``insufficient_cash``)
+        beside the human ``reason``. ``parent_id`` links a bracket exit to its entry and an
+        OTO child to its parent (-1: none), ``oco_group`` names an OCO group (-1: none)."""
         out = self._out()
         o = out.orders
         closed_bar = o["closed_bar"]
@@ -171,18 +175,24 @@ class Result:
                 "size": o["size"],
                 "filled": o["filled"],
                 "limit_price": o["limit_price"],
+                "stop_price": o["stop_price"],
                 "avg_price": o["avg_price"],
                 "status": _text(o["status"]),
                 "reason_code": pd.Series(o["reason_code"], dtype=object),
                 "reason": pd.Series(o["reason"], dtype=object),
                 "submitted": _utc(out.ts[o["submitted_bar"]]),
                 "closed": _utc(closed),
+                "parent_id": o["parent_id"].astype(np.int64),
+                "oco_group": o["oco_group"].astype(np.int64),
+                "commission": o["commission"],
+                "tax": o["tax"],
             }
         )
 
     @cached_property
     def trades(self) -> pd.DataFrame:
-        """Closed round trips (FIFO lots), net of the commissions allocated to them."""
+        """Closed round trips (FIFO lots), net of the fees (commissions and taxes) allocated to
+        them."""
         out = self._out()
         t = out.trades
         gross = t["gross_pnl"]
@@ -209,7 +219,7 @@ class Result:
     @cached_property
     def ledger(self) -> pd.DataFrame:
         """Final per-symbol ledger: position, avg_cost, last_price, realized (net of costs),
-        unrealized, commission, slippage."""
+        unrealized, commission, tax, slippage."""
         out = self._out()
         keys = (
             "position",
@@ -218,6 +228,7 @@ class Result:
             "realized",
             "unrealized",
             "commission",
+            "tax",
             "slippage",
         )
         return pd.DataFrame(
@@ -259,6 +270,9 @@ class Result:
             buy_hold_return=out.buy_hold_return,
             avg_holding_bars=float(bars_held.mean()) if len(bars_held) else None,
             n_orders=out.n_orders,
+            total_commission=float(np.sum(out.fills["commission"])),
+            total_tax=float(np.sum(out.fills["tax"])),
+            total_slippage=float(np.sum(out.fills["slippage"])),
             n_rejected=n_rejected,
             rejected_share=n_rejected / out.n_orders if out.n_orders else None,
         )

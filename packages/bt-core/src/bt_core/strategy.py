@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from bt_core.errors import ActionError, ParameterError
-from bt_core.orders import Normalizer, Order, OrderHandle, request
+from bt_core.errors import ActionError, ParameterError, engine_errors
+from bt_core.orders import EXTRA_FIELDS, Normalizer, Order, OrderHandle, request
+from bt_core.orders import _number as _number
 from bt_engine import Line
 
 if TYPE_CHECKING:
@@ -331,14 +332,36 @@ class Strategy:
         pct: float | None = None,
         symbol: str | None = None,
         limit: float | None = None,
+        stop: float | None = None,
+        trail: float | None = None,
+        trail_pct: float | None = None,
+        sl: float | None = None,
+        tp: float | None = None,
+        sl_pct: float | None = None,
+        tp_pct: float | None = None,
         tif: str = "gtc",
+        expire: Any = None,
+        parent: int | None = None,
     ) -> OrderHandle:
         """Buy ``size`` units, or ``value`` in cash, or ``pct`` of equity (one of them; none:
-        the default sizing, see the class docstring) at market or ``limit``.
+        the default sizing, see the class docstring).
+
+        The kind follows the prices given: none -> market; ``limit`` -> limit; ``stop`` ->
+        stop-market (triggers when the price reaches ``stop``); ``stop`` and ``limit`` ->
+        stop-limit; ``trail`` (a price distance) or ``trail_pct`` (a fraction) -> a trailing
+        stop that follows the best price since it was placed (starting from the last close).
+        ``sl``/``tp`` (prices) or ``sl_pct``/``tp_pct`` (fractions of the entry's first fill
+        price) attach a bracket: a stop-loss and a take-profit, linked one-cancels-other,
+        working only once (and as far as) the entry fills. ``tif``: "gtc", "day", "gtd"
+        (until ``expire``, a date or time, naive = UTC), "ioc", "fok". ``parent``: an order id
+        this one waits for (one-triggers-other).
 
         Returns the order's handle: its id (an int) with ``status`` and ``cancel()``.
         """
-        handle = self._submit(symbol, "buy", size, limit, tif, value, pct)
+        handle = self._submit(
+            symbol, "buy", size, limit, tif, value, pct,
+            _extra(stop, trail, trail_pct, sl, tp, sl_pct, tp_pct, expire, parent),
+        )  # fmt: skip
         assert handle is not None  # buying always has a default size
         return handle
 
@@ -350,12 +373,25 @@ class Strategy:
         pct: float | None = None,
         symbol: str | None = None,
         limit: float | None = None,
+        stop: float | None = None,
+        trail: float | None = None,
+        trail_pct: float | None = None,
+        sl: float | None = None,
+        tp: float | None = None,
+        sl_pct: float | None = None,
+        tp_pct: float | None = None,
         tif: str = "gtc",
+        expire: Any = None,
+        parent: int | None = None,
     ) -> OrderHandle | None:
         """Sell ``size`` units, or ``value`` in cash, or ``pct`` of equity; none: ``order_size``
         units when set, else the whole position (None when flat). Selling more than held is
-        rejected (a value or percent sell is capped at the position)."""
-        return self._submit(symbol, "sell", size, limit, tif, value, pct)
+        rejected (a value or percent sell is capped at the position). Order kinds, brackets
+        and time in force as for :meth:`buy` (a sell stop triggers at or below its stop)."""
+        return self._submit(
+            symbol, "sell", size, limit, tif, value, pct,
+            _extra(stop, trail, trail_pct, sl, tp, sl_pct, tp_pct, expire, parent),
+        )  # fmt: skip
 
     def close(self, symbol: str | None = None) -> OrderHandle | None:
         """Sell the whole position at market; None when flat."""
@@ -366,8 +402,114 @@ class Strategy:
         return None
 
     def cancel(self, order_id: int) -> bool:
-        """Cancel a working order; False if it already filled, expired or was cancelled."""
+        """Cancel a working or pending order; False if it already filled, expired or was
+        cancelled. Cancelling an entry that has not filled cancels its bracket exits."""
         return self._engine.cancel(order_id)
+
+    def modify(
+        self,
+        order_id: int,
+        *,
+        limit: float | None = None,
+        stop: float | None = None,
+        size: float | None = None,
+    ) -> None:
+        """Replace a working order's limit price, stop price or size (the rest is kept);
+        ``on_order`` then sees a "modified" event."""
+        with engine_errors():
+            self._engine.modify(int(order_id), limit=limit, stop=stop, size=size)
+
+    def oco(self, *orders: int) -> int:
+        """Link working orders one-cancels-other: when one fills, the others are cancelled.
+        Returns the group's id."""
+        with engine_errors():
+            return self._engine.link_oco([int(o) for o in orders])
+
+    # ----- targets and rebalancing ---------------------------------------------------------
+    def order_target_size(self, target: float, symbol: str | None = None) -> OrderHandle | None:
+        """Buy or sell the difference between ``target`` units and the position (None when
+        there is none). Working orders are not netted: cancel them first if they would
+        double up."""
+        s = self._sym(symbol)
+        delta = _number("target", target) - self._engine.position(s)
+        if delta == 0:
+            return None
+        side = "buy" if delta > 0 else "sell"
+        return OrderHandle(self._engine.submit(request(s, side, abs(delta))), self._engine)
+
+    def order_target_value(self, target: float, symbol: str | None = None) -> OrderHandle | None:
+        """Trade towards a position worth ``target`` in cash: the difference from the position
+        marked at the last close, converted to units at the fill price (so the position ends
+        near, not exactly at, the target when the price moves); a target of 0 sells all."""
+        s = self._sym(symbol)
+        target = _number("target", target)
+        pos = self._engine.position(s)
+        if target == 0:
+            return self.order_target_size(0.0, self._md.symbols[s]) if pos else None
+        price = self._last_price(s)
+        delta = target - pos * price
+        if delta == 0:
+            return None
+        side = "buy" if delta > 0 else "sell"
+        return OrderHandle(
+            self._engine.submit(request(s, side, abs(delta), sizing="value")), self._engine
+        )
+
+    def order_target_percent(
+        self, target: float, symbol: str | None = None
+    ) -> OrderHandle | None:
+        """Trade towards a position worth the fraction ``target`` of equity (see
+        :meth:`order_target_value`)."""
+        return self.order_target_value(_number("target", target) * self._engine.equity, symbol)
+
+    def rebalance(
+        self, weights: Mapping[str, float], *, cash_buffer: float = 0.0
+    ) -> list[OrderHandle]:
+        """Trade every symbol towards ``weights`` (fractions of equity; symbols held but not
+        named go to 0), keeping ``cash_buffer`` (a fraction of equity) in cash. Sells are sent
+        before buys, so that at the next open they free cash first; buys are capped at what
+        cash pays for then."""
+        buffer = _number("cash_buffer", cash_buffer)
+        if not 0 <= buffer < 1:
+            raise ActionError(f"cash_buffer must be in [0, 1), got {cash_buffer!r}")
+        targets = {self._sym(k): _number(f"weight of {k}", w) for k, w in weights.items()}
+        bad = [self._md.symbols[s] for s, w in targets.items() if w < 0]
+        if bad:
+            raise ActionError(f"weights must be >= 0 (no shorting), got negative for {bad}")
+        total = sum(targets.values())
+        if total > 1 + 1e-9:
+            raise ActionError(f"weights sum to {total:.6g} > 1 (no leverage)")
+        equity = self._engine.equity * (1 - buffer)
+        positions = self._engine.positions()
+        for held in np.flatnonzero(positions).tolist():
+            targets.setdefault(held, 0.0)
+        sells: list[OrderHandle] = []
+        buys: list[tuple[int, float]] = []
+        for s, w in sorted(targets.items()):
+            pos = float(positions[s])
+            if w == 0:
+                if pos > 0:
+                    sells.append(self._order(s, "sell", pos, "units"))
+                continue
+            delta = w * equity - pos * self._last_price(s)
+            if delta < 0:
+                sells.append(self._order(s, "sell", -delta, "value"))
+            elif delta > 0:
+                buys.append((s, delta))
+        return sells + [self._order(s, "buy", v, "value") for s, v in buys]
+
+    def _order(self, s: int, side: str, amount: float, sizing: str) -> OrderHandle:
+        return OrderHandle(
+            self._engine.submit(request(s, side, amount, sizing=sizing)), self._engine
+        )
+
+    def _last_price(self, s: int) -> float:
+        price = self._engine.last_price(s)
+        if not np.isfinite(price):
+            raise ActionError(
+                f"{self._md.symbols[s]} has no price yet (no bar so far): cannot size by value"
+            )
+        return price
 
     # ----- internals -------------------------------------------------------------------
     def _sym(self, symbol: str | None) -> int:
@@ -397,8 +539,9 @@ class Strategy:
         tif: str,
         value: float | None = None,
         pct: float | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> OrderHandle | None:
-        req = self._normalize.make(symbol, side, size, limit, tif, value, pct)
+        req = self._normalize.make(symbol, side, size, limit, tif, value, pct, extra)
         return None if req is None else OrderHandle(self._engine.submit(req), self._engine)
 
     def _default_size(self, side: str, s: int) -> tuple[Any, str] | None:
@@ -425,6 +568,12 @@ class Strategy:
         self._normalize = Normalizer(self._sym, self._default_size)
         self._bar = engine.bar_view()
         return self._bar
+
+
+def _extra(*values: Any) -> dict[str, Any] | None:
+    """The order fields beyond size, limit and tif that were given (None when none was)."""
+    given = {k: v for k, v in zip(EXTRA_FIELDS, values, strict=True) if v is not None}
+    return given or None
 
 
 __all__ = ["DataView", "Order", "Strategy", "SymbolData"]

@@ -1073,14 +1073,16 @@ impl Broker {
                     self.cancel_for(book, sc, c, why);
                 }
                 st if st.is_active() => {
-                    let f = x.filled;
-                    book.set_size(c, f + left);
                     if left <= 0.0 && !open {
+                        // Keep its size as it was: the table shows what it protected.
                         let why = Reject::new(
                             code::BRACKET_DONE,
                             format!("the position of entry {entry} is closed by the other exit"),
                         );
                         self.cancel_for(book, sc, c, why);
+                    } else {
+                        let f = x.filled;
+                        book.set_size(c, f + left);
                     }
                 }
                 _ => {}
