@@ -43,6 +43,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         BT_SERVER_RATE_BURST="10000",
         BT_SERVER_RUN_TIMEOUT="120",
         BT_SERVER_MAX_UPLOAD_MB="4",
+        # Small, so a test can fill it and see the 429 (the other tests submit one at a time).
+        BT_SERVER_QUEUE_SIZE="3",
         BT_SERVER_STRATEGY_DIRS=json.dumps([str(HERE / "strategies")]),
     )
     server = LocalServer(base / "data", free_port(), workers=2, env=env).start()

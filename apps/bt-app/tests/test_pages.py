@@ -3,6 +3,7 @@ HTTP, real worker processes): what a user does on each page and what they see.""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 import numpy as np
@@ -103,6 +104,24 @@ def test_new_run_submit_follow_and_open(live: Live) -> None:
     assert any("reason_code" in f.columns for f in frames)  # the orders, with reasons
     labels = [b.proto.label for b in detail.get("download_button")]
     assert {"trades.csv", "trades.parquet", "equity.csv", "report.html"} <= set(labels)
+
+
+def test_new_run_on_the_store(live: Live) -> None:
+    at = page("new_run")
+    at.run()
+    at.radio(key="new.data.source").set_value("Market data store").run()
+    clean(at)
+    at.multiselect(key="new.data.symbols").set_value(["510300.SH", "600000.SH"])
+    at.date_input(key="new.data.start").set_value(dt.date(2020, 1, 1))
+    at.date_input(key="new.data.end").set_value(dt.date(2021, 12, 31))
+    at.button(key="new.submit").click().run(timeout=90)
+    clean(at)
+    assert "finished" in at.success[0].value
+    with live.client() as c:
+        job = c.run(at.session_state["new.last_run"])
+    assert job["data"]["source"] == "store"
+    assert job["data"]["symbols"] == ["510300.SH", "600000.SH"]
+    assert job["stats"]["start"].startswith("2020-01") and job["stats"]["end"].startswith("2021-12")
 
 
 def test_invalid_parameter_shows_the_servers_message(live: Live) -> None:
@@ -326,3 +345,33 @@ def test_server_errors_are_sentences(live: Live) -> None:
     gone.run()
     assert [e.value for e in gone.exception] == []
     assert "cannot reach bt-server" in gone.error[0].value
+
+
+def test_a_full_queue_is_a_429_sentence(live: Live) -> None:
+    slow = {"strategy": "app_strategies.Slow", "data": {"dataset_id": live.sample_id}}
+    submitted: list[str] = []
+    with live.client() as c:
+        try:
+            # Two workers busy and three waiting fill this server; the next one is refused.
+            for _ in range(10):
+                try:
+                    submitted.append(c.submit_run(slow))
+                except ApiError as e:
+                    assert e.status == 429 and e.code == "queue_full"
+                    break
+            else:
+                raise AssertionError("the queue never filled")
+            at = page("new_run")
+            at.run()
+            at.selectbox(key="new.strategy").select("app_strategies.Slow")
+            at.selectbox(key="new.data.dataset_pick").select(live.sample_id)
+            at.button(key="new.submit").click().run()
+            assert [e.value for e in at.exception] == []
+            shown = at.error[0].value
+            assert "queue is full" in shown and "HTTP 429" in shown and "retry in" in shown
+        finally:
+            for rid in submitted:
+                try:
+                    c.cancel_run(rid)
+                except ApiError as e:  # finished or cancelled in between
+                    assert e.status == 409
