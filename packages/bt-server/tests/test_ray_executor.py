@@ -225,3 +225,22 @@ def test_a_job_over_its_memory_limit_on_ray_is_stopped(ray_server: Server) -> No
     assert job["status"] == "failed" and job["error"]["code"] == "memory_limit", job
     assert job["error"]["fields"] == {"limit_mb": 256}
     assert ray_server.run()["status"] == "succeeded"
+
+
+def test_executor_ray_without_ray_is_a_clear_settings_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import builtins
+
+    from bt_server.settings import SettingsError
+
+    real_import = builtins.__import__
+
+    def no_ray(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(SettingsError, match=r"executor.*bt-server\[ray\]"):
+        create_app(Settings(data_dir=tmp_path, executor="ray", sample_dataset=False))

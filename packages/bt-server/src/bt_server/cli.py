@@ -77,7 +77,7 @@ def serve(
 
     try:
         api = create_app(settings)
-    except (SchemaTooNewError, DataDirInUse) as e:
+    except (SchemaTooNewError, DataDirInUse, SettingsError) as e:
         _fail(e)
     tokens = api.state.services.tokens
     if not tokens.db.has_active_admin():

@@ -26,7 +26,7 @@ import psutil
 
 from bt_server.db import Database
 from bt_server.events import EventHub
-from bt_server.settings import Settings
+from bt_server.settings import Settings, SettingsError
 
 log = logging.getLogger("bt_server")
 
@@ -493,7 +493,10 @@ def make_pool(settings: Settings, db: Database, hub: EventHub, registry: Any) ->
     if settings.executor == "ray":
         from bt_server.ray_executor import RayPool, import_ray
 
-        import_ray()  # a missing Ray stops the start-up, with the extra to install
+        try:
+            import_ray()
+        except ImportError as e:  # stop the start-up, naming the extra to install
+            raise SettingsError(f"setting executor: {e}") from None
         return RayPool(
             db,
             hub,
