@@ -122,6 +122,16 @@ def test_new_run_on_the_store(live: Live) -> None:
     assert job["data"]["source"] == "store"
     assert job["data"]["symbols"] == ["510300.SH", "600000.SH"]
     assert job["stats"]["start"].startswith("2020-01") and job["stats"]["end"].startswith("2021-12")
+    # Its detail page draws the symbol picked, with that symbol's trades.
+    detail = page("run_detail")
+    detail.query_params["run"] = job["id"]
+    detail.run()
+    clean(detail)
+    assert detail.selectbox(key="detail.symbol").options == ["510300.SH", "600000.SH"]
+    detail.selectbox(key="detail.symbol").select("600000.SH").run()
+    clean(detail)
+    price = charts(detail)[1].proto.spec
+    assert "600000.SH" in price and "510300.SH" not in price
 
 
 def test_invalid_parameter_shows_the_servers_message(live: Live) -> None:
