@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
 from bt_app.cli import free_port
@@ -87,7 +88,7 @@ def app_process(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
         httpx.get(f"{server}/health", timeout=2)
 
 
-def _driver():  # type: ignore[no-untyped-def]
+def _driver(downloads: Path):  # type: ignore[no-untyped-def]
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -102,6 +103,10 @@ def _driver():  # type: ignore[no-untyped-def]
     ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.add_experimental_option(
+        "prefs",
+        {"download.default_directory": str(downloads), "download.prompt_for_download": False},
+    )
     return webdriver.Chrome(service=Service(str(DRIVER)), options=options)
 
 
@@ -145,7 +150,9 @@ def test_run_in_the_browser(app_process: tuple[str, str, Path], tmp_path: Path) 
     url, _, log = app_process
     shots = tmp_path / "screens"
     shots.mkdir()
-    driver = _driver()
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    driver = _driver(downloads)
     try:
         driver.get(url)  # the New run page is the default one
         _wait(driver, "the Submit run button", lambda d: _button(d, "Submit run"))
@@ -201,6 +208,13 @@ def test_run_in_the_browser(app_process: tuple[str, str, Path], tmp_path: Path) 
             driver.execute_script("arguments[0].scrollTop = 1500", scroller[0])
         time.sleep(0.5)
         driver.save_screenshot(str(shots / "4-run-detail-lower.png"))
+
+        # A download is fetched from the server when it is clicked: the run's trades as CSV.
+        n_trades = int(metrics[5].text.split()[-1])
+        _wait(driver, "a click on trades.csv", lambda d: _click(d, "trades.csv"))
+        saved = _wait(driver, "the downloaded file", lambda d: list(downloads.glob("*trades.csv")))
+        trades = pd.read_csv(saved[0])
+        assert len(trades) == n_trades and {"entry_time", "exit_price"} <= set(trades.columns)
 
         severe = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
         assert severe == [], severe
