@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import time
 
 import numpy as np
 import pandas as pd
@@ -255,6 +256,35 @@ def test_optimise_a_small_grid_and_run_the_best(live: Live) -> None:
         job = c.wait(rid, timeout=TIMEOUT)
     assert job["params"]["fast"] == best["fast"] and job["params"]["slow"] == best["slow"]
     assert job["stats"]["sharpe"] == pytest.approx(opt["summary"]["best_score"])
+
+
+def test_optimise_page_shows_the_trials_so_far(live: Live) -> None:
+    with live.client() as c:
+        opt_id = c.submit_optimization(
+            {
+                "strategy": "app_strategies.Nap",
+                "space": {"k": [1, 2, 3, 4, 5, 6, 7, 8]},
+                "data": {"dataset_id": live.sample_id},
+            }
+        )
+        deadline = time.monotonic() + TIMEOUT
+        while not (c.optimization(opt_id).get("trials") or []):
+            assert time.monotonic() < deadline, "no trial arrived"
+            time.sleep(0.1)
+        at = page("optimise")
+        at.session_state["opt.last"] = opt_id
+        at.run()
+        clean(at)
+        progress = at.get("progress")[0].proto.text
+        n = int(progress.split("·")[1].split()[0])
+        assert progress.startswith("running") and 1 <= n < 8, progress
+        shown = at.dataframe[0].value
+        assert len(shown) == n and set(shown["k"]) <= set(range(1, 9))
+        done = c.wait(opt_id, kind="optimizations", timeout=TIMEOUT)
+    assert done["status"] == "succeeded" and done["summary"]["n_trials"] == 8
+    at.button(key="opt.refresh").click().run()
+    clean(at)
+    assert at.get("progress")[0].proto.text.startswith("succeeded · 8 trial(s)")
 
 
 def test_invalid_space_shows_the_servers_message(live: Live) -> None:

@@ -14,3 +14,17 @@ class Slow(Strategy):
 
     def next(self, bar):
         time.sleep(self.delay)
+
+
+class Nap(Strategy):
+    """Sleeps before each run: every trial of an optimisation takes that long, so the trials
+    can be watched arriving."""
+
+    seconds = 0.6
+    k = 1
+
+    def on_start(self):
+        time.sleep(self.seconds)
+
+    def next(self, bar):
+        return None
