@@ -22,13 +22,12 @@ class MonthlyEqualWeight(Strategy):
     target = TARGET
 
     def on_start(self):
-        idx = self._md.index
         # The last bar of each month: the next bar starts a new month.
-        month = idx.year * 12 + idx.month
-        self.rebalance = set(np.flatnonzero(np.r_[month[1:] != month[:-1], False]))
+        month = self.times.year * 12 + self.times.month
+        self.month_ends = set(np.flatnonzero(np.r_[month[1:] != month[:-1], False]))
 
     def next(self, bar):
-        if bar.i not in self.rebalance:
+        if bar.i not in self.month_ends:
             return None
         equity = self.equity
         orders = []

@@ -158,6 +158,13 @@ def test_example_multi_asset_event_and_weights_agree(capsys):
     assert "same final equity: True" in out
 
 
+def test_example_monthly_rebalance_trades_every_symbol(capsys):
+    out = run_example("run_multi_asset_rebalance.py", capsys)
+    assert "rejected: 0" in out
+    weights = eval(out.split("final weights: ")[1].splitlines()[0])  # a printed dict
+    assert len(weights) == 4 and 0.9 < sum(weights.values()) <= 1.0
+
+
 def test_report_without_plotly_is_a_clear_error(tmp_path, monkeypatch):
     # Simulate an install without the optional `bt-core[report]` extra.
     monkeypatch.setitem(sys.modules, "plotly", None)

@@ -1,7 +1,7 @@
 //! Run results as columns (dicts of numpy arrays / lists), one helper per column type.
 
 use bt_engine_core::orders::Link;
-use bt_engine_core::{Broker, Fill, Order, Trade};
+use bt_engine_core::{Broker, Fill, Order, OrderStatus, Trade};
 use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
@@ -174,7 +174,8 @@ pub fn ledger<'py>(py: Python<'py>, b: &Broker) -> PyResult<Bound<'py, PyDict>> 
 /// order table.
 pub fn rejections<'py>(py: Python<'py>, orders: &[Order]) -> PyResult<Bound<'py, PyDict>> {
     let mut counts: Vec<(&'static str, usize, &str)> = Vec::new();
-    for o in orders {
+    // Cancellations by a rule (IOC, OCO, brackets) carry codes too; only rejections count.
+    for o in orders.iter().filter(|o| o.status == OrderStatus::Rejected) {
         if let (Some(code), Some(msg)) = (o.reason_code, o.reason.as_deref()) {
             match counts.iter_mut().find(|(c, _, _)| *c == code) {
                 Some(entry) => entry.1 += 1,

@@ -297,6 +297,12 @@ class Strategy:
         return self._md.index[self._engine.bar_index]
 
     @property
+    def times(self) -> pd.DatetimeIndex:
+        """The time of every bar of the run (UTC): the calendar, not prices, so that a
+        strategy can tell e.g. the last bar of a month without looking ahead at the data."""
+        return self._md.index
+
+    @property
     def symbols(self) -> tuple[str, ...]:
         return self._md.symbols
 
