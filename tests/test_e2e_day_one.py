@@ -191,5 +191,13 @@ def test_benchmark_symbol_and_file(tmp_path: Path) -> None:
 def test_version_lists_every_package() -> None:
     res = runner.invoke(app, ["version"])
     assert res.exit_code == 0
-    for name in ("bt-core", "bt-engine", "bt-analysis", "pyrust-bt-data", "bt-server"):
+    for name in (
+        "bt-core",
+        "bt-engine",
+        "bt-analysis",
+        "pyrust-bt-data",
+        "bt-server",
+        "bt-app",
+        "pyrust-bt",
+    ):
         assert name in res.output

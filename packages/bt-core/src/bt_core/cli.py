@@ -346,7 +346,15 @@ def builtins() -> None:
 
 
 #: The distributions of pyrust-bt, for `bt version`.
-PACKAGES = ("bt-core", "bt-engine", "bt-analysis", "pyrust-bt-data", "bt-server", "bt-app")
+PACKAGES = (
+    "bt-core",
+    "bt-engine",
+    "bt-analysis",
+    "pyrust-bt-data",
+    "bt-server",
+    "bt-app",
+    "pyrust-bt",
+)
 
 
 @app.command()
