@@ -52,6 +52,8 @@ def client() -> BtClient:
     cached = st.session_state.get("_client")
     if cached is not None and cached[0] == key:
         return cached[1]  # type: ignore[no-any-return]
+    if cached is not None:
+        cached[1].close()  # the URL or token changed: its connections are not reused
     made = BtClient(url, token or None)
     st.session_state["_client"] = (key, made)
     return made
