@@ -1,11 +1,14 @@
 """One shared in-process server for the API tests: a data directory with a small bt-data
-store, the test strategy folder, a files provider for backfills, two workers."""
+store, the test strategy folder, a files provider for backfills, two workers; and one local
+Ray instance (two CPUs) for the whole session, for the Ray executor's tests."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,3 +50,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         items = client.get("/datasets", headers={"Authorization": f"Bearer {tokens['alice']}"})
         sample = [d for d in items.json()["items"] if d["name"] == "sample"]
         yield Server(client, app, settings, tokens, sample[0]["id"])
+
+
+@pytest.fixture(scope="session")
+def ray_local() -> Iterator[Any]:
+    # As bt-server's Ray executor does: a local instance's workers run in this environment.
+    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'bt-server[ray]')")
+    if not ray.is_initialized():
+        try:
+            ray.init(
+                num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True
+            )
+        except Exception as e:  # pragma: no cover - depends on the machine
+            pytest.skip(f"a local Ray instance cannot start here: {type(e).__name__}: {e}")
+    yield ray
+    ray.shutdown()

@@ -4,7 +4,6 @@ trials streamed, cancellation and the time limit, the data put in the object sto
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,22 +17,6 @@ from srvkit import STRATEGIES, TERMINAL, Server, make_store, make_vendor
 from bt_server import Settings, create_app
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture(scope="session")
-def ray_local() -> Iterator[Any]:
-    # As bt-server's Ray executor does: a local instance's workers run in this environment.
-    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
-    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'bt-server[ray]')")
-    if not ray.is_initialized():
-        try:
-            ray.init(
-                num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True
-            )
-        except Exception as e:  # pragma: no cover - depends on the machine
-            pytest.skip(f"a local Ray instance cannot start here: {type(e).__name__}: {e}")
-    yield ray
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
