@@ -185,7 +185,7 @@ def report() -> bytes:
 
 
 c2.download_button(
-    "Report (HTML: heatmap, walk-forward and overfitting statistics)",
+    "Report (HTML: the score over the space, ranked trials, overfitting statistics)",
     report,
     file_name=f"{ui.short(opt_id)}-optimisation.html",
     mime="text/html",
