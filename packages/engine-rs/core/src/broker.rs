@@ -265,8 +265,14 @@ impl Broker {
 
     #[inline]
     fn order_event(&mut self, book: &OrderBook, i: usize, what: OrderEvent) {
-        if self.record_events {
-            self.events.push(Event::Order {
+        Self::note(&mut self.events, self.record_events, book, i, what);
+    }
+
+    /// `order_event` on the broker's own book (borrowing only the fields it needs).
+    #[inline]
+    fn note(events: &mut Vec<Event>, on: bool, book: &OrderBook, i: usize, what: OrderEvent) {
+        if on {
+            events.push(Event::Order {
                 order: i,
                 what,
                 filled: book.order(i).filled,
@@ -306,18 +312,29 @@ impl Broker {
         }
         let eligible_bar = self.eligible_bar();
         let link = req.parent.map(|parent| Link::Oto { parent });
-        let mut book = std::mem::take(&mut self.book);
-        let i = book.accept(req, self.t, eligible_bar, link);
-        self.order_event(&book, i, OrderEvent::Submitted);
+        let i = self.book.accept(req, self.t, eligible_bar, link);
+        Self::note(
+            &mut self.events,
+            self.record_events,
+            &self.book,
+            i,
+            OrderEvent::Submitted,
+        );
         if link.is_none() {
-            self.order_event(&book, i, OrderEvent::Accepted);
+            Self::note(
+                &mut self.events,
+                self.record_events,
+                &self.book,
+                i,
+                OrderEvent::Accepted,
+            );
         }
         if let OrderKind::Trailing { offset, pct } = req.kind {
             // The stop starts from the last price the strategy has seen (no look-ahead).
             let last = self.ledger.last_prices()[req.symbol];
             if !last.is_nan() {
                 let stop = crate::matching::trailing_stop(req.side, offset, pct, last);
-                book.trail(i, last, stop);
+                self.book.trail(i, last, stop);
             }
         }
         let exits = [
@@ -335,15 +352,20 @@ impl Broker {
                 parent: None,
                 ..req
             };
-            let j = book.accept(
+            let j = self.book.accept(
                 leg,
                 self.t,
                 eligible_bar,
                 Some(Link::Bracket { parent: i as u64 }),
             );
-            self.order_event(&book, j, OrderEvent::Submitted);
+            Self::note(
+                &mut self.events,
+                self.record_events,
+                &self.book,
+                j,
+                OrderEvent::Submitted,
+            );
         }
-        self.book = book;
         Ok(i as u64)
     }
 
@@ -370,14 +392,12 @@ impl Broker {
     pub fn cancel(&mut self, id: u64) -> Result<bool> {
         let i = self.index(id)?;
         let mut book = std::mem::take(&mut self.book);
-        let mut sc = std::mem::take(&mut self.scratch);
         let done = book.cancel(i, self.t);
         if done {
             self.order_event(&book, i, OrderEvent::Cancelled);
-            self.after_final(&mut book, &mut sc, i);
+            self.after_final(&mut book, i);
         }
-        sc.fresh_clear();
-        self.scratch = sc;
+        self.scratch.fresh.clear();
         self.book = book;
         Ok(done)
     }
@@ -483,8 +503,7 @@ impl Broker {
         self.started = true;
         if self.book.has_working() {
             let mut book = std::mem::take(&mut self.book);
-            let mut sc = std::mem::take(&mut self.scratch);
-            sc.later.clear();
+            self.scratch.later.clear();
             let day = day_number(bars.ts[t], self.cfg.day_offset_ns);
             book.sweep(|book, i| {
                 let o = book.order(i);
@@ -499,16 +518,15 @@ impl Broker {
                 if expired {
                     book.expire(i, t);
                     self.order_event(book, i, OrderEvent::Expired);
-                    self.after_final(book, &mut sc, i);
+                    self.after_final(book, i);
                 } else {
-                    self.at_first_price(book, &mut sc, i, bars, t, false);
+                    self.at_first_price(book, i, bars, t, false);
                 }
-                while let Some(j) = sc.fresh.pop() {
-                    self.at_first_price(book, &mut sc, j, bars, t, false);
+                while let Some(j) = self.scratch.fresh.pop() {
+                    self.at_first_price(book, j, bars, t, false);
                 }
             });
-            self.along_path(&mut book, &mut sc, bars, t);
-            self.scratch = sc;
+            self.along_path(&mut book, bars, t);
             self.book = book;
         }
         let ns = self.instruments.len();
@@ -519,7 +537,6 @@ impl Broker {
     pub fn end_bar(&mut self, bars: &Bars, t: usize) {
         if self.cfg.fill_on == FillOn::Close && self.book.has_working() {
             let mut book = std::mem::take(&mut self.book);
-            let mut sc = std::mem::take(&mut self.scratch);
             book.sweep(|book, i| {
                 let o = book.order(i);
                 if o.eligible_bar != t || o.submitted_bar != t {
@@ -528,12 +545,11 @@ impl Broker {
                 if o.tif == TimeInForce::Day {
                     book.day_of(i, day_number(bars.ts[t], self.cfg.day_offset_ns));
                 }
-                self.at_first_price(book, &mut sc, i, bars, t, true);
-                while let Some(j) = sc.fresh.pop() {
-                    self.at_first_price(book, &mut sc, j, bars, t, true);
+                self.at_first_price(book, i, bars, t, true);
+                while let Some(j) = self.scratch.fresh.pop() {
+                    self.at_first_price(book, j, bars, t, true);
                 }
             });
-            self.scratch = sc;
             self.book = book;
         }
         self.ledger.record();
@@ -544,7 +560,6 @@ impl Broker {
     fn at_first_price(
         &mut self,
         book: &mut OrderBook,
-        sc: &mut Scratch,
         i: usize,
         bars: &Bars,
         t: usize,
@@ -562,6 +577,10 @@ impl Broker {
             bars.open[k]
         });
         let (kind, side, tif) = (o.kind, o.side, o.tif);
+        if kind == OrderKind::Market && tif == TimeInForce::Gtc {
+            // The common order: it trades at the first price, whole or as far as it may.
+            return self.execute(book, i, path.first(), bars, t, k);
+        }
         let out = evaluate(
             kind,
             side,
@@ -581,7 +600,7 @@ impl Broker {
             self.order_event(book, i, OrderEvent::Triggered);
         }
         if let Some((_, reference)) = out.fill {
-            self.execute(book, sc, i, reference, bars, t, k);
+            self.execute(book, i, reference, bars, t, k);
         }
         if !book.order(i).status.is_active() {
             return;
@@ -605,24 +624,24 @@ impl Broker {
             );
             book.cancel_because(i, t, why);
             self.order_event(book, i, OrderEvent::Cancelled);
-            self.after_final(book, sc, i);
+            self.after_final(book, i);
         } else if out.fill.is_none() && !at_close {
-            sc.later.push(i);
+            self.scratch.later.push(i);
         }
     }
 
     /// The orders that did not trade at the open meet the rest of the bar's path, in the order
     /// the path reaches them.
-    fn along_path(&mut self, book: &mut OrderBook, sc: &mut Scratch, bars: &Bars, t: usize) {
-        if sc.later.is_empty() {
+    fn along_path(&mut self, book: &mut OrderBook, bars: &Bars, t: usize) {
+        if self.scratch.later.is_empty() {
             return;
         }
-        sc.hits.clear();
-        let later = std::mem::take(&mut sc.later);
+        self.scratch.hits.clear();
+        let later = std::mem::take(&mut self.scratch.later);
         for &i in &later {
-            self.plan(book, sc, i, bars, t, 0.0);
+            self.plan(book, i, bars, t, 0.0);
         }
-        while let Some(h) = sc.hits.pop() {
+        while let Some(h) = self.scratch.hits.pop() {
             let o = book.order(h.order);
             if !o.status.is_active() {
                 continue;
@@ -634,7 +653,7 @@ impl Broker {
             }
             if h.reference.is_nan() {
                 if !h.then.is_nan() {
-                    sc.hits.push(Hit {
+                    self.scratch.hits.push(Hit {
                         pos: h.then,
                         reference: h.then_reference,
                         then: f64::NAN,
@@ -644,31 +663,23 @@ impl Broker {
                 continue;
             }
             let k = bars.idx(t, symbol);
-            self.execute(book, sc, h.order, h.reference, bars, t, k);
-            while let Some(j) = sc.fresh.pop() {
-                self.plan(book, sc, j, bars, t, h.pos);
+            self.execute(book, h.order, h.reference, bars, t, k);
+            while let Some(j) = self.scratch.fresh.pop() {
+                self.plan(book, j, bars, t, h.pos);
             }
         }
-        sc.later = later;
-        sc.later.clear();
+        self.scratch.later = later;
+        self.scratch.later.clear();
     }
 
     /// Where along its symbol's path (from `from`) order `i` triggers or trades, queued.
-    fn plan(
-        &mut self,
-        book: &mut OrderBook,
-        sc: &mut Scratch,
-        i: usize,
-        bars: &Bars,
-        t: usize,
-        from: f64,
-    ) {
+    fn plan(&mut self, book: &mut OrderBook, i: usize, bars: &Bars, t: usize, from: f64) {
         let o = book.order(i);
         let s = o.symbol;
         if !o.status.is_active() || !bars.has_bar(t, s) || o.tif.is_immediate() {
             return;
         }
-        if sc.paths[s].0 != t {
+        if self.scratch.paths[s].0 != t {
             let k = bars.idx(t, s);
             let path = Path::for_bar(
                 self.cfg.bar_path,
@@ -678,9 +689,9 @@ impl Broker {
                 bars.close[k],
                 self.ledger.position(s),
             );
-            sc.paths[s] = (t, path);
+            self.scratch.paths[s] = (t, path);
         }
-        let path = sc.paths[s].1;
+        let path = self.scratch.paths[s].1;
         let out = evaluate(
             o.kind,
             o.side,
@@ -701,9 +712,14 @@ impl Broker {
             then_reference,
         };
         match (out.triggered_at, out.fill) {
-            (Some(tp), Some((fp, r))) if tp < fp => sc.hits.push(hit(tp, f64::NAN, fp, r)),
-            (_, Some((fp, r))) => sc.hits.push(hit(fp, r, f64::NAN, f64::NAN)),
-            (Some(tp), None) => sc.hits.push(hit(tp, f64::NAN, f64::NAN, f64::NAN)),
+            (Some(tp), Some((fp, r))) if tp < fp => {
+                self.scratch.hits.push(hit(tp, f64::NAN, fp, r))
+            }
+            (_, Some((fp, r))) => self.scratch.hits.push(hit(fp, r, f64::NAN, f64::NAN)),
+            (Some(tp), None) => self
+                .scratch
+                .hits
+                .push(hit(tp, f64::NAN, f64::NAN, f64::NAN)),
             (None, None) => {}
         }
     }
@@ -772,16 +788,16 @@ impl Broker {
         }
     }
 
-    fn reject(&mut self, book: &mut OrderBook, sc: &mut Scratch, i: usize, why: Reject) {
+    fn reject(&mut self, book: &mut OrderBook, i: usize, why: Reject) {
         book.reject(i, self.t, why);
         self.order_event(book, i, OrderEvent::Rejected);
-        self.after_final(book, sc, i);
+        self.after_final(book, i);
     }
 
-    fn cancel_for(&mut self, book: &mut OrderBook, sc: &mut Scratch, i: usize, why: Reject) {
+    fn cancel_for(&mut self, book: &mut OrderBook, i: usize, why: Reject) {
         if book.cancel_because(i, self.t, why) {
             self.order_event(book, i, OrderEvent::Cancelled);
-            self.after_final(book, sc, i);
+            self.after_final(book, i);
         }
     }
 
@@ -791,7 +807,6 @@ impl Broker {
     fn execute(
         &mut self,
         book: &mut OrderBook,
-        sc: &mut Scratch,
         i: usize,
         reference: f64,
         bars: &Bars,
@@ -811,45 +826,50 @@ impl Broker {
                         o.id, self.instruments[s].name
                     ),
                 );
-                self.cancel_for(book, sc, i, why);
+                self.cancel_for(book, i, why);
                 return;
             }
             cap = held;
         }
         if let Some(share) = self.cfg.volume_limit {
-            if sc.budget[s].0 != t {
-                sc.budget[s] = (t, share * bars.volume[k]);
+            if self.scratch.budget[s].0 != t {
+                self.scratch.budget[s] = (t, share * bars.volume[k]);
             }
-            cap = cap.min(sc.budget[s].1);
+            cap = cap.min(self.scratch.budget[s].1);
             if cap <= 0.0 {
                 return;
             }
         }
-        let ctx = |quantity: f64| SlipContext {
-            high: bars.high[k],
-            low: bars.low[k],
-            volume: bars.volume[k],
-            quantity,
-            sigma: match self.slippage.window() {
-                0 => f64::NAN,
-                w => Self::sigma(bars, t, s, w),
-            },
+        let slipped = match self.slippage {
+            Slippage::None => reference,
+            // The models that read nothing of the bar, without building its context.
+            Slippage::Bps(_) => self.slippage.price(side, reference, &SlipContext::NONE),
+            _ => {
+                // Only the impact model needs the quantity before the price is known.
+                let quantity = match (self.slippage, o.size.is_nan()) {
+                    (Slippage::SqrtImpact { .. }, true) => {
+                        self.resolve_units(o, reference).unwrap_or(0.0)
+                    }
+                    _ => o.remaining(),
+                };
+                let ctx = SlipContext {
+                    high: bars.high[k],
+                    low: bars.low[k],
+                    volume: bars.volume[k],
+                    quantity: quantity.min(cap).max(0.0),
+                    sigma: match self.slippage.window() {
+                        0 => f64::NAN,
+                        w => Self::sigma(bars, t, s, w),
+                    },
+                };
+                self.slippage.price(side, reference, &ctx)
+            }
         };
-        let hint = if o.size.is_nan() {
-            self.resolve_units(o, reference).unwrap_or(0.0)
-        } else {
-            o.remaining()
-        };
-        let price = cap_to_limit(
-            kind.limit_price(),
-            side,
-            self.slippage
-                .price(side, reference, &ctx(hint.min(cap).max(0.0))),
-        );
+        let price = cap_to_limit(kind.limit_price(), side, slipped);
         if o.size.is_nan() {
             match self.resolve_units(o, price) {
                 Ok(units) => book.resolve_size(i, units),
-                Err(why) => return self.reject(book, sc, i, why),
+                Err(why) => return self.reject(book, i, why),
             }
         }
         let o = book.order(i);
@@ -875,7 +895,7 @@ impl Broker {
                         o.id, inst.name
                     ),
                 );
-                return self.cancel_for(book, sc, i, why);
+                return self.cancel_for(book, i, why);
             }
             if qty <= 0.0 {
                 return;
@@ -899,7 +919,7 @@ impl Broker {
             commission: charge.total(),
         };
         if let Err(why) = check_all(&self.rules, &proposed, &self.ledger.account(s), inst) {
-            return self.reject(book, sc, i, why);
+            return self.reject(book, i, why);
         }
         let id = o.id;
         let slippage_cost = qty * (price - reference).abs() * inst.multiplier;
@@ -936,7 +956,7 @@ impl Broker {
             },
         );
         if self.cfg.volume_limit.is_some() {
-            sc.budget[s].1 -= qty;
+            self.scratch.budget[s].1 -= qty;
         }
         self.event(Event::Fill(self.fills.len() - 1));
         let filled = book.order(i).status == OrderStatus::Filled;
@@ -949,14 +969,14 @@ impl Broker {
                 OrderEvent::PartiallyFilled
             },
         );
-        self.after_fill(book, sc, i);
+        self.after_fill(book, i);
     }
 
     /// Links after a fill: bracket exits follow their entry, OCO members are cancelled.
-    fn after_fill(&mut self, book: &mut OrderBook, sc: &mut Scratch, i: usize) {
+    fn after_fill(&mut self, book: &mut OrderBook, i: usize) {
         let o = book.order(i);
         match o.link {
-            Some(Link::Bracket { parent }) => self.resize_exits(book, sc, parent as usize),
+            Some(Link::Bracket { parent }) => self.resize_exits(book, parent as usize),
             Some(Link::Oco { group }) => {
                 let others: Vec<usize> = book
                     .oco_members(group)
@@ -969,26 +989,26 @@ impl Broker {
                         code::OCO_FILLED,
                         format!("order {i} of its one-cancels-other group filled"),
                     );
-                    self.cancel_for(book, sc, m, why);
+                    self.cancel_for(book, m, why);
                 }
             }
             _ => {}
         }
         let o = book.order(i);
         if o.status == OrderStatus::Filled {
-            self.after_final(book, sc, i);
+            self.after_final(book, i);
         } else if o.bracket != Default::default() {
-            self.resize_exits(book, sc, i);
+            self.resize_exits(book, i);
         }
     }
 
     /// Links after order `i` reached a final status: its bracket exits and OTO children.
-    fn after_final(&mut self, book: &mut OrderBook, sc: &mut Scratch, i: usize) {
+    fn after_final(&mut self, book: &mut OrderBook, i: usize) {
         if book.children_of(i).is_empty() {
             return;
         }
         if book.order(i).bracket != Default::default() {
-            self.resize_exits(book, sc, i);
+            self.resize_exits(book, i);
         }
         let filled = book.order(i).status == OrderStatus::Filled;
         let kids: Vec<usize> = book.children_of(i).to_vec();
@@ -1001,7 +1021,7 @@ impl Broker {
             if filled {
                 book.activate(c, self.t);
                 self.order_event(book, c, OrderEvent::Accepted);
-                sc.fresh.push(c);
+                self.scratch.fresh.push(c);
             } else {
                 let why = Reject::new(
                     code::PARENT_ENDED,
@@ -1010,7 +1030,7 @@ impl Broker {
                         book.order(i).status.as_str()
                     ),
                 );
-                self.cancel_for(book, sc, c, why);
+                self.cancel_for(book, c, why);
             }
         }
     }
@@ -1018,7 +1038,7 @@ impl Broker {
     /// A bracket's exits protect what its entry has filled and the exits have not yet closed:
     /// activated with the entry's first fill (percent levels from its price), grown with each
     /// entry fill, shrunk by each exit fill, cancelled when nothing is left to protect.
-    fn resize_exits(&mut self, book: &mut OrderBook, sc: &mut Scratch, entry: usize) {
+    fn resize_exits(&mut self, book: &mut OrderBook, entry: usize) {
         let e = book.order(entry);
         let (filled, open, avg, side, bracket, s) = (
             e.filled,
@@ -1063,14 +1083,14 @@ impl Broker {
                     book.set_size(c, left);
                     book.activate(c, self.t);
                     self.order_event(book, c, OrderEvent::Accepted);
-                    sc.fresh.push(c);
+                    self.scratch.fresh.push(c);
                 }
                 OrderStatus::Pending if !open => {
                     let why = Reject::new(
                         code::PARENT_ENDED,
                         format!("entry order {entry} ended without a fill"),
                     );
-                    self.cancel_for(book, sc, c, why);
+                    self.cancel_for(book, c, why);
                 }
                 st if st.is_active() => {
                     if left <= 0.0 && !open {
@@ -1079,7 +1099,7 @@ impl Broker {
                             code::BRACKET_DONE,
                             format!("the position of entry {entry} is closed by the other exit"),
                         );
-                        self.cancel_for(book, sc, c, why);
+                        self.cancel_for(book, c, why);
                     } else {
                         let f = x.filled;
                         book.set_size(c, f + left);
@@ -1088,12 +1108,6 @@ impl Broker {
                 _ => {}
             }
         }
-    }
-}
-
-impl Scratch {
-    fn fresh_clear(&mut self) {
-        self.fresh.clear();
     }
 }
 

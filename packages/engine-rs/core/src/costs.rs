@@ -140,11 +140,25 @@ impl Charge {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Fees {
     lines: Vec<FeeLine>,
+    /// The one line of the most common schedule (a rate with a minimum, both sides, undated),
+    /// charged without the general loop.
+    only_rate: Option<(f64, f64)>,
 }
 
 impl Fees {
     pub fn new(lines: Vec<FeeLine>) -> Self {
-        Self { lines }
+        let only_rate = match lines.as_slice() {
+            [FeeLine {
+                rule: FeeRule::Rate { rate, min },
+                sides: Sides::Both,
+                kind: FeeKind::Commission,
+                from_ns: None,
+                until_ns: None,
+                ..
+            }] => Some((*rate, *min)),
+            _ => None,
+        };
+        Self { lines, only_rate }
     }
     pub fn lines(&self) -> &[FeeLine] {
         &self.lines
@@ -154,7 +168,16 @@ impl Fees {
     }
 
     /// The charge of one fill.
+    #[inline]
     pub fn charge(&self, f: &FillContext) -> Charge {
+        if let Some((rate, min)) = self.only_rate {
+            if f.units_before <= 0.0 && f.quantity > 0.0 {
+                return Charge {
+                    commission: (f.notional.abs() * rate).max(min),
+                    tax: 0.0,
+                };
+            }
+        }
         let mut c = Charge::default();
         for line in &self.lines {
             if !line.applies(f.side, f.ts) {
@@ -251,6 +274,17 @@ pub struct SlipContext {
     /// Volatility of the symbol's close-to-close log returns over the model's window of
     /// bars before this one (NaN when fewer than two returns are known).
     pub sigma: f64,
+}
+
+impl SlipContext {
+    /// For models that read nothing of the bar.
+    pub const NONE: SlipContext = SlipContext {
+        high: f64::NAN,
+        low: f64::NAN,
+        volume: f64::NAN,
+        quantity: f64::NAN,
+        sigma: f64::NAN,
+    };
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]

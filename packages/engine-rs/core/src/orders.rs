@@ -9,8 +9,6 @@
 //! rejected. Pending orders (a bracket's exits, one-triggers-other children) wait for their
 //! parent outside the working list.
 
-use std::collections::HashMap;
-
 use crate::rules::Reject;
 use crate::types::{Order, OrderKind, OrderRequest, OrderStatus, Sizing};
 
@@ -38,10 +36,11 @@ pub struct OrderBook {
     spare: Vec<usize>,
     active_per_symbol: Vec<u32>,
     n_active: usize,
-    /// Orders linked to a parent (bracket exits, OTO children), by parent index.
-    children: HashMap<usize, Vec<usize>>,
-    /// Members of each OCO group.
-    groups: HashMap<u64, Vec<usize>>,
+    /// Orders linked to a parent (bracket exits, OTO children), by parent index (an empty
+    /// Vec allocates nothing, and a bar never hashes).
+    children: Vec<Vec<usize>>,
+    /// Members of each OCO group, by group id.
+    groups: Vec<Vec<usize>>,
 }
 
 impl OrderBook {
@@ -124,12 +123,9 @@ impl OrderBook {
             tax: 0.0,
         });
         self.day.push(None);
-        match link {
-            Some(Link::Oto { parent } | Link::Bracket { parent }) => {
-                self.children.entry(parent as usize).or_default().push(i);
-            }
-            Some(Link::Oco { group }) => self.groups.entry(group).or_default().push(i),
-            None => {}
+        self.children.push(Vec::new());
+        if let Some(Link::Oto { parent } | Link::Bracket { parent }) = link {
+            self.children[parent as usize].push(i);
         }
         if !pending {
             self.work(i);
@@ -153,13 +149,16 @@ impl OrderBook {
     }
 
     /// Orders linked to parent `i` (bracket exits, OTO children).
+    #[inline]
     pub fn children_of(&self, i: usize) -> &[usize] {
-        self.children.get(&i).map_or(&[], |v| v.as_slice())
+        &self.children[i]
     }
 
-    /// The other members of order `i`'s OCO group.
+    /// The members of OCO group `group`.
     pub fn oco_members(&self, group: u64) -> &[usize] {
-        self.groups.get(&group).map_or(&[], |v| v.as_slice())
+        self.groups
+            .get(group as usize)
+            .map_or(&[], |v| v.as_slice())
     }
 
     /// Put orders in a new OCO group; returns the group id.
@@ -168,7 +167,7 @@ impl OrderBook {
         for &i in members {
             self.orders[i].link = Some(Link::Oco { group: g });
         }
-        self.groups.insert(g, members.to_vec());
+        self.groups.push(members.to_vec());
         g
     }
 
