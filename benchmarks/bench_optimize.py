@@ -295,8 +295,11 @@ def main() -> None:
         return
     results: dict[str, dict[str, Any]] = {}
     env = dict(os.environ, RAY_ENABLE_UV_RUN_RUNTIME_ENV="0")
+    loads: list[float] = []
     for name in args.only.split(","):
+        loads.append(os.getloadavg()[0])
         rc, lines, err, peak = run_child(name, n, env)
+        loads.append(os.getloadavg()[0])
         if rc != 0 or not lines:
             tail = err.strip().splitlines()[-3:]
             print(f"{name}: skipped ({' | '.join(tail)})")
@@ -304,15 +307,20 @@ def main() -> None:
         results[name] = json.loads(lines[-1])
         r = results[name]
         r["peak_mb"] = peak / 2**20
+        r["load"] = loads[-2:]
         print(
-            f"{name:9s} {r['seconds']:8.2f} s  peak +{r['peak_mb']:7.1f} MiB  best {r['best']}",
+            f"{name:9s} {r['seconds']:8.2f} s  peak +{r['peak_mb']:7.1f} MiB  best {r['best']}"
+            f"  (load {loads[-2]:.1f} -> {loads[-1]:.1f})",
             flush=True,
         )
     if not results:
         return
     sets = len(FAST) * len(SLOW)
     data_mb = max(r.get("data_mb", 0.0) for r in results.values())
-    print(f"\n{sets} parameter sets x {n:,} bars; data {data_mb:.1f} MiB")
+    print(
+        f"\n{sets} parameter sets x {n:,} bars; data {data_mb:.1f} MiB; {os.cpu_count()} cores, "
+        f"1-minute load average {min(loads):.1f}-{max(loads):.1f} during the run"
+    )
     print(
         f"{'runner':10s} {'seconds':>8s} {'sets/s':>8s} {'M bar-evals/s':>14s} {'peak +MiB':>10s}"
     )

@@ -362,6 +362,29 @@ def test_rust_backend_falls_back_for_sets_it_cannot_batch(md: Any) -> None:
     assert res.n_failed == 6
 
 
+def test_rust_backend_batches_percent_sized_sets(md: Any, monkeypatch: Any) -> None:
+    # The built-in's default (no size: all of equity) and explicit pct run in the batch;
+    # a negative pct fails as run() fails.
+    bt = Backtest(md, "sma_cross", commission=0.001)
+    batched = []
+    real = bt_engine.sweep_sma_cross
+
+    def spy(*a: Any, **k: Any) -> Any:
+        batched.append(list(k["sizing"]))
+        return real(*a, **k)
+
+    monkeypatch.setattr(be.bt_engine, "sweep_sma_cross", spy)
+    res = bt.optimize({"fast": [3, 5], "slow": [12, 21]}, backend="rust", n_jobs=2)
+    assert_rows_are_single_runs(bt, res)
+    assert batched == [["pct"] * 4]
+    res = bt.optimize(
+        {"fast": [3, 5], "slow": [12], "pct": [0.5, 1.0, -0.2]}, backend="rust", n_jobs=2
+    )
+    assert_rows_are_single_runs(bt, res)
+    assert batched[1] == ["pct"] * 4 and res.n_failed == 2
+    assert "pct" in res.failed["error"].iloc[0]
+
+
 def test_ctrl_c_keeps_what_finished(md: Any, monkeypatch: Any) -> None:
     bt = Backtest(md, "sma_cross")
     from bt_core.optimize import _work

@@ -2,8 +2,7 @@
 //! threads with the GIL released (the core's `sweep` module), each finished set handed to a
 //! Python callback as a `SweepRun` while the other sets keep running.
 
-use bt_engine_core::sweep::{self, CrossSet, SweepOptions, SweepSink};
-use bt_engine_core::Broker;
+use bt_engine_core::sweep::{self, CrossRun, CrossSet, SweepOptions, SweepSink};
 use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -20,7 +19,7 @@ use crate::views::readonly;
 /// read-only; the curves are views of the run's records, not copies.
 #[pyclass(frozen, module = "bt_engine._engine")]
 pub struct SweepRun {
-    broker: Broker,
+    run: CrossRun,
     data: Py<PyData>,
 }
 
@@ -33,42 +32,38 @@ impl SweepRun {
 #[pymethods]
 impl SweepRun {
     fn equity_curve<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyArray1<f64>> {
-        readonly::vector(slf.as_any(), slf.get().broker.equity_curve())
+        readonly::vector(slf.as_any(), slf.get().run.equity_curve())
     }
     fn exposure_curve<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyArray1<f64>> {
-        readonly::vector(slf.as_any(), slf.get().broker.exposure_curve())
+        readonly::vector(slf.as_any(), slf.get().run.exposure_curve())
     }
     fn fills<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        results::fills(py, self.broker.fills(), self.ts())
+        results::fills(py, self.run.broker().fills(), self.ts())
     }
     fn order_columns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        results::orders(py, self.broker.orders())
+        results::orders(py, self.run.broker().orders())
     }
     fn trades<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        results::trades(py, self.broker.trades(), self.ts())
+        results::trades(py, self.run.broker().trades(), self.ts())
     }
     fn ledger<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        results::ledger(py, &self.broker)
+        results::ledger(py, self.run.broker())
     }
     /// Rejected orders per reason code: (count, the first one's message), as `Engine`.
     fn rejections<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        results::rejections(py, self.broker.orders())
+        results::rejections(py, self.run.broker().orders())
     }
     #[getter]
     fn n_orders(&self) -> usize {
-        self.broker.orders().len()
+        self.run.broker().orders().len()
     }
     #[getter]
     fn final_equity(&self) -> f64 {
-        self.broker
-            .equity_curve()
-            .last()
-            .copied()
-            .unwrap_or(f64::NAN)
+        self.run.equity_curve().last().copied().unwrap_or(f64::NAN)
     }
     #[getter]
     fn n_trades(&self) -> usize {
-        self.broker.trades().len()
+        self.run.broker().trades().len()
     }
     fn __repr__(&self) -> String {
         format!(
@@ -89,13 +84,13 @@ struct PySink {
 impl SweepSink for PySink {
     type Error = PyErr;
 
-    fn done(&mut self, index: usize, outcome: bt_engine_core::Result<Broker>) -> PyResult<()> {
+    fn done(&mut self, index: usize, outcome: bt_engine_core::Result<CrossRun>) -> PyResult<()> {
         Python::attach(|py| {
             let arg: Py<PyAny> = match outcome {
-                Ok(broker) => Py::new(
+                Ok(run) => Py::new(
                     py,
                     SweepRun {
-                        broker,
+                        run,
                         data: self.data.clone_ref(py),
                     },
                 )?
@@ -111,15 +106,16 @@ impl SweepSink for PySink {
     }
 }
 
-fn lengths_match(fast: &[usize], slow: &[usize], size: &[f64]) -> PyResult<()> {
-    if fast.len() != slow.len() || fast.len() != size.len() {
+fn lengths_match(fast: &[usize], slow: &[usize], size: &[f64], sizing: usize) -> PyResult<()> {
+    if fast.len() != slow.len() || fast.len() != size.len() || fast.len() != sizing {
         return Err(config_error(
             "fast",
             format!(
-                "fast, slow and size must have one value per set, got {}, {} and {}",
+                "fast, slow, size and sizing must have one value per set, got {}, {}, {} and {}",
                 fast.len(),
                 slow.len(),
-                size.len()
+                size.len(),
+                sizing
             ),
         ));
     }
@@ -128,6 +124,8 @@ fn lengths_match(fast: &[usize], slow: &[usize], size: &[f64]) -> PyResult<()> {
 
 /// Run the SMA cross for every set `(fast[i], slow[i], size[i])` over `data` with the run
 /// configuration `config` on `threads` threads (default: all cores), the GIL released.
+/// `sizing[i]` says what `size[i]` is, as in `Engine.run_sma_cross`: "units" (the default
+/// for every set), "value" or "pct".
 /// `on_result(i, outcome)` is called on this thread as each set finishes (in finishing
 /// order), with a `SweepRun`, or with the `ConfigError` the set would raise in
 /// `Engine.run_sma_cross`; an exception it raises (or Ctrl-C) stops the sweep and
@@ -135,7 +133,7 @@ fn lengths_match(fast: &[usize], slow: &[usize], size: &[f64]) -> PyResult<()> {
 /// `memory_budget` bytes, see the core's `sweep` module). Returns the number of averages
 /// computed.
 #[pyfunction]
-#[pyo3(signature = (data, config, fast, slow, size, on_result, *, threads = None, memory_budget = None))]
+#[pyo3(signature = (data, config, fast, slow, size, on_result, *, threads = None, memory_budget = None, sizing = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn sweep_sma_cross(
     py: Python<'_>,
@@ -147,8 +145,16 @@ pub fn sweep_sma_cross(
     on_result: Py<PyAny>,
     threads: Option<usize>,
     memory_budget: Option<usize>,
+    sizing: Option<Vec<String>>,
 ) -> PyResult<usize> {
-    lengths_match(&fast, &slow, &size)?;
+    let sizing = match sizing {
+        Some(texts) => texts
+            .iter()
+            .map(|t| convert::sizing(t))
+            .collect::<PyResult<Vec<_>>>()?,
+        None => vec![Default::default(); fast.len()],
+    };
+    lengths_match(&fast, &slow, &size, sizing.len())?;
     if threads == Some(0) {
         return Err(config_error("threads", "threads must be >= 1".into()));
     }
@@ -157,7 +163,13 @@ pub fn sweep_sma_cross(
         .iter()
         .zip(&slow)
         .zip(&size)
-        .map(|((&fast, &slow), &size)| CrossSet { fast, slow, size })
+        .zip(&sizing)
+        .map(|(((&fast, &slow), &size), &sizing)| CrossSet {
+            fast,
+            slow,
+            size,
+            sizing,
+        })
         .collect();
     let defaults = SweepOptions::default();
     let opts = SweepOptions {

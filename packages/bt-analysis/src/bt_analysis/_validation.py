@@ -10,7 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["AnalysisInputError", "check_datetime_index", "check_equity", "check_series_values"]
+__all__ = [
+    "AnalysisInputError",
+    "check_datetime_index",
+    "check_equity",
+    "check_series_values",
+    "ns_stamps",
+]
 
 
 class AnalysisInputError(ValueError):
@@ -29,8 +35,10 @@ def check_datetime_index(index: object, name: str) -> pd.DatetimeIndex:
     if index.hasnans:
         pos = int(np.flatnonzero(index.isna())[0])
         raise AnalysisInputError(f"{name} index has a missing timestamp (NaT) at position {pos}")
-    if len(index) > 1:
-        stamps = index.as_unit("ns").asi8
+    # pandas caches both flags on the index (one pass, then free: a sweep checks the same
+    # index once per parameter set); the position of a fault needs the differences.
+    if len(index) > 1 and not (index.is_monotonic_increasing and index.is_unique):
+        stamps = ns_stamps(index)
         bad = np.flatnonzero(np.diff(stamps) <= 0)
         if bad.size:
             i = int(bad[0]) + 1
@@ -42,6 +50,14 @@ def check_datetime_index(index: object, name: str) -> pd.DatetimeIndex:
     return index
 
 
+def ns_stamps(index: pd.DatetimeIndex) -> np.ndarray:
+    """The timestamps as int64 nanoseconds (a view when the index is in ns already, where
+    ``as_unit("ns")`` would copy)."""
+    if getattr(index, "unit", "ns") == "ns":
+        return index.asi8
+    return index.as_unit("ns").asi8
+
+
 def check_series_values(
     series: pd.Series, name: str, *, positive: bool = False, non_negative: bool = False
 ) -> np.ndarray:
@@ -50,30 +66,30 @@ def check_series_values(
     ``positive`` requires every value > 0; ``non_negative`` requires every value >= 0.
     """
     try:
-        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        if series.dtype == np.float64:
+            # Missing is NaN already: the values themselves, not a filled copy (callers
+            # only read them).
+            values = series.to_numpy()
+        else:
+            values = series.to_numpy(dtype=np.float64, na_value=np.nan)
     except (TypeError, ValueError) as exc:
         raise AnalysisInputError(f"{name} must hold numbers, got dtype {series.dtype}") from exc
-    bad = ~np.isfinite(values)
-    if bad.any():
-        pos = int(np.flatnonzero(bad)[0])
+    if not np.isfinite(values).all():
+        pos = int(np.flatnonzero(~np.isfinite(values))[0])
         raise AnalysisInputError(
             f"{name} has a non-finite value ({values[pos]}) at {series.index[pos]} (position {pos})"
         )
-    if positive:
-        bad = values <= 0
-        if bad.any():
-            pos = int(np.flatnonzero(bad)[0])
-            raise AnalysisInputError(
-                f"{name} must be strictly positive (percentage returns and drawdowns are "
-                f"undefined otherwise), got {values[pos]} at {series.index[pos]} (position {pos})"
-            )
-    if non_negative:
-        bad = values < 0
-        if bad.any():
-            pos = int(np.flatnonzero(bad)[0])
-            raise AnalysisInputError(
-                f"{name} must be >= 0, got {values[pos]} at {series.index[pos]} (position {pos})"
-            )
+    if positive and not (values > 0).all():
+        pos = int(np.flatnonzero(values <= 0)[0])
+        raise AnalysisInputError(
+            f"{name} must be strictly positive (percentage returns and drawdowns are "
+            f"undefined otherwise), got {values[pos]} at {series.index[pos]} (position {pos})"
+        )
+    if non_negative and not (values >= 0).all():
+        pos = int(np.flatnonzero(values < 0)[0])
+        raise AnalysisInputError(
+            f"{name} must be >= 0, got {values[pos]} at {series.index[pos]} (position {pos})"
+        )
     return values
 
 

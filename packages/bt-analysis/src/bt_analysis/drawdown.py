@@ -14,7 +14,7 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
-from bt_analysis._validation import check_equity
+from bt_analysis._validation import check_equity, ns_stamps
 
 __all__ = ["SEGMENT_COLUMNS", "drawdown_segments", "underwater"]
 
@@ -101,7 +101,7 @@ def drawdown_segments(equity: pd.Series) -> pd.DataFrame:
     recovered = ends + 1 < n
     end_pos = np.where(recovered, ends + 1, n - 1)
     peak_time = index[peak_pos]
-    stamps = index.as_unit("ns").asi8
+    stamps = ns_stamps(index)
     return pd.DataFrame(
         {
             "peak": peak_time,

@@ -10,13 +10,14 @@ import pandas as pd
 
 from bt_analysis import stats as st
 from bt_analysis._json import json_safe
+from bt_analysis._summary import drawdown_summary, return_stats
 from bt_analysis._validation import (
     AnalysisInputError,
     check_datetime_index,
     check_equity,
     check_series_values,
+    ns_stamps,
 )
-from bt_analysis.drawdown import drawdown_segments
 from bt_analysis.periods import infer_periods_per_year, per_period_rate
 from bt_analysis.trades import trade_metrics
 
@@ -155,13 +156,18 @@ def _exposure_stats(equity: pd.Series, exposure: pd.Series) -> dict[str, MetricV
             f"exposure must be a pandas Series (gross exposure / equity per bar), got "
             f"{type(exposure).__name__}"
         )
-    check_datetime_index(exposure.index, "exposure")
-    missing = equity.index.difference(exposure.index)
-    if len(missing):
-        raise AnalysisInputError(
-            f"exposure has no value for {len(missing)} equity timestamp(s), first {missing[0]}"
-        )
-    values = check_series_values(exposure.loc[equity.index], "exposure", non_negative=True)
+    if exposure.index is equity.index:
+        # The same (already checked) index, as bt-core builds it: nothing to align.
+        aligned = exposure
+    else:
+        check_datetime_index(exposure.index, "exposure")
+        missing = equity.index.difference(exposure.index)
+        if len(missing):
+            raise AnalysisInputError(
+                f"exposure has no value for {len(missing)} equity timestamp(s), first {missing[0]}"
+            )
+        aligned = exposure.loc[equity.index]
+    values = check_series_values(aligned, "exposure", non_negative=True)
     return {"exposure": float(values.mean()), "time_in_market": float((values > 0).mean())}
 
 
@@ -217,50 +223,35 @@ def performance_metrics(
             ``periods_per_year`` None with fewer than 2 bars.
     """
     series, values = check_equity(equity)
+    index = cast(pd.DatetimeIndex, series.index)
     # Without annualisation any positive placeholder works: every figure it touches is
     # replaced by None below.
-    ppy = _check_ppy(periods_per_year, cast(pd.DatetimeIndex, series.index)) if annualize else 1.0
+    ppy = _check_ppy(periods_per_year, index) if annualize else 1.0
     rf_pp = per_period_rate(risk_free, ppy)
     returns = values[1:] / values[:-1] - 1.0
-    segments = drawdown_segments(series)
+    dd = drawdown_summary(values, ns_stamps(index))
 
     out: dict[str, MetricValue] = dict.fromkeys(METRIC_KEYS)
     out.update(
         {
-            "start": _iso(series.index[0]),
-            "end": _iso(series.index[-1]),
+            "start": _iso(index[0]),
+            "end": _iso(index[-1]),
             "n_bars": int(values.size),
             "periods_per_year": ppy,
             "initial_equity": float(values[0]),
             "final_equity": float(values[-1]),
             "total_return": float(values[-1] / values[0] - 1.0),
-            "cagr": st.cagr(returns, ppy),
-            "annual_volatility": st.annual_volatility(returns, ppy),
-            "sharpe": st.sharpe_ratio(returns, ppy, rf_pp),
-            "sortino": st.sortino_ratio(returns, ppy, rf_pp),
-            "calmar": st.calmar_ratio(returns, ppy),
-            "omega": st.omega_ratio(returns, rf_pp),
-            "max_drawdown": float(segments["depth"].min()) if len(segments) else 0.0,
-            "max_drawdown_duration_bars": int(segments["length_bars"].max())
-            if len(segments)
-            else 0,
-            "max_drawdown_duration_days": (
-                float(segments["length_days"].max()) if len(segments) else 0.0
-            ),
-            "tail_ratio": st.tail_ratio(returns),
-            "var_95": st.value_at_risk(returns, 0.05),
-            "cvar_95": st.conditional_value_at_risk(returns, 0.05),
-            "skew": st.skew(returns),
-            "kurtosis": st.kurtosis(returns),
-            "stability": st.stability(returns),
+            **return_stats(returns, ppy, rf_pp),
+            "max_drawdown": dd["depth"],
+            "max_drawdown_duration_bars": dd["length_bars"],
+            "max_drawdown_duration_days": dd["length_days"],
             "risk_free": float(risk_free),
         }
     )
-    if len(segments):
-        deepest = segments.iloc[int(np.argmin(segments["depth"].to_numpy()))]
-        out["max_drawdown_peak"] = _iso(deepest["peak"])
-        out["max_drawdown_valley"] = _iso(deepest["valley"])
-        out["max_drawdown_recovery"] = _iso(deepest["recovery"])
+    del returns
+    for key in ("peak", "valley", "recovery"):
+        pos = dd[key]
+        out[f"max_drawdown_{key}"] = None if pos is None else _iso(index[cast(int, pos)])
     if benchmark is not None:
         out.update(_benchmark_stats(series, benchmark, ppy, rf_pp))
     if exposure is not None:

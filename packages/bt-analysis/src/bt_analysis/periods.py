@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bt_analysis._validation import AnalysisInputError, check_datetime_index
+from bt_analysis._validation import AnalysisInputError, check_datetime_index, ns_stamps
 
 __all__ = ["infer_periods_per_year", "per_period_rate"]
 
@@ -16,17 +16,25 @@ _CALENDAR_COVERAGE_24_7 = 0.85
 _MIN_SPAN_FOR_COVERAGE_DAYS = 14
 
 
-def _trading_days_per_year(index: pd.DatetimeIndex) -> float:
-    """252 for markets closed at weekends, 365 for markets that trade every day (crypto)."""
-    dates = index.normalize().unique()
-    span_days = (dates[-1] - dates[0]).days + 1
+def _days_per_year(n_dates: int, span_days: int, any_weekend: bool) -> float:
+    """252 for markets closed at weekends, 365 for markets that trade every day (crypto),
+    from the number of distinct dates, the calendar days they span and whether one of them
+    is a Saturday or Sunday."""
     if span_days >= _MIN_SPAN_FOR_COVERAGE_DAYS:
         # Coverage of the calendar, not the weekday of each bar: a market whose Monday session
         # falls on Sunday in UTC (Sydney, Auckland) still covers only ~5/7 of the dates.
-        coverage = len(dates) / span_days
+        coverage = n_dates / span_days
         return 365.0 if coverage > _CALENDAR_COVERAGE_24_7 else 252.0
     # Too short to measure coverage: any bar on a Saturday or Sunday means a 7-day market.
-    return 365.0 if bool((dates.day_of_week >= 5).any()) else 252.0
+    return 365.0 if any_weekend else 252.0
+
+
+def _trading_days_per_year(index: pd.DatetimeIndex) -> float:
+    """:func:`_days_per_year` of the index's dates in its own time zone."""
+    dates = index.normalize().unique()
+    return _days_per_year(
+        len(dates), (dates[-1] - dates[0]).days + 1, bool((dates.day_of_week >= 5).any())
+    )
 
 
 def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
@@ -56,16 +64,34 @@ def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
             f"cannot infer periods per year from {len(index)} timestamp(s); need at least 2 "
             "(or pass periods_per_year explicitly)"
         )
-    spacing_days = float(np.median(np.diff(index.as_unit("ns").asi8))) / _NS_PER_DAY
+    stamps = ns_stamps(index)
+    spacing_days = float(np.median(np.diff(stamps))) / _NS_PER_DAY
     if spacing_days < 4:
-        per_date = pd.Series(1, index=index.normalize()).groupby(level=0).size()
-        if len(per_date) < 2:
+        utc = index.tz is None or str(index.tz) == "UTC"
+        if utc:
+            # Naive or UTC: a date is a whole number of days since the epoch, and the
+            # (sorted) index gives its dates in order, so runs of equal day numbers are the
+            # bars of each date -- the same counts as grouping the normalised index, without
+            # building it (a minute-bar run has a million bars).
+            days = stamps // _NS_PER_DAY
+            firsts = np.flatnonzero(np.diff(days)) + 1
+            per_date = np.diff(np.concatenate(([0], firsts, [days.size])))
+            n_dates = per_date.size
+        else:
+            per_date = pd.Series(1, index=index.normalize()).groupby(level=0).size().to_numpy()
+            n_dates = len(per_date)
+        if n_dates < 2:
             # One date only: how many bars make a session is unknowable from part of one day.
             raise AnalysisInputError(
                 f"cannot infer periods per year from intraday bars on a single date "
                 f"({index[0].date()}); pass periods_per_year explicitly"
             )
-        bars_per_day = float(np.median(per_date.to_numpy()))
+        bars_per_day = float(np.median(per_date))
+        if utc:
+            dates = np.concatenate((days[:1], days[firsts]))
+            return bars_per_day * _days_per_year(
+                n_dates, int(dates[-1] - dates[0]) + 1, bool(((dates + 3) % 7 >= 5).any())
+            )
         return bars_per_day * _trading_days_per_year(index)
     for upper, periods in ((10, 52.0), (45, 12.0), (135, 4.0), (250, 2.0), (400, 1.0)):
         if spacing_days < upper:

@@ -63,7 +63,9 @@ def _arr(returns: ReturnsLike, name: str = "returns") -> np.ndarray:
 
 
 def _valid(values: np.ndarray) -> np.ndarray:
-    return values[~np.isnan(values)]
+    missing = np.isnan(values)
+    # Most series have no NaN: the array itself then, not a masked copy of it.
+    return values[~missing] if missing.any() else values
 
 
 def _check_ppy(periods_per_year: float) -> float:
@@ -290,10 +292,17 @@ def stability(returns: ReturnsLike) -> float:
     v = _valid(r)
     if r.size < 2 or v.size < 2:
         return float("nan")
-    y = np.cumsum(np.log1p(v))
-    x = np.arange(y.size, dtype=np.float64)
-    xc = x - x.mean()
-    yc = y - y.mean()
+    return _stability(v)
+
+
+def _stability(v: np.ndarray) -> float:
+    """:func:`stability` of at least 2 checked returns without NaN."""
+    # In place: two arrays of the returns' length alive at once, not four.
+    yc = np.log1p(v)
+    np.cumsum(yc, out=yc)
+    yc -= yc.mean()
+    xc = np.arange(yc.size, dtype=np.float64)
+    xc -= xc.mean()
     sxx = float(np.dot(xc, xc))
     syy = float(np.dot(yc, yc))
     if syy == 0.0:

@@ -2,10 +2,20 @@
 //! `Bars`, on several threads, each indicator window computed once and shared by every set
 //! that uses it.
 //!
-//! Every set runs the same bar loop ([`crate::drivers::run`]) and broker as a single run;
-//! only the averages come from a shared table instead of being averaged bar by bar. They are
+//! The averages come from a shared table instead of being averaged bar by bar. They are
 //! produced by [`crate::indicators::sma`], the arithmetic [`crate::drivers::SmaCross`] uses
-//! bar by bar, so a set's broker (equity, fills, trades) equals a single run's bit for bit.
+//! bar by bar, so a set's decisions are a single run's.
+//!
+//! Two ways to run a set, both equal to a single run bit for bit (equity, exposure, orders,
+//! fills, trades, ledger; the tests compare them):
+//! - **sparse** (one symbol with a bar on every row, the usual sweep): the broker is driven
+//!   only on the bars where something can happen -- a cross of the averages, a bar with a
+//!   working order, the last bar. On the bars between, nothing trades and the broker would
+//!   only mark the position to the close, so the equity and exposure of those bars are
+//!   written here with the ledger's own formula (cash + position x close x multiplier, and
+//!   gross / equity) from the cash and position the broker holds. This skips the broker's
+//!   per-bar phases on ~97 % of the bars.
+//! - **full**: the same bar loop ([`crate::drivers::run`]) as a single run, every bar.
 //!
 //! Memory: a window's averages take `bars x symbols x 8` bytes. Sets are ordered so that the
 //! parameter with fewer distinct windows ("inner") stays resident while the other ("outer")
@@ -26,14 +36,16 @@ use crate::drivers::{self, Driver};
 use crate::error::{EngineError, Result};
 use crate::indicators;
 use crate::instrument::Instrument;
-use crate::types::{OrderRequest, Side};
+use crate::types::{OrderRequest, Side, Sizing};
 
 /// One parameter set of the SMA cross.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CrossSet {
     pub fast: usize,
     pub slow: usize,
+    /// Units, cash value or fraction of equity of an entry, per `sizing`.
     pub size: f64,
+    pub sizing: Sizing,
 }
 
 impl CrossSet {
@@ -49,10 +61,17 @@ pub struct PrecomputedCross<'a> {
     fast: &'a [f64],
     slow: &'a [f64],
     size: f64,
+    sizing: Sizing,
 }
 
 impl<'a> PrecomputedCross<'a> {
-    pub fn new(bars: &Bars, fast: &'a [f64], slow: &'a [f64], size: f64) -> Result<Self> {
+    pub fn new(
+        bars: &Bars,
+        fast: &'a [f64],
+        slow: &'a [f64],
+        size: f64,
+        sizing: Sizing,
+    ) -> Result<Self> {
         let cells = bars.n_bars * bars.n_symbols;
         if fast.len() != cells || slow.len() != cells {
             return Err(EngineError::config(format!(
@@ -61,7 +80,12 @@ impl<'a> PrecomputedCross<'a> {
                 slow.len()
             )));
         }
-        Ok(Self { fast, slow, size })
+        Ok(Self {
+            fast,
+            slow,
+            size,
+            sizing,
+        })
     }
 }
 
@@ -78,19 +102,43 @@ impl Driver for PrecomputedCross<'_> {
             } else {
                 (self.fast[now - ns + s], self.slow[now - ns + s])
             };
-            if f1 < s1 && f0 > s0 {
-                if broker.position(s) == 0.0 && !broker.has_active_order(s) {
-                    broker.submit(OrderRequest::market(s, Side::Buy, self.size))?;
-                }
-            } else if f1 > s1 && f0 < s0 {
-                let pos = broker.position(s);
-                if pos > 0.0 && !broker.has_active_order(s) {
-                    broker.submit(OrderRequest::market(s, Side::Sell, pos))?;
-                }
-            }
+            decide(
+                broker,
+                s,
+                f1 < s1 && f0 > s0,
+                f1 > s1 && f0 < s0,
+                self.size,
+                self.sizing,
+            )?;
         }
         Ok(())
     }
+}
+
+/// [`drivers::SmaCross`]'s decision on a bar where the averages crossed up or down.
+#[inline]
+fn decide(
+    broker: &mut Broker,
+    s: usize,
+    up: bool,
+    down: bool,
+    size: f64,
+    sizing: Sizing,
+) -> Result<()> {
+    if up {
+        if broker.position(s) == 0.0 && !broker.has_active_order(s) {
+            broker.submit(OrderRequest {
+                sizing,
+                ..OrderRequest::market(s, Side::Buy, size)
+            })?;
+        }
+    } else if down {
+        let pos = broker.position(s);
+        if pos > 0.0 && !broker.has_active_order(s) {
+            broker.submit(OrderRequest::market(s, Side::Sell, pos))?;
+        }
+    }
+    Ok(())
 }
 
 /// The SMA of every symbol's closes (time x symbols), as [`indicators::sma`] computes it.
@@ -132,11 +180,11 @@ impl Default for SweepOptions {
 /// and are dropped) and is returned.
 pub trait SweepSink {
     type Error;
-    /// Set `index` (a position in the `sets` given) finished: its broker, or why it failed.
+    /// Set `index` (a position in the `sets` given) finished: its run, or why it failed.
     fn done(
         &mut self,
         index: usize,
-        outcome: Result<Broker>,
+        outcome: Result<CrossRun>,
     ) -> std::result::Result<(), Self::Error>;
     /// Called about every 100 ms while no result arrives (e.g. to check for Ctrl-C).
     fn idle(&mut self) -> std::result::Result<(), Self::Error> {
@@ -254,6 +302,45 @@ pub struct SweepReport {
     pub windows_computed: usize,
 }
 
+/// One finished set: its broker (orders, fills, trades, ledger) and its equity and exposure
+/// per bar.
+#[derive(Debug)]
+pub struct CrossRun {
+    broker: Broker,
+    /// The curves when the set ran sparse (the broker's own then hold only the bars it was
+    /// driven on); None when the broker ran every bar.
+    curves: Option<(Vec<f64>, Vec<f64>)>,
+}
+
+impl CrossRun {
+    /// Orders, fills, trades and the final ledger. Its equity and exposure curves are
+    /// partial after a sparse run: read [`CrossRun::equity_curve`] and
+    /// [`CrossRun::exposure_curve`].
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+    pub fn equity_curve(&self) -> &[f64] {
+        self.curves
+            .as_ref()
+            .map_or(self.broker.equity_curve(), |c| &c.0)
+    }
+    pub fn exposure_curve(&self) -> &[f64] {
+        self.curves
+            .as_ref()
+            .map_or(self.broker.exposure_curve(), |c| &c.1)
+    }
+    /// Whether the set ran sparse (see the module docs).
+    pub fn sparse(&self) -> bool {
+        self.curves.is_some()
+    }
+}
+
+/// Whether sets over `bars` can run sparse: one symbol with a close on every bar (so the
+/// broker marks a new close every bar, as the curves written between its bars assume).
+fn sparse_applies(bars: &Bars) -> bool {
+    bars.n_symbols == 1 && bars.close.iter().all(|c| !c.is_nan())
+}
+
 fn run_one(
     bars: &Bars,
     cfg: Config,
@@ -261,12 +348,106 @@ fn run_one(
     set: CrossSet,
     fast: &[f64],
     slow: &[f64],
-) -> Result<Broker> {
+    sparse: bool,
+) -> Result<CrossRun> {
     let instruments = symbols.iter().map(Instrument::new).collect();
     let mut broker = Broker::with_instruments(cfg, instruments)?;
-    let mut drv = PrecomputedCross::new(bars, fast, slow, set.size)?;
+    if sparse {
+        return run_sparse(bars, broker, set, fast, slow);
+    }
+    let mut drv = PrecomputedCross::new(bars, fast, slow, set.size, set.sizing)?;
     drivers::run(bars, &mut broker, &mut drv)?;
-    Ok(broker)
+    Ok(CrossRun {
+        broker,
+        curves: None,
+    })
+}
+
+/// Equity and exposure of bars `range` while nothing trades: the ledger's `marked` and
+/// `record` for one symbol holding `position` with `cash`, marked to each bar's close.
+fn write_flat(
+    equity: &mut Vec<f64>,
+    exposure: &mut Vec<f64>,
+    closes: &[f64],
+    cash: f64,
+    position: f64,
+    multiplier: f64,
+) {
+    if position == 0.0 {
+        let ex = if cash > 0.0 { 0.0 / cash } else { f64::NAN };
+        equity.extend(std::iter::repeat_n(cash, closes.len()));
+        exposure.extend(std::iter::repeat_n(ex, closes.len()));
+        return;
+    }
+    equity.extend(closes.iter().map(|&px| cash + position * px * multiplier));
+    exposure.extend(closes.iter().map(|&px| {
+        let v = position * px * multiplier;
+        let eq = cash + v;
+        if eq > 0.0 {
+            (0.0 + v.abs()) / eq
+        } else {
+            f64::NAN
+        }
+    }));
+}
+
+/// The sparse run of one set over one symbol (see the module docs).
+fn run_sparse(
+    bars: &Bars,
+    mut broker: Broker,
+    set: CrossSet,
+    fast: &[f64],
+    slow: &[f64],
+) -> Result<CrossRun> {
+    let n = bars.n_bars;
+    if fast.len() != n || slow.len() != n {
+        return Err(EngineError::config(format!(
+            "precomputed averages have {} and {} values, expected {n}",
+            fast.len(),
+            slow.len()
+        )));
+    }
+    let multiplier = broker.instruments()[0].multiplier;
+    let mut equity = Vec::with_capacity(n);
+    let mut exposure = Vec::with_capacity(n);
+    let (mut cash, mut position) = (broker.cash(), broker.position(0));
+    let mut working = false;
+    // `written`: bars whose equity is in the curves.
+    let mut written = 0;
+    for t in 0..n {
+        let (f0, s0) = (fast[t], slow[t]);
+        let (f1, s1) = if t == 0 {
+            (f64::NAN, f64::NAN)
+        } else {
+            (fast[t - 1], slow[t - 1])
+        };
+        let up = f1 < s1 && f0 > s0;
+        let down = f1 > s1 && f0 < s0;
+        if !(up || down || working || t + 1 == n) {
+            continue;
+        }
+        write_flat(
+            &mut equity,
+            &mut exposure,
+            &bars.close[written..t],
+            cash,
+            position,
+            multiplier,
+        );
+        broker.begin_bar(bars, t);
+        decide(&mut broker, 0, up, down, set.size, set.sizing)?;
+        broker.end_bar(bars, t);
+        let last = |c: &[f64]| c.last().copied().unwrap_or(f64::NAN);
+        equity.push(last(broker.equity_curve()));
+        exposure.push(last(broker.exposure_curve()));
+        (cash, position) = (broker.cash(), broker.position(0));
+        working = broker.has_active_order(0);
+        written = t + 1;
+    }
+    Ok(CrossRun {
+        broker,
+        curves: Some((equity, exposure)),
+    })
 }
 
 /// Run every set of `sets` over `bars` with configuration `cfg` (brokers as `Engine` makes
@@ -301,8 +482,9 @@ pub fn sweep_sma_cross<S: SweepSink>(
     let computed = AtomicUsize::new(0);
     // Capacity 1: at most one finished broker waits while the sink works, so memory stays
     // at (threads + 2) runs however many sets there are.
-    let (tx, rx) = sync_channel::<(usize, Result<Broker>)>(1);
+    let (tx, rx) = sync_channel::<(usize, Result<CrossRun>)>(1);
     let by_index: Vec<CrossSet> = sets.to_vec();
+    let sparse = sparse_applies(bars);
     let outcome = std::thread::scope(|scope| {
         for _ in 0..threads {
             let tx = tx.clone();
@@ -319,7 +501,15 @@ pub fn sweep_sma_cross<S: SweepSink>(
                 let (fs, ss) = (&plan.slots[item.fast], &plan.slots[item.slow]);
                 let res = fs.get(bars, computed).and_then(|f| {
                     let s = ss.get(bars, computed)?;
-                    run_one(bars, cfg.clone(), symbols, by_index[item.index], &f, &s)
+                    run_one(
+                        bars,
+                        cfg.clone(),
+                        symbols,
+                        by_index[item.index],
+                        &f,
+                        &s,
+                        sparse,
+                    )
                 });
                 fs.release();
                 ss.release();
@@ -416,10 +606,10 @@ mod tests {
         BarData::from_symbols(&inputs).unwrap()
     }
 
-    struct Collect(Vec<(usize, Result<Broker>)>);
+    struct Collect(Vec<(usize, Result<CrossRun>)>);
     impl SweepSink for Collect {
         type Error = ();
-        fn done(&mut self, i: usize, r: Result<Broker>) -> std::result::Result<(), ()> {
+        fn done(&mut self, i: usize, r: Result<CrossRun>) -> std::result::Result<(), ()> {
             self.0.push((i, r));
             Ok(())
         }
@@ -429,9 +619,41 @@ mod tests {
         let instruments = d.symbols().iter().map(Instrument::new).collect();
         let mut b = Broker::with_instruments(cfg, instruments).unwrap();
         let bars = d.bars();
-        let mut drv = SmaCross::new(&bars, c.fast, c.slow, c.size).unwrap();
+        let mut drv = SmaCross::new(&bars, c.fast, c.slow, c.size)
+            .unwrap()
+            .with_sizing(c.sizing);
         drivers::run(&bars, &mut b, &mut drv).unwrap();
         b
+    }
+
+    fn bits(v: &[f64]) -> Vec<u64> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// A set's run equals a single run: curves bit for bit, every order, fill and trade,
+    /// and the final ledger.
+    fn assert_same(got: &CrossRun, want: &Broker, c: CrossSet) {
+        assert_eq!(bits(got.equity_curve()), bits(want.equity_curve()), "{c:?}");
+        assert_eq!(
+            bits(got.exposure_curve()),
+            bits(want.exposure_curve()),
+            "{c:?}"
+        );
+        let b = got.broker();
+        // Debug text, not ==: an unfilled order's average price is NaN.
+        let text = |o: &[crate::types::Order]| o.iter().map(|x| format!("{x:?}")).collect();
+        let (go, wo): (Vec<String>, Vec<String>) = (text(b.orders()), text(want.orders()));
+        assert_eq!(go.len(), wo.len(), "{c:?}");
+        if let Some(k) = (0..go.len()).find(|&k| go[k] != wo[k]) {
+            panic!("{c:?}: order {k} differs:\n{}\n{}", go[k], wo[k]);
+        }
+        assert_eq!(b.fills(), want.fills(), "{c:?}");
+        assert_eq!(b.trades(), want.trades(), "{c:?}");
+        assert_eq!(b.cash().to_bits(), want.cash().to_bits());
+        assert_eq!(bits(b.positions()), bits(want.positions()));
+        assert_eq!(bits(b.last_prices()), bits(want.last_prices()));
+        assert_eq!(bits(b.realized()), bits(want.realized()));
+        assert_eq!(b.equity().to_bits(), want.equity().to_bits());
     }
 
     #[test]
@@ -449,6 +671,7 @@ mod tests {
                         fast,
                         slow,
                         size: 3.0,
+                        sizing: Sizing::Units,
                     });
                 }
             }
@@ -471,18 +694,86 @@ mod tests {
                         continue;
                     }
                     let got = r.unwrap();
+                    assert_eq!(got.sparse(), ns == 1);
                     let want = single(&d, cfg.clone(), c);
-                    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(bits(got.equity_curve()), bits(want.equity_curve()), "{c:?}");
-                    assert_eq!(bits(got.exposure_curve()), bits(want.exposure_curve()));
-                    assert_eq!(got.fills(), want.fills());
-                    assert_eq!(got.trades(), want.trades());
+                    assert_same(&got, &want, c);
                     assert!(
                         !want.trades().is_empty(),
                         "{c:?} trades nothing: a weak test"
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn sparse_runs_equal_single_runs_for_every_sizing_and_fill_rule() {
+        let d = data(2_000, 1);
+        let mut sets = Vec::new();
+        for (size, sizing) in [
+            (1.0, Sizing::EquityPct),
+            (0.5, Sizing::EquityPct),
+            (2_500.0, Sizing::Value),
+            (2.0, Sizing::Units),
+            // More than the cash pays for: every entry is rejected at its fill.
+            (1e7, Sizing::Units),
+        ] {
+            for (fast, slow) in [(2, 7), (3, 20), (9, 40)] {
+                sets.push(CrossSet {
+                    fast,
+                    slow,
+                    size,
+                    sizing,
+                });
+            }
+        }
+        let configs = [
+            Config {
+                commission_rate: 0.001,
+                ..Config::default()
+            },
+            Config {
+                commission_rate: 0.0005,
+                commission_min: 1.0,
+                commission_fixed: 0.25,
+                slippage_bps: 3.0,
+                ..Config::default()
+            },
+            Config {
+                commission_rate: 0.001,
+                fill_on: crate::config::FillOn::Close,
+                ..Config::default()
+            },
+            // Cash that a loss can exhaust: equity at or below 0 makes exposure NaN.
+            Config {
+                cash: 150.0,
+                ..Config::default()
+            },
+        ];
+        for cfg in configs {
+            let mut sink = Collect(Vec::new());
+            let opts = SweepOptions {
+                threads: 2,
+                memory_budget: 1 << 30,
+            };
+            sweep_sma_cross(&d.bars(), cfg.clone(), d.symbols(), &sets, opts, &mut sink).unwrap();
+            assert_eq!(sink.0.len(), sets.len());
+            let mut rejected = 0;
+            for (i, r) in sink.0 {
+                let (c, got) = (sets[i], r.unwrap());
+                assert!(got.sparse());
+                let want = single(&d, cfg.clone(), c);
+                assert_same(&got, &want, c);
+                assert!(
+                    !want.orders().is_empty(),
+                    "{c:?} orders nothing: a weak test"
+                );
+                rejected += want.orders().len() - want.fills().len();
+            }
+            assert!(
+                rejected > 0,
+                "no rejected order: the rejection path is untested"
+            );
         }
     }
 
@@ -496,6 +787,7 @@ mod tests {
                     fast: f,
                     slow: s,
                     size: 1.0,
+                    sizing: Sizing::Units,
                 })
             })
             .collect();
@@ -528,7 +820,7 @@ mod tests {
             fn done(
                 &mut self,
                 _: usize,
-                _: Result<Broker>,
+                _: Result<CrossRun>,
             ) -> std::result::Result<(), Self::Error> {
                 self.0 -= 1;
                 if self.0 == 0 {
@@ -544,6 +836,7 @@ mod tests {
                 fast: f,
                 slow: 50,
                 size: 1.0,
+                sizing: Sizing::Units,
             })
             .collect();
         let opts = SweepOptions {
@@ -569,16 +862,19 @@ mod tests {
                 fast: 0,
                 slow: 5,
                 size: 1.0,
+                sizing: Sizing::Units,
             },
             CrossSet {
                 fast: 3,
                 slow: 8,
                 size: f64::NAN,
+                sizing: Sizing::EquityPct,
             },
             CrossSet {
                 fast: 3,
                 slow: 8,
                 size: 1.0,
+                sizing: Sizing::EquityPct,
             },
         ];
         let mut sink = Collect(Vec::new());

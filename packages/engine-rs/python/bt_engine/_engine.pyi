@@ -77,6 +77,7 @@ def sweep_sma_cross(
     *,
     threads: int | None = None,
     memory_budget: int | None = None,
+    sizing: Sequence[str] | None = None,
 ) -> int: ...
 @final
 class SweepRun:

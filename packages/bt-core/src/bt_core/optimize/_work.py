@@ -89,14 +89,24 @@ def block_moments(r: np.ndarray, n_blocks: int) -> np.ndarray:
 
 def diagnostics(equity: np.ndarray, job: Job) -> Diagnostics:
     r = equity[1:] / equity[:-1] - 1.0
-    n, m, m2 = moments(r)
+    n = int(r.size)
+    m = float(r.mean()) if n else 0.0
+    # Central moments from one array of deviations, by products (an array ``** 3`` is a
+    # pow call per element: most of this function's time on a million bars).
+    dev = r - m
+    sq = dev * dev
+    m2 = float(sq.sum())
     sd = math.sqrt(m2 / (n - 1)) if n > 1 else math.nan
     sr = m / sd if sd and sd > 0 else math.nan
     if n > 2 and m2 > 0:
-        z = (r - m) / math.sqrt(m2 / n)
-        skew, kurt = float((z**3).mean()), float((z**4).mean())
+        var = m2 / n
+        dev *= sq
+        skew = float(dev.mean()) / var**1.5
+        np.multiply(sq, sq, out=dev)
+        kurt = float(dev.mean()) / (var * var)
     else:
         skew, kurt = math.nan, math.nan
+    del dev, sq
     cv = job.cv.trial_moments(r) if job.cv is not None else None
     return Diagnostics(sr, skew, kurt, n, block_moments(r, job.blocks), cv)
 
