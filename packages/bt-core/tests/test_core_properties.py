@@ -414,6 +414,25 @@ def test_determinism_vectorized(
 # ----------------------------------------------------------------------------------------
 
 
+def _realism(draw: Any) -> dict[str, Any]:
+    """Market-realism settings both drivers must honour alike: fee lines (a sell-only tax,
+    a per-unit fee), a slippage model, a bar-path rule and a volume cap."""
+    return {
+        "fees": draw(
+            st.sampled_from(
+                [
+                    (),
+                    ({"name": "duty", "rate": 0.001, "side": "sell", "kind": "tax"},),
+                    ({"type": "per_unit", "per_unit": 0.01, "min": 1.0},),
+                ]
+            )
+        ),
+        "slippage": draw(st.sampled_from([None, {"model": "range", "share": 0.05}])),
+        "bar_path": draw(st.sampled_from(["pessimistic", "ohlc", "adaptive"])),
+        "volume_limit": draw(st.sampled_from([None, 0.5, 1e-4])),
+    }
+
+
 class SignalFollower(Strategy):
     """The documented run_signals rule, in Python: flat and entry (and no exit) -> buy
     ``order_size``; long and exit -> sell everything; skip a symbol without a bar or with a
@@ -447,7 +466,10 @@ def test_python_driver_matches_signal_driver(make_ohlc: Any, data: Any) -> None:
     exits = rng.random(shape) < 0.15
     size = float(data.draw(st.sampled_from([0.5, 1.0, 3.0])))
     SignalFollower._entries, SignalFollower._exits = entries, exits
-    bt = Backtest(sc.frames, SignalFollower, **sc.cfg)
+    realism = _realism(data.draw)
+    if sc.cfg.get("slippage_bps"):
+        realism["slippage"] = None  # one slippage setting at a time
+    bt = Backtest(sc.frames, SignalFollower, **sc.cfg, **realism)
     py = bt.run(order_size=size)
     vec = bt.run_signals(entries, exits, size=size)
     has_bar = ~np.isnan(md.fields["close"])
@@ -501,7 +523,10 @@ def test_python_driver_matches_weights_driver(make_ohlc: Any, data: Any) -> None
     w[rebalance] = rng.dirichlet(np.ones(m + 1), rebalance.sum())[:, :m]  # rows sum < 1
     w[rng.random((n, m)) < 0.1] = np.nan
     WeightFollower._weights = w
-    bt = Backtest(sc.frames, WeightFollower, **sc.cfg)
+    realism = _realism(data.draw)
+    if sc.cfg.get("slippage_bps"):
+        realism["slippage"] = None  # one slippage setting at a time
+    bt = Backtest(sc.frames, WeightFollower, **sc.cfg, **realism)
     py = bt.run()
     vec = bt.run_weights(w)
     for name in ("fills", "orders", "trades", "ledger"):
