@@ -217,6 +217,7 @@ def test_run_config_equals_keywords_and_crosses_once(ohlc: pd.DataFrame) -> None
         "bar_path": "pessimistic",
         "limit_fill": "touch",
         "volume_limit": None,
+        "instruments": {},
     }
 
 

@@ -351,3 +351,22 @@ def test_sl_tp_and_stop_entries_match_backtesting_py(seed: int) -> None:
     naive = {c: ours[c].dt.tz_localize(None).to_numpy() for c in ("entry_time", "exit_time")}
     assert (naive["entry_time"] == theirs["EntryTime"].to_numpy()).all()
     assert (naive["exit_time"] == theirs["ExitTime"].to_numpy()).all()
+
+
+def test_lots_and_ticks_from_the_config() -> None:
+    """A lot of 100 and a tick of 0.01 for every symbol: percent and value sizes round down
+    to whole lots, a size off the lot or a price off the tick is rejected with its code,
+    bracket levels given as percentages land on the tick."""
+    data = bars([flat(10.0), flat(10.0), (10.0, 10.2, 9.0, 9.5), flat(9.5)])
+    lots = {"instruments": {"*": {"size_increment": 100, "tick_size": 0.01}}}
+    r = run(data, {0: lambda s: s.buy(value=2_550, sl_pct=0.0333)}, **lots)
+    assert r.fills["size"].tolist() == [200.0, 200.0]  # 255 units -> 2 lots
+    assert r.orders.loc[1, "stop_price"] == pytest.approx(9.67)  # 10 x (1 - 0.0333) on tick
+    r = run(data, {0: lambda s: s.buy(150)}, **lots)
+    assert r.orders.loc[0, "reason_code"] == "size_increment"
+    r = run(data, {0: lambda s: s.buy(100, limit=9.995)}, **lots)
+    assert r.orders.loc[0, "reason_code"] == "tick_size"
+    with pytest.raises(BtCoreError, match="not a symbol of the data"):
+        run(data, {}, instruments={"XYZ": {"size_increment": 100}})
+    with pytest.raises(BtCoreError, match=r"instruments\.\*\.lot: Extra inputs"):
+        run(data, {}, instruments={"*": {"lot": 100}})

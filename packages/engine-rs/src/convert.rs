@@ -3,7 +3,9 @@
 use bt_engine_core::costs::{FeeKind, FeeLine, FeeRule, Sides, Slippage};
 use bt_engine_core::matching::{BarPath, LimitFill};
 use bt_engine_core::types::{Bracket, Level};
-use bt_engine_core::{Config, FillOn, OrderKind, OrderRequest, Side, Sizing, TimeInForce};
+use bt_engine_core::{
+    Config, FillOn, InstrumentSettings, OrderKind, OrderRequest, Side, Sizing, TimeInForce,
+};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -171,7 +173,7 @@ pub fn limit_fill_name(l: LimitFill) -> &'static str {
 }
 
 /// The settings a run's configuration may carry into the engine.
-pub const CONFIG_KEYS: [&str; 12] = [
+pub const CONFIG_KEYS: [&str; 13] = [
     "cash",
     "commission",
     "commission_min",
@@ -184,7 +186,72 @@ pub const CONFIG_KEYS: [&str; 12] = [
     "bar_path",
     "limit_fill",
     "volume_limit",
+    "instruments",
 ];
+
+/// `{symbol or "*": {size_increment, tick_size, multiplier}}` -> instrument settings.
+fn instruments(v: &Bound<'_, PyAny>) -> PyResult<Vec<(String, InstrumentSettings)>> {
+    let d = v.cast::<PyDict>().map_err(|_| {
+        config_error(
+            "instruments",
+            "parameter instruments must be a dict of {symbol: {size_increment, tick_size, multiplier}}"
+                .to_string(),
+        )
+    })?;
+    let mut out = Vec::with_capacity(d.len());
+    for (k, spec) in d.iter() {
+        let name: String = k.extract()?;
+        let spec = spec.cast::<PyDict>().map_err(|_| {
+            config_error(
+                "instruments",
+                format!("instruments[{name:?}] must be a dict"),
+            )
+        })?;
+        let mut set = InstrumentSettings::default();
+        for (field, x) in spec.iter() {
+            let field: String = field.extract()?;
+            if x.is_none() {
+                continue;
+            }
+            let x: f64 = x.extract().map_err(|_| {
+                config_error(
+                    "instruments",
+                    format!("instruments[{name:?}].{field} must be a number, got {x}"),
+                )
+            })?;
+            let ok = x.is_finite()
+                && if field == "multiplier" {
+                    x > 0.0
+                } else {
+                    x >= 0.0
+                };
+            if !ok {
+                return Err(config_error(
+                    "instruments",
+                    format!(
+                        "instruments[{name:?}].{field} must be a finite number {}, got {x}",
+                        if field == "multiplier" { "> 0" } else { ">= 0" }
+                    ),
+                ));
+            }
+            match field.as_str() {
+                "size_increment" => set.size_increment = Some(x),
+                "tick_size" => set.tick_size = Some(x),
+                "multiplier" => set.multiplier = Some(x),
+                other => {
+                    return Err(config_error(
+                        "instruments",
+                        format!(
+                            "instruments[{name:?}]: unknown setting {other:?}; known: size_increment, tick_size, multiplier"
+                        ),
+                    ))
+                }
+            }
+        }
+        out.push((name, set));
+    }
+    Ok(out)
+}
 
 /// Keys of one fee line (a dict in the `fees` list).
 const FEE_KEYS: [&str; 11] = [
@@ -380,6 +447,8 @@ pub fn config(d: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
             }
             "bar_path" => cfg.bar_path = bar_path(&v.extract::<String>()?)?,
             "limit_fill" => cfg.limit_fill = limit_fill(&v.extract::<String>()?)?,
+            "instruments" if v.is_none() => cfg.instruments = Vec::new(),
+            "instruments" => cfg.instruments = instruments(&v)?,
             "volume_limit" if v.is_none() => cfg.volume_limit = None,
             "volume_limit" => cfg.volume_limit = Some(num("volume_limit")?),
             "fill_on" => cfg.fill_on = fill_on(&v.extract::<String>()?)?,

@@ -132,6 +132,24 @@ class SlippageModel(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+class InstrumentSpec(BaseModel):
+    """Per-symbol trading facts (None: the engine's default).
+
+    Attributes:
+        size_increment: order sizes must be whole multiples of it (a lot, e.g. 100 shares);
+            value and percent sizes round down to it. 0: any size.
+        tick_size: limit and stop prices must lie on this grid (bracket levels given as
+            percentages are rounded to it). 0: any price.
+        multiplier: cash value of one unit per point of price (futures-style contracts).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    size_increment: float | None = None
+    tick_size: float | None = None
+    multiplier: float | None = None
+
+
 class RunConfig(BaseModel):
     """The settings of one run.
 
@@ -155,6 +173,9 @@ class RunConfig(BaseModel):
             (only when the price trades beyond it).
         volume_limit: at most this fraction of a bar's volume trades per symbol and bar; the
             rest of an order stays working (IOC: cancelled; FOK: all or nothing). None: no cap.
+        instruments: per-symbol :class:`InstrumentSpec` by symbol name, ``"*"`` for every
+            symbol (applied first when listed first), e.g. ``{"*": {"size_increment": 100,
+            "tick_size": 0.01}}``.
         periods_per_year: for annualised statistics; inferred from the bar spacing when None.
         max_events_per_bar: order/fill events a strategy's callbacks may handle within one
             bar before the run stops with a StrategyError (an on_order that answers every
@@ -175,6 +196,7 @@ class RunConfig(BaseModel):
     bar_path: Literal["pessimistic", "ohlc", "adaptive"] = "pessimistic"
     limit_fill: Literal["touch", "through"] = "touch"
     volume_limit: float | None = None
+    instruments: dict[str, InstrumentSpec] = Field(default_factory=dict)
     periods_per_year: float | None = None
     max_events_per_bar: int = 100_000
 
@@ -299,6 +321,7 @@ class RunConfig(BaseModel):
         d = {k: getattr(self, k) for k in ENGINE_KEYS}
         d["fees"] = [f.to_engine() for f in self.fees]
         d["slippage"] = None if self.slippage is None else self.slippage.to_engine()
+        d["instruments"] = {k: v.model_dump(exclude_none=True) for k, v in self.instruments.items()}
         return d
 
     def to_dict(self) -> dict[str, Any]:
@@ -314,4 +337,4 @@ def _parameter_error(e: ValidationError) -> BtCoreError:
     return ParameterError(f"parameter {name}: {first.get('msg')}", parameter=name)
 
 
-__all__ = ["ENGINE_KEYS", "FeeLine", "RunConfig", "SlippageModel"]
+__all__ = ["ENGINE_KEYS", "FeeLine", "InstrumentSpec", "RunConfig", "SlippageModel"]

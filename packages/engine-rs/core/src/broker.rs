@@ -106,9 +106,34 @@ impl Broker {
         Self::with_instruments(cfg, instruments)
     }
 
-    /// A broker for the given instruments (one per data column, in data order).
-    pub fn with_instruments(cfg: Config, instruments: Vec<Instrument>) -> Result<Self> {
+    /// A broker for the given instruments (one per data column, in data order), with the
+    /// run configuration's instrument settings applied by symbol name.
+    pub fn with_instruments(cfg: Config, mut instruments: Vec<Instrument>) -> Result<Self> {
         cfg.validate()?;
+        for (name, set) in &cfg.instruments {
+            let mut matched = false;
+            for inst in instruments
+                .iter_mut()
+                .filter(|i| name == "*" || &i.name == name)
+            {
+                matched = true;
+                if let Some(x) = set.size_increment {
+                    inst.size_increment = x;
+                }
+                if let Some(x) = set.tick_size {
+                    inst.tick_size = x;
+                }
+                if let Some(x) = set.multiplier {
+                    inst.multiplier = x;
+                }
+            }
+            if !matched {
+                return Err(EngineError::config(format!(
+                    "instrument settings for {name:?}, which is not a symbol of the data"
+                ))
+                .with_field("symbol", name.clone()));
+            }
+        }
         for inst in &instruments {
             let ok = |x: f64| x.is_finite() && x >= 0.0;
             if !ok(inst.size_increment) || !ok(inst.tick_size) {

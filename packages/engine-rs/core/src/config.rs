@@ -36,6 +36,19 @@ pub struct Config {
     pub limit_fill: LimitFill,
     /// At most this fraction of a bar's volume is traded per symbol and bar (None: no cap).
     pub volume_limit: Option<f64>,
+    /// Per-symbol instrument settings by symbol name ("*": every symbol), applied in order.
+    pub instruments: Vec<(String, InstrumentSettings)>,
+}
+
+/// Settings that override an instrument's defaults (None: keep).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct InstrumentSettings {
+    /// Order sizes must be whole multiples of this (a lot), 0: any size.
+    pub size_increment: Option<f64>,
+    /// Limit and stop prices must lie on this grid, 0: any price.
+    pub tick_size: Option<f64>,
+    /// Cash value of one unit per point of price.
+    pub multiplier: Option<f64>,
 }
 
 impl Default for Config {
@@ -53,6 +66,7 @@ impl Default for Config {
             bar_path: BarPath::Pessimistic,
             limit_fill: LimitFill::Touch,
             volume_limit: None,
+            instruments: Vec::new(),
         }
     }
 }

@@ -664,3 +664,39 @@ fn bad_order_arguments_are_errors_naming_the_field() {
     }
     let _ = DAY;
 }
+
+#[test]
+fn instrument_settings_from_the_config_by_symbol() {
+    use bt_engine_core::InstrumentSettings;
+    let d = Data::one(&[flat(10.0), flat(10.0), flat(10.0)]);
+    let lots = Config {
+        instruments: vec![(
+            "*".to_string(),
+            InstrumentSettings {
+                size_increment: Some(100.0),
+                tick_size: Some(0.01),
+                multiplier: None,
+            },
+        )],
+        ..cfg()
+    };
+    let value = OrderRequest {
+        sizing: bt_engine_core::Sizing::Value,
+        ..OrderRequest::market(0, Side::Buy, 2_550.0)
+    };
+    let b = run_script(
+        &d,
+        lots.clone(),
+        vec![(0, value), (0, OrderRequest::market(0, Side::Buy, 150.0))],
+    );
+    assert_eq!(fills(&b), vec![(0, 1, 200.0, 10.0)]);
+    assert_eq!(code(&b, 1), Some("size_increment"));
+    assert_eq!(b.instruments()[0].tick_size, 0.01);
+    let unknown = Config {
+        instruments: vec![("XYZ".to_string(), InstrumentSettings::default())],
+        ..cfg()
+    };
+    let e =
+        Broker::with_instruments(unknown, vec![bt_engine_core::Instrument::new("A")]).unwrap_err();
+    assert!(e.message.contains("not a symbol of the data"), "{e:?}");
+}
