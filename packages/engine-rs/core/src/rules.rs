@@ -80,7 +80,12 @@ impl Rule {
         let size = p.quantity;
         match self {
             Rule::SizeIncrement => {
-                if !is_multiple(size, inst.size_increment) {
+                // Selling a whole long position is allowed off the lot (an odd lot left by a
+                // split or a partial fill must be sellable).
+                let closes = p.side == Side::Sell
+                    && acct.position > 0.0
+                    && (size - acct.position).abs() <= TOL * acct.position.max(1.0);
+                if !closes && !is_multiple(size, inst.size_increment) {
                     return Err(Reject::new(
                         code::SIZE_INCREMENT,
                         format!(
@@ -224,6 +229,21 @@ mod tests {
             .check(&buy(250.0, 10.0, 0.0), &acct, &inst)
             .unwrap_err();
         assert_eq!(r.code, "size_increment");
+        // An odd lot may be sold when it closes the position, not otherwise.
+        let held = Account {
+            cash: 0.0,
+            position: 250.0,
+        };
+        let sell = |q| Proposed {
+            side: Side::Sell,
+            ..buy(q, 10.0, 0.0)
+        };
+        assert!(Rule::SizeIncrement
+            .check(&sell(250.0), &held, &inst)
+            .is_ok());
+        assert!(Rule::SizeIncrement
+            .check(&sell(150.0), &held, &inst)
+            .is_err());
         let limit = |px| Proposed {
             kind: OrderKind::Limit(px),
             ..buy(100.0, px, 0.0)
