@@ -404,7 +404,7 @@ class Strategy:
         s = self._sym(symbol)
         pos = self._engine.position(s)
         if pos > 0:
-            return OrderHandle(self._engine.submit(request(s, "sell", pos)), self._engine)
+            return self._order(s, "sell", pos, "units")
         return None
 
     def cancel(self, order_id: int) -> bool:
@@ -441,7 +441,7 @@ class Strategy:
         if delta == 0:
             return None
         side = "buy" if delta > 0 else "sell"
-        return OrderHandle(self._engine.submit(request(s, side, abs(delta))), self._engine)
+        return self._order(s, side, abs(delta), "units")
 
     def order_target_value(self, target: float, symbol: str | None = None) -> OrderHandle | None:
         """Trade towards a position worth ``target`` in cash: the difference from the position
@@ -456,10 +456,7 @@ class Strategy:
         delta = target - pos * price
         if delta == 0:
             return None
-        side = "buy" if delta > 0 else "sell"
-        return OrderHandle(
-            self._engine.submit(request(s, side, abs(delta), sizing="value")), self._engine
-        )
+        return self._order(s, "buy" if delta > 0 else "sell", abs(delta), "value")
 
     def order_target_percent(
         self, target: float, symbol: str | None = None

@@ -115,22 +115,27 @@ impl Path {
         while k + 1 < self.n {
             let b = self.pts[k + 1];
             if ok(b) {
-                // The segment a -> b crosses the level: where exactly (strictly beyond a level
-                // is reached at the level itself, in the limit).
-                let start = from.max(k as f64) - k as f64;
-                let f = if b == a {
-                    1.0
-                } else {
-                    ((level - a) / (b - a)).clamp(0.0, 1.0)
-                };
-                let f = start + (1.0 - start) * f;
-                return Some(k as f64 + f.clamp(start, 1.0));
+                // Strictly beyond a level is reached at the level itself, in the limit.
+                return Some(crossing(k, from, a, b, level));
             }
             a = b;
             k += 1;
         }
         None
     }
+}
+
+/// Where segment `k` of a path, walked from `from` (price `a` there) to its end (price `b`),
+/// crosses `level`.
+#[inline]
+fn crossing(k: usize, from: f64, a: f64, b: f64, level: f64) -> f64 {
+    let start = from.max(k as f64) - k as f64;
+    let f = if b == a {
+        1.0
+    } else {
+        ((level - a) / (b - a)).clamp(0.0, 1.0)
+    };
+    k as f64 + (start + (1.0 - start) * f).clamp(start, 1.0)
 }
 
 /// What the path does to an order.
@@ -257,13 +262,7 @@ fn evaluate_trailing(
         // Moving towards better prices drags the stop along; moving away may reach it.
         let stop = trailing_stop(side, offset, pct, best);
         if hit(b, stop) {
-            let start = from.max(k as f64) - k as f64;
-            let f = if b == a {
-                1.0
-            } else {
-                ((stop - a) / (b - a)).clamp(0.0, 1.0)
-            };
-            let pos = k as f64 + (start + (1.0 - start) * f).clamp(start, 1.0);
+            let pos = crossing(k, from, a, b, stop);
             out.triggered_at = Some(pos);
             out.fill = Some((pos, stop));
             out.stop = stop;
