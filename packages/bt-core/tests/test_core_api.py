@@ -347,8 +347,10 @@ def test_result_tables_columns_and_dtypes(ohlc: pd.DataFrame) -> None:
         "oco_group",
         "commission",
         "tax",
+        "liquidation",
     ]
     assert res.orders["order_id"].dtype == np.int64
+    assert res.orders["liquidation"].dtype == bool and not res.orders["liquidation"].any()
     for c in ("size", "filled", "avg_price"):
         assert res.orders[c].dtype == np.float64, c
     for c in ("submitted", "closed"):
@@ -386,6 +388,7 @@ def test_result_tables_columns_and_dtypes(ohlc: pd.DataFrame) -> None:
         "commission",
         "tax",
         "slippage",
+        "borrow",
     ]
     assert res.ledger.index.tolist() == ["asset"]
     assert res.exposure.index.equals(res.equity.index)

@@ -218,6 +218,12 @@ def test_run_config_equals_keywords_and_crosses_once(ohlc: pd.DataFrame) -> None
         "limit_fill": "touch",
         "volume_limit": None,
         "instruments": {},
+        "account": "cash",
+        "initial_margin": None,
+        "maintenance_margin": None,
+        "max_leverage": None,
+        "allow_short": False,
+        "borrow_rate": 0.0,
     }
 
 

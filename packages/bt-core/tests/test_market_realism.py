@@ -271,7 +271,7 @@ def test_order_targets_and_rebalance() -> None:
     second_batch = r.orders[r.orders["submitted"] == pd.Timestamp(idx[1], tz="UTC")]
     sides = second_batch["side"].tolist()
     assert sides == sorted(sides, key=lambda x: x != "sell")
-    with pytest.raises(BtCoreError, match="sum to"):
+    with pytest.raises(BtCoreError, match="gross sum of 1.3 > 1"):
         run(data, {0: lambda s: s.rebalance({"A": 0.8, "B": 0.5})})
 
 

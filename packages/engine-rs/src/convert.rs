@@ -4,7 +4,8 @@ use bt_engine_core::costs::{FeeKind, FeeLine, FeeRule, Sides, Slippage};
 use bt_engine_core::matching::{BarPath, LimitFill};
 use bt_engine_core::types::{Bracket, Level};
 use bt_engine_core::{
-    Config, FillOn, InstrumentSettings, OrderKind, OrderRequest, Side, Sizing, TimeInForce,
+    AccountKind, Config, FillOn, InstrumentSettings, OrderKind, OrderRequest, Side, Sizing,
+    TimeInForce,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -173,7 +174,7 @@ pub fn limit_fill_name(l: LimitFill) -> &'static str {
 }
 
 /// The settings a run's configuration may carry into the engine.
-pub const CONFIG_KEYS: [&str; 13] = [
+pub const CONFIG_KEYS: [&str; 19] = [
     "cash",
     "commission",
     "commission_min",
@@ -187,6 +188,12 @@ pub const CONFIG_KEYS: [&str; 13] = [
     "limit_fill",
     "volume_limit",
     "instruments",
+    "account",
+    "initial_margin",
+    "maintenance_margin",
+    "max_leverage",
+    "allow_short",
+    "borrow_rate",
 ];
 
 /// `{symbol or "*": {size_increment, tick_size, multiplier}}` -> instrument settings.
@@ -211,6 +218,11 @@ fn instruments(v: &Bound<'_, PyAny>) -> PyResult<Vec<(String, InstrumentSettings
         for (field, x) in spec.iter() {
             let field: String = field.extract()?;
             if x.is_none() {
+                continue;
+            }
+            if field == "allow_short" {
+                let what = format!("instruments[{name:?}].allow_short");
+                set.allow_short = Some(flag("instruments", &what, &x)?);
                 continue;
             }
             let x: f64 = x.extract().map_err(|_| {
@@ -238,11 +250,14 @@ fn instruments(v: &Bound<'_, PyAny>) -> PyResult<Vec<(String, InstrumentSettings
                 "size_increment" => set.size_increment = Some(x),
                 "tick_size" => set.tick_size = Some(x),
                 "multiplier" => set.multiplier = Some(x),
+                "borrow_rate" => set.borrow_rate = Some(x),
+                "margin_initial" => set.margin_initial = Some(x),
+                "margin_maintenance" => set.margin_maintenance = Some(x),
                 other => {
                     return Err(config_error(
                         "instruments",
                         format!(
-                            "instruments[{name:?}]: unknown setting {other:?}; known: size_increment, tick_size, multiplier"
+                            "instruments[{name:?}]: unknown setting {other:?}; known: size_increment, tick_size, multiplier, allow_short, borrow_rate, margin_initial, margin_maintenance"
                         ),
                     ))
                 }
@@ -452,6 +467,26 @@ pub fn config(d: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
             "volume_limit" if v.is_none() => cfg.volume_limit = None,
             "volume_limit" => cfg.volume_limit = Some(num("volume_limit")?),
             "fill_on" => cfg.fill_on = fill_on(&v.extract::<String>()?)?,
+            "account" => {
+                cfg.account = match v.extract::<String>().ok().as_deref() {
+                    Some("cash") => AccountKind::Cash,
+                    Some("margin") => AccountKind::Margin,
+                    _ => {
+                        return Err(config_error(
+                            "account",
+                            format!("parameter account must be 'cash' or 'margin', got {v}"),
+                        ))
+                    }
+                }
+            }
+            "initial_margin" if v.is_none() => cfg.initial_margin = None,
+            "initial_margin" => cfg.initial_margin = Some(num("initial_margin")?),
+            "maintenance_margin" if v.is_none() => cfg.maintenance_margin = None,
+            "maintenance_margin" => cfg.maintenance_margin = Some(num("maintenance_margin")?),
+            "max_leverage" if v.is_none() => cfg.max_leverage = None,
+            "max_leverage" => cfg.max_leverage = Some(num("max_leverage")?),
+            "allow_short" => cfg.allow_short = flag("allow_short", "parameter allow_short", &v)?,
+            "borrow_rate" => cfg.borrow_rate = num("borrow_rate")?,
             "day_offset_hours" => {
                 let h = num("day_offset_hours")?;
                 if !h.is_finite() || h.abs() > 24.0 {
@@ -475,6 +510,13 @@ pub fn config(d: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
     }
     cfg.validate().map_err(crate::errors::to_py)?;
     Ok(cfg)
+}
+
+/// A true/false setting (a Python bool, not a number).
+fn flag(field: &'static str, what: &str, v: &Bound<'_, PyAny>) -> PyResult<bool> {
+    v.cast::<pyo3::types::PyBool>()
+        .map(|b| b.is_true())
+        .map_err(|_| config_error(field, format!("{what} must be True or False, got {v}")))
 }
 
 /// An order request as it crosses from Python: parsed once when built.

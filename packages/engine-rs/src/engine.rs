@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bt_engine_core::drivers::{self, RunOptions, Signals, SmaCross, Weights};
-use bt_engine_core::{Broker, Instrument};
+use bt_engine_core::{AccountKind, Broker, Instrument};
 use numpy::{PyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -176,8 +176,8 @@ impl Engine {
     /// The run configuration the engine validated, as a dict.
     #[getter]
     fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let b = self.own_broker()?;
-        let c = b.config();
+        let c = self.with_broker(|b| b.config().clone())?;
+        let c = &c;
         let d = PyDict::new(py);
         d.set_item("cash", c.cash)?;
         d.set_item("commission", c.commission_rate)?;
@@ -200,7 +200,26 @@ impl Engine {
             "day_offset_hours",
             c.day_offset_ns as f64 / 3_600_000_000_000.0,
         )?;
+        let (im, mm) = c.margins();
+        d.set_item(
+            "account",
+            match c.account {
+                AccountKind::Cash => "cash",
+                AccountKind::Margin => "margin",
+            },
+        )?;
+        d.set_item("initial_margin", im)?;
+        d.set_item("maintenance_margin", mm)?;
+        d.set_item("max_leverage", c.max_leverage)?;
+        d.set_item("allow_short", c.allow_short)?;
+        d.set_item("borrow_rate", c.borrow_rate)?;
         Ok(d)
+    }
+
+    /// May symbol `symbol` (its index) be sold short in this run?
+    fn shortable(&self, symbol: usize) -> PyResult<bool> {
+        self.check_symbol(symbol)?;
+        self.with_broker(|b| b.instruments()[symbol].shortable)
     }
 
     /// A series (one value per bar, copied into the engine) revealed bar by bar.
@@ -382,8 +401,10 @@ impl Engine {
     }
 
     /// Vectorized entries/exits (bool, time x symbols): the whole loop runs in Rust. An entry
-    /// buys `size` units, cash value or fraction of equity per `sizing`.
-    #[pyo3(signature = (entries, exits, size, sizing = "units"))]
+    /// buys `size` units, cash value or fraction of equity per `sizing`; a short entry sells
+    /// as much (shorting allowed), a short exit buys the short back.
+    #[pyo3(signature = (entries, exits, size, sizing = "units", short_entries = None, short_exits = None))]
+    #[allow(clippy::too_many_arguments)]
     fn run_signals(
         &self,
         py: Python<'_>,
@@ -391,18 +412,31 @@ impl Engine {
         exits: PyReadonlyArray2<'_, bool>,
         size: f64,
         sizing: &str,
+        short_entries: Option<PyReadonlyArray2<'_, bool>>,
+        short_exits: Option<PyReadonlyArray2<'_, bool>>,
     ) -> PyResult<()> {
         let (e, x) = (
             contiguous(&entries, "entries")?,
             contiguous(&exits, "exits")?,
         );
+        let se = short_entries
+            .as_ref()
+            .map(|a| contiguous(a, "short_entries"))
+            .transpose()?;
+        let sx = short_exits
+            .as_ref()
+            .map(|a| contiguous(a, "short_exits"))
+            .transpose()?;
         let mut drv = Signals {
             entries: e,
             exits: x,
             size,
             sizing: convert::sizing(sizing)?,
+            short_entries: se,
+            short_exits: sx,
         };
-        drv.validate(&self.inner().bars()).map_err(to_py)?;
+        drv.validate(&self.inner().bars(), &*self.own_broker()?)
+            .map_err(to_py)?;
         self.run_native(py, &mut drv)
     }
 
@@ -419,7 +453,8 @@ impl Engine {
             weights: w,
             min_trade,
         };
-        drv.validate(&self.inner().bars()).map_err(to_py)?;
+        drv.validate(&self.inner().bars(), &*self.own_broker()?)
+            .map_err(to_py)?;
         self.run_native(py, &mut drv)
     }
 
@@ -484,9 +519,13 @@ impl Engine {
         self.with_broker(|b| results::trades(py, b.trades(), self.inner().ts()))?
     }
     /// Final per-symbol ledger: position, avg_cost, last_price, realized (net of costs),
-    /// unrealized, commission, slippage; plus cash and equity.
+    /// unrealized, commission, tax, slippage, borrow; plus cash and equity.
     fn ledger<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         self.with_broker(|b| results::ledger(py, b))?
+    }
+    /// Margin calls as columns (see `results::margin_calls`).
+    fn margin_calls<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.with_broker(|b| results::margin_calls(py, b.margin_calls(), self.inner().ts()))?
     }
     /// The timestamps of the run's bars (read-only).
     #[getter]

@@ -1,6 +1,7 @@
 //! Run results as columns (dicts of numpy arrays / lists), one helper per column type.
 
 use bt_engine_core::orders::Link;
+use bt_engine_core::types::MarginCall;
 use bt_engine_core::{Broker, Fill, Order, OrderStatus, Trade};
 use numpy::PyArray1;
 use pyo3::prelude::*;
@@ -89,7 +90,8 @@ pub fn fills<'py>(py: Python<'py>, f: &[Fill], ts: &[i64]) -> PyResult<Bound<'py
 /// and stop_price (NaN when the kind has none; a trailing stop's last stop), avg_price (NaN if
 /// unfilled), status, reason_code and reason (None unless rejected or cancelled by a rule),
 /// submitted_bar, closed_bar (-1 while open), parent_id (-1: none; a bracket exit's entry or
-/// an OTO child's parent), oco_group (-1: none), commission and tax paid.
+/// an OTO child's parent), oco_group (-1: none), commission and tax paid, liquidation (sent
+/// by a margin call).
 pub fn orders<'py>(py: Python<'py>, o: &[Order]) -> PyResult<Bound<'py, PyDict>> {
     Ok(Columns::new(py)
         .num("order_id", o, |x| x.id)
@@ -116,7 +118,8 @@ pub fn orders<'py>(py: Python<'py>, o: &[Order]) -> PyResult<Bound<'py, PyDict>>
         .and_then(|c| c.num("parent_id", o, |x| parent_id(x.link)))
         .and_then(|c| c.num("oco_group", o, |x| oco_group(x.link)))
         .and_then(|c| c.num("commission", o, |x| x.commission))
-        .and_then(|c| c.num("tax", o, |x| x.tax))?
+        .and_then(|c| c.num("tax", o, |x| x.tax))
+        .and_then(|c| c.num("liquidation", o, |x| x.liquidation))?
         .done())
 }
 
@@ -152,7 +155,7 @@ pub fn trades<'py>(py: Python<'py>, tr: &[Trade], ts: &[i64]) -> PyResult<Bound<
 }
 
 /// Final per-symbol ledger: position, avg_cost, last_price, realized (net of costs),
-/// unrealized, commission, tax, slippage; plus cash and equity.
+/// unrealized, commission, tax, slippage, borrow (short financing); plus cash and equity.
 pub fn ledger<'py>(py: Python<'py>, b: &Broker) -> PyResult<Bound<'py, PyDict>> {
     let symbols: Vec<usize> = (0..b.n_symbols()).collect();
     let d = Columns::new(py)
@@ -163,10 +166,29 @@ pub fn ledger<'py>(py: Python<'py>, b: &Broker) -> PyResult<Bound<'py, PyDict>> 
         .and_then(|c| c.num("unrealized", &symbols, |&s| b.unrealized(s)))
         .and_then(|c| c.num("commission", &symbols, |&s| b.commission_paid()[s]))
         .and_then(|c| c.num("tax", &symbols, |&s| b.tax_paid()[s]))
-        .and_then(|c| c.num("slippage", &symbols, |&s| b.slippage_paid()[s]))?
+        .and_then(|c| c.num("slippage", &symbols, |&s| b.slippage_paid()[s]))
+        .and_then(|c| c.num("borrow", &symbols, |&s| b.borrow_paid()[s]))?
         .done();
     d.set_item("cash", b.cash())?;
     d.set_item("equity", b.equity())?;
+    Ok(d)
+}
+
+/// Margin calls: bar, ts, equity and maintenance margin at that close, and the liquidation
+/// orders sent (order ids, largest requirement first).
+pub fn margin_calls<'py>(
+    py: Python<'py>,
+    calls: &[MarginCall],
+    ts: &[i64],
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = Columns::new(py)
+        .num("bar", calls, |x| x.bar as i64)
+        .and_then(|c| c.num("ts", calls, |x| ts[x.bar]))
+        .and_then(|c| c.num("equity", calls, |x| x.equity))
+        .and_then(|c| c.num("required", calls, |x| x.required))?
+        .done();
+    let ids: Vec<Vec<usize>> = calls.iter().map(|c| c.orders.clone()).collect();
+    d.set_item("order_ids", ids)?;
     Ok(d)
 }
 

@@ -15,7 +15,7 @@ use crate::views::readonly;
 
 /// The outcome of one parameter set of a sweep: the same result columns as an `Engine` that
 /// ran it (`equity_curve`, `exposure_curve`, `fills`, `order_columns`, `trades`, `ledger`,
-/// `rejections`, `n_orders`),
+/// `margin_calls`, `rejections`, `n_orders`),
 /// read-only; the curves are views of the run's records, not copies.
 #[pyclass(frozen, module = "bt_engine._engine")]
 pub struct SweepRun {
@@ -50,6 +50,9 @@ impl SweepRun {
         results::ledger(py, self.run.broker())
     }
     /// Rejected orders per reason code: (count, the first one's message), as `Engine`.
+    fn margin_calls<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        results::margin_calls(py, self.run.broker().margin_calls(), self.ts())
+    }
     fn rejections<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         results::rejections(py, self.run.broker().orders())
     }

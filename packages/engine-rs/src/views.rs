@@ -338,6 +338,8 @@ pub struct OrderInfo {
     pub oco_group: Option<u64>,
     pub commission: f64,
     pub tax: f64,
+    /// Sent by the broker to liquidate the position on a margin call.
+    pub liquidation: bool,
 }
 
 impl OrderInfo {
@@ -408,6 +410,7 @@ impl OrderInfo {
             oco_group: some(crate::results::oco_group(o.link)),
             commission: o.commission,
             tax: o.tax,
+            liquidation: o.liquidation,
         }
     }
 }

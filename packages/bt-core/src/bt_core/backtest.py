@@ -238,25 +238,37 @@ class Backtest:
         return self._result(eng, cls.__name__, bound)
 
     def run_signals(
-        self, entries: Any, exits: Any, *, size: float | None = None, pct: float | None = None
+        self,
+        entries: Any,
+        exits: Any,
+        *,
+        size: float | None = None,
+        pct: float | None = None,
+        short_entries: Any = None,
+        short_exits: Any = None,
     ) -> Result:
         """Vectorized: on an entry while flat buy ``size`` units (when given) or ``pct`` of
         equity (default: an equal share per symbol, all of it for one; costs included); sell
-        all on an exit; loop in Rust.
+        all on an exit; loop in Rust. With ``short_entries`` (shorting allowed: see
+        ``allow_short``) a short entry while flat sells as much, and a ``short_exits`` signal
+        buys the short back; a long entry wins over a short entry on the same bar.
 
-        ``entries``/``exits``: bool arrays (bars,) or (bars, symbols), or Series/DataFrames on
-        the data's index (columns = symbols).
+        ``entries``/``exits``/``short_*``: bool arrays (bars,) or (bars, symbols), or
+        Series/DataFrames on the data's index (columns = symbols).
         """
         e = self._matrix("entries", entries, bool)
         x = self._matrix("exits", exits, bool)
+        se = None if short_entries is None else self._matrix("short_entries", short_entries, bool)
+        sx = None if short_exits is None else self._matrix("short_exits", short_exits, bool)
         amount, sizing = _entry_size(size, pct, len(self.data.symbols))
         eng = self._engine()
         with engine_errors():
-            eng.run_signals(e, x, amount, sizing)
+            eng.run_signals(e, x, amount, sizing, se, sx)
         return self._result(eng, "signals", {"size": size, "pct": pct})
 
     def run_weights(self, weights: Any, *, min_trade: float = 1e-9) -> Result:
-        """Vectorized target weights (fraction of equity per symbol, rows summing to <= 1).
+        """Vectorized target weights (fraction of equity per symbol; negative: short, where
+        shorting is allowed; in a cash account absolute weights sum to <= 1 per row).
 
         A row that is all NaN means "do not rebalance"; orders are sized at the decision bar's
         close and fill at the next open. Loop in Rust.

@@ -47,7 +47,14 @@ _NUMBERS = (
     "slippage_bps",
     "day_offset_hours",
     "periods_per_year",
+    "borrow_rate",
+    "initial_margin",
+    "maintenance_margin",
+    "max_leverage",
 )
+
+
+_OPTIONAL_NUMBERS = ("initial_margin", "maintenance_margin", "max_leverage")
 
 
 def _ns(v: Any, name: str) -> int:
@@ -141,6 +148,11 @@ class InstrumentSpec(BaseModel):
         tick_size: limit and stop prices must lie on this grid (bracket levels given as
             percentages are rounded to it). 0: any price.
         multiplier: cash value of one unit per point of price (futures-style contracts).
+        allow_short: may sells take this symbol below zero (overrides the run's
+            ``allow_short``).
+        borrow_rate: annual rate paid on the value of a short in this symbol.
+        margin_initial, margin_maintenance: this symbol's margin rates (fractions of the
+            position's value; e.g. 0.1 and 0.08 for a future), overriding the account's.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -148,6 +160,10 @@ class InstrumentSpec(BaseModel):
     size_increment: float | None = None
     tick_size: float | None = None
     multiplier: float | None = None
+    allow_short: bool | None = None
+    borrow_rate: float | None = None
+    margin_initial: float | None = None
+    margin_maintenance: float | None = None
 
 
 class RunConfig(BaseModel):
@@ -176,6 +192,23 @@ class RunConfig(BaseModel):
         instruments: per-symbol :class:`InstrumentSpec` by symbol name, ``"*"`` for every
             symbol (applied first when listed first), e.g. ``{"*": {"size_increment": 100,
             "tick_size": 0.01}}``.
+        account: ``"cash"`` (default: buys are paid from cash, no leverage) or ``"margin"``
+            (borrows against equity; cash may go negative).
+        initial_margin: equity needed to open or add to a position, as a fraction of its
+            value (default 1 in a cash account, where it must stay 1; 0.5 on margin).
+        maintenance_margin: when equity at a close is below this fraction of the positions'
+            value (default 0 in a cash account, i.e. only when equity is negative; 0.25 on
+            margin), a margin call liquidates whole positions at the next open, largest
+            requirement first, until the rest is covered, and cancels the strategy's working
+            orders in them (``Result.margin_calls``, ``orders.liquidation``).
+        max_leverage: gross exposure after a fill that adds risk may not exceed this multiple
+            of equity (None: the margin rates are the only limit).
+        allow_short: may sells take positions below zero (every symbol; per symbol with
+            ``instruments``). In a cash account a short needs cash worth its value besides
+            its proceeds.
+        borrow_rate: annual rate charged on the value of short positions, accrued at every
+            bar for the calendar time since the previous one (actual/365), into cash and the
+            symbol's realised P&L (``stats["total_borrow"]``).
         periods_per_year: for annualised statistics; inferred from the bar spacing when None.
         max_events_per_bar: order/fill events a strategy's callbacks may handle within one
             bar before the run stops with a StrategyError (an on_order that answers every
@@ -197,6 +230,12 @@ class RunConfig(BaseModel):
     limit_fill: Literal["touch", "through"] = "touch"
     volume_limit: float | None = None
     instruments: dict[str, InstrumentSpec] = Field(default_factory=dict)
+    account: Literal["cash", "margin"] = "cash"
+    initial_margin: float | None = None
+    maintenance_margin: float | None = None
+    max_leverage: float | None = None
+    allow_short: bool = False
+    borrow_rate: float = 0.0
     periods_per_year: float | None = None
     max_events_per_bar: int = 100_000
 
@@ -214,7 +253,7 @@ class RunConfig(BaseModel):
     @classmethod
     def _plain_number(cls, v: Any, info: Any) -> Any:
         name = info.field_name
-        if v is None and name == "periods_per_year":
+        if v is None and name in ("periods_per_year", *_OPTIONAL_NUMBERS):
             return v
         if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
             raise ParameterError(f"parameter {name} must be a number, got {v!r}", parameter=name)
@@ -225,7 +264,16 @@ class RunConfig(BaseModel):
             raise ParameterError(f"parameter {name} must be > 0, got {v!r}", parameter=name)
         return f
 
-    @field_validator("fill_on", "bar_path", "limit_fill", mode="before")
+    @field_validator("allow_short", mode="before")
+    @classmethod
+    def _flag(cls, v: Any) -> Any:
+        if not isinstance(v, (bool, np.bool_)):
+            raise ParameterError(
+                f"parameter allow_short must be True or False, got {v!r}", parameter="allow_short"
+            )
+        return bool(v)
+
+    @field_validator("fill_on", "bar_path", "limit_fill", "account", mode="before")
     @classmethod
     def _choice(cls, v: Any, info: Any) -> Any:
         name = info.field_name
@@ -233,6 +281,7 @@ class RunConfig(BaseModel):
             "fill_on": ("next_open", "close"),
             "bar_path": ("pessimistic", "ohlc", "adaptive"),
             "limit_fill": ("touch", "through"),
+            "account": ("cash", "margin"),
         }[name]
         if v not in allowed:
             choices = ", ".join(map(repr, allowed[:-1])) + f" or {allowed[-1]!r}"

@@ -80,6 +80,7 @@ class RunOutput:
         "buy_hold_return",
         "rejections",
         "n_orders",
+        "margin_calls",
     )
 
     def __getstate__(self) -> dict[str, Any]:
@@ -109,6 +110,10 @@ class RunOutput:
     @cached_property
     def ledger(self) -> dict[str, Any]:
         return self._engine.ledger()
+
+    @cached_property
+    def margin_calls(self) -> dict[str, Any]:
+        return self._engine.margin_calls()
 
 
 @dataclass
@@ -158,7 +163,8 @@ class Result:
         """Every order with its final status; a rejection (or a cancellation by a rule: IOC,
         FOK, OCO, a bracket's exit) has a stable ``reason_code`` (e.g. ``insufficient_cash``)
         beside the human ``reason``. ``parent_id`` links a bracket exit to its entry and an
-        OTO child to its parent (-1: none), ``oco_group`` names an OCO group (-1: none)."""
+        OTO child to its parent (-1: none), ``oco_group`` names an OCO group (-1: none);
+        ``liquidation`` marks the orders a margin call sent."""
         out = self._out()
         o = out.orders
         closed_bar = o["closed_bar"]
@@ -186,6 +192,7 @@ class Result:
                 "oco_group": o["oco_group"].astype(np.int64),
                 "commission": o["commission"],
                 "tax": o["tax"],
+                "liquidation": o["liquidation"].astype(bool),
             }
         )
 
@@ -219,7 +226,8 @@ class Result:
     @cached_property
     def ledger(self) -> pd.DataFrame:
         """Final per-symbol ledger: position, avg_cost, last_price, realized (net of costs),
-        unrealized, commission, tax, slippage."""
+        unrealized, commission, tax, slippage, borrow (the financing paid on shorts, also in
+        realized)."""
         out = self._out()
         keys = (
             "position",
@@ -230,10 +238,26 @@ class Result:
             "commission",
             "tax",
             "slippage",
+            "borrow",
         )
         return pd.DataFrame(
             {k: out.ledger[k] for k in keys},
             index=pd.Index([str(s) for s in out.symbols], name="symbol"),
+        )
+
+    @cached_property
+    def margin_calls(self) -> pd.DataFrame:
+        """Margin calls: at the close of ``time`` equity was below ``required`` (the
+        maintenance margin of the positions); ``order_ids`` are the liquidation orders sent
+        for the next bar's open, largest requirement first."""
+        m = self._out().margin_calls
+        return pd.DataFrame(
+            {
+                "time": _utc(np.asarray(m["ts"], dtype=np.int64)),
+                "equity": m["equity"],
+                "required": m["required"],
+                "order_ids": pd.Series(m["order_ids"], dtype=object),
+            }
         )
 
     @cached_property
@@ -273,6 +297,8 @@ class Result:
             total_commission=float(np.sum(out.fills["commission"])),
             total_tax=float(np.sum(out.fills["tax"])),
             total_slippage=float(np.sum(out.fills["slippage"])),
+            total_borrow=float(np.sum(out.ledger["borrow"])),
+            n_margin_calls=len(out.margin_calls["bar"]),
             n_rejected=n_rejected,
             rejected_share=n_rejected / out.n_orders if out.n_orders else None,
         )

@@ -400,11 +400,14 @@ class Strategy:
         )  # fmt: skip
 
     def close(self, symbol: str | None = None) -> OrderHandle | None:
-        """Sell the whole position at market; None when flat."""
+        """Close the whole position at market (sell a long, buy back a short); None when
+        flat."""
         s = self._sym(symbol)
         pos = self._engine.position(s)
         if pos > 0:
             return self._order(s, "sell", pos, "units")
+        if pos < 0:
+            return self._order(s, "buy", -pos, "units")
         return None
 
     def cancel(self, order_id: int) -> bool:
@@ -471,35 +474,47 @@ class Strategy:
         """Trade every symbol towards ``weights`` (fractions of equity; symbols held but not
         named go to 0), keeping ``cash_buffer`` (a fraction of equity) in cash. Sells are sent
         before buys, so that at the next open they free cash first; buys are capped at what
-        cash pays for then."""
+        cash (on margin: buying power) pays for then. A negative weight is a short (the
+        symbol must allow it); in a cash account the absolute weights sum to at most 1."""
         buffer = _number("cash_buffer", cash_buffer)
         if not 0 <= buffer < 1:
             raise ActionError(f"cash_buffer must be in [0, 1), got {cash_buffer!r}")
         targets = {self._sym(k): _number(f"weight of {k}", w) for k, w in weights.items()}
-        bad = [self._md.symbols[s] for s, w in targets.items() if w < 0]
+        bad = [
+            self._md.symbols[s]
+            for s, w in targets.items()
+            if w < 0 and not self._engine.shortable(s)
+        ]
         if bad:
-            raise ActionError(f"weights must be >= 0 (no shorting), got negative for {bad}")
-        total = sum(targets.values())
-        if total > 1 + 1e-9:
-            raise ActionError(f"weights sum to {total:.6g} > 1 (no leverage)")
+            raise ActionError(
+                f"negative weights for {bad}, which may not be shorted (set allow_short)"
+            )
+        gross = sum(abs(w) for w in targets.values())
+        if gross > 1 + 1e-9 and self._engine.config["account"] == "cash":
+            raise ActionError(
+                f"weights have a gross sum of {gross:.6g} > 1 (a cash account has no "
+                "leverage; use account='margin')"
+            )
         equity = self._engine.equity * (1 - buffer)
         positions = self._engine.positions()
         for held in np.flatnonzero(positions).tolist():
             targets.setdefault(held, 0.0)
         sells: list[OrderHandle] = []
-        buys: list[tuple[int, float]] = []
+        buys: list[tuple[int, float, str]] = []
         for s, w in sorted(targets.items()):
             pos = float(positions[s])
             if w == 0:
                 if pos > 0:
                     sells.append(self._order(s, "sell", pos, "units"))
+                elif pos < 0:
+                    buys.append((s, -pos, "units"))
                 continue
             delta = w * equity - pos * self._last_price(s)
             if delta < 0:
                 sells.append(self._order(s, "sell", -delta, "value"))
             elif delta > 0:
-                buys.append((s, delta))
-        return sells + [self._order(s, "buy", v, "value") for s, v in buys]
+                buys.append((s, delta, "value"))
+        return sells + [self._order(s, "buy", v, how) for s, v, how in buys]
 
     def _order(self, s: int, side: str, amount: float, sizing: str) -> OrderHandle:
         return OrderHandle(

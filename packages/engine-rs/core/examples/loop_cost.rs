@@ -51,6 +51,8 @@ fn main() {
         exits: &exits,
         size: 10.0,
         sizing: Sizing::Units,
+        short_entries: None,
+        short_exits: None,
     };
     run(&bars, &mut b2, &mut sig).unwrap();
     println!(

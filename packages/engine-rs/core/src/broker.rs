@@ -17,7 +17,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use crate::config::{Config, FillOn};
+use crate::config::{AccountKind, Config, FillOn};
 use crate::costs::{Fees, FillContext, SlipContext, Slippage};
 use crate::data::Bars;
 use crate::error::{EngineError, Result};
@@ -25,12 +25,15 @@ use crate::instrument::Instrument;
 use crate::ledger::Ledger;
 use crate::matching::{cap_to_limit, evaluate, Path};
 use crate::orders::{FillFees, Link, OrderBook};
-use crate::rules::{check_all, code, Proposed, Reject, Rule};
+use crate::rules::{check_all, code, Exposure, Proposed, Reject, Rule, TOL};
 use crate::time::day_number;
 use crate::types::{
-    Event, Fill, Level, Order, OrderEvent, OrderKind, OrderRequest, OrderStatus, Side, Sizing,
-    TimeInForce, Trade,
+    Event, Fill, Level, MarginCall, Order, OrderEvent, OrderKind, OrderRequest, OrderStatus, Side,
+    Sizing, TimeInForce, Trade,
 };
+
+/// Nanoseconds in the year of the borrow rates (actual/365).
+const YEAR_NS: f64 = 365.0 * 86_400e9;
 
 /// A point on a bar's path where an order does something, ordered by position then order id.
 #[derive(Clone, Copy, Debug)]
@@ -96,6 +99,12 @@ pub struct Broker {
     ts: i64,
     started: bool,
     scratch: Scratch,
+    /// The margin rule is on (a margin account, or shorting allowed somewhere): fills read
+    /// the whole book and closes are checked for margin calls.
+    margin_rule: bool,
+    /// Some shortable instrument pays a borrow rate.
+    borrows: bool,
+    margin_calls: Vec<MarginCall>,
 }
 
 impl Broker {
@@ -110,6 +119,13 @@ impl Broker {
     /// run configuration's instrument settings applied by symbol name.
     pub fn with_instruments(cfg: Config, mut instruments: Vec<Instrument>) -> Result<Self> {
         cfg.validate()?;
+        let (im, mm) = cfg.margins();
+        for inst in instruments.iter_mut() {
+            inst.shortable |= cfg.allow_short;
+            inst.borrow_rate = cfg.borrow_rate;
+            inst.initial_margin = im;
+            inst.maintenance_margin = mm;
+        }
         for (name, set) in &cfg.instruments {
             let mut matched = false;
             for inst in instruments
@@ -125,6 +141,18 @@ impl Broker {
                 }
                 if let Some(x) = set.multiplier {
                     inst.multiplier = x;
+                }
+                if let Some(x) = set.allow_short {
+                    inst.shortable = x;
+                }
+                if let Some(x) = set.borrow_rate {
+                    inst.borrow_rate = x;
+                }
+                if let Some(x) = set.margin_initial {
+                    inst.initial_margin = x;
+                }
+                if let Some(x) = set.margin_maintenance {
+                    inst.maintenance_margin = x;
                 }
             }
             if !matched {
@@ -142,6 +170,13 @@ impl Broker {
                     inst.name
                 )));
             }
+            if inst.maintenance_margin > inst.initial_margin {
+                return Err(EngineError::config(format!(
+                    "instrument {}: maintenance margin {} is above its initial margin {}",
+                    inst.name, inst.maintenance_margin, inst.initial_margin
+                ))
+                .with_field("symbol", inst.name.clone()));
+            }
             if !(inst.multiplier.is_finite() && inst.multiplier > 0.0) {
                 return Err(EngineError::config(format!(
                     "instrument {}: multiplier must be finite and > 0, got {}",
@@ -150,10 +185,24 @@ impl Broker {
             }
         }
         let n = instruments.len();
+        let margin_rule =
+            cfg.account == AccountKind::Margin || instruments.iter().any(|i| i.shortable);
+        let borrows = instruments
+            .iter()
+            .any(|i| i.shortable && i.borrow_rate > 0.0);
+        let mut rules = Rule::CASH_ACCOUNT.to_vec();
+        if margin_rule {
+            for r in rules.iter_mut().filter(|r| **r == Rule::Cash) {
+                *r = Rule::Margin;
+            }
+        }
         Ok(Self {
             fees: cfg.fee_schedule(),
             slippage: cfg.slippage(),
-            rules: Rule::CASH_ACCOUNT.to_vec(),
+            rules,
+            margin_rule,
+            borrows,
+            margin_calls: Vec::new(),
             ledger: Ledger::new(cfg.cash, instruments.iter().map(|i| i.multiplier).collect()),
             instruments,
             book: OrderBook::new(n),
@@ -233,6 +282,12 @@ impl Broker {
     }
     pub fn tax_paid(&self) -> &[f64] {
         self.ledger.tax_paid()
+    }
+    pub fn borrow_paid(&self) -> &[f64] {
+        self.ledger.borrow_paid()
+    }
+    pub fn margin_calls(&self) -> &[MarginCall] {
+        &self.margin_calls
     }
     pub fn slippage_paid(&self) -> &[f64] {
         self.ledger.slippage_paid()
@@ -524,6 +579,9 @@ impl Broker {
     /// Trade working orders along bar `t` and mark positions to its close.
     pub fn begin_bar(&mut self, bars: &Bars, t: usize) {
         self.t = t;
+        if self.borrows && self.started {
+            self.accrue_borrow(bars.ts[t]);
+        }
         self.ts = bars.ts[t];
         self.started = true;
         if self.book.has_working() {
@@ -577,7 +635,137 @@ impl Broker {
             });
             self.book = book;
         }
+        if self.margin_rule {
+            self.check_maintenance(t);
+        }
         self.ledger.record();
+    }
+
+    /// Charge every short its borrow cost for the time since the last bar, at the last price
+    /// (the position was held at that value over the interval).
+    fn accrue_borrow(&mut self, now: i64) {
+        let years = (now - self.ts) as f64 / YEAR_NS;
+        for (s, inst) in self.instruments.iter().enumerate() {
+            let pos = self.ledger.position(s);
+            if pos < 0.0 && inst.borrow_rate > 0.0 {
+                let value = -pos * self.ledger.last_prices()[s] * inst.multiplier;
+                let cost = value * inst.borrow_rate * years;
+                if cost > 0.0 {
+                    self.ledger.charge_borrow(s, cost);
+                }
+            }
+        }
+    }
+
+    /// The margin rule's view of the book at last prices, for a fill in symbol `s`.
+    fn exposure(&self, s: usize) -> Exposure {
+        let (mut required, mut gross) = (0.0, 0.0);
+        let last = self.ledger.last_prices();
+        for (k, (&pos, inst)) in self
+            .ledger
+            .positions()
+            .iter()
+            .zip(&self.instruments)
+            .enumerate()
+        {
+            if pos != 0.0 {
+                let v = pos.abs() * last[k] * inst.multiplier;
+                required += v * inst.initial_margin;
+                gross += v;
+            }
+        }
+        Exposure {
+            equity: self.ledger.equity(),
+            required,
+            gross,
+            last: last[s],
+            max_leverage: self.cfg.max_leverage.unwrap_or(f64::INFINITY),
+            cash_account: self.cfg.account == AccountKind::Cash,
+        }
+    }
+
+    /// Margin call: when equity at this close is below the maintenance margin of the
+    /// positions, liquidate whole positions, largest maintenance margin first (ties: data
+    /// order), until what is left is covered (everything when equity is not positive).
+    /// Liquidations are market orders for the next bar's open, before the strategy's orders;
+    /// the strategy's working orders in those symbols are cancelled (`margin_call`).
+    fn check_maintenance(&mut self, t: usize) {
+        let last = self.ledger.last_prices();
+        let mut need: Vec<(f64, usize)> = Vec::new();
+        let mut required = 0.0;
+        for (s, (&pos, inst)) in self
+            .ledger
+            .positions()
+            .iter()
+            .zip(&self.instruments)
+            .enumerate()
+        {
+            if pos != 0.0 {
+                let r = pos.abs() * last[s] * inst.multiplier * inst.maintenance_margin;
+                required += r;
+                need.push((r, s));
+            }
+        }
+        let equity = self.ledger.equity();
+        let called = equity <= 0.0 || equity < required * (1.0 - TOL);
+        if need.is_empty() || !called {
+            return;
+        }
+        // Symbols already being liquidated count as done.
+        let pending: Vec<usize> = self
+            .book
+            .working()
+            .filter(|&i| self.book.order(i).liquidation)
+            .map(|i| self.book.order(i).symbol)
+            .collect();
+        need.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut left = required;
+        let mut orders = Vec::new();
+        let mut book = std::mem::take(&mut self.book);
+        for &(r, s) in &need {
+            if equity > 0.0 && left <= equity {
+                break;
+            }
+            left -= r;
+            if pending.contains(&s) {
+                continue;
+            }
+            let message = format!(
+                "margin call at bar {t}: equity {equity} below the maintenance margin {required}; {} is liquidated",
+                self.instruments[s].name
+            );
+            let why = || Reject::new(code::MARGIN_CALL, message.clone());
+            let theirs: Vec<usize> = book
+                .all()
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.symbol == s && o.status.is_open() && !o.liquidation)
+                .map(|(i, _)| i)
+                .collect();
+            for i in theirs {
+                if book.cancel_because(i, t, why()) {
+                    self.order_event(&book, i, OrderEvent::Cancelled);
+                }
+            }
+            let pos = self.ledger.position(s);
+            let side = if pos > 0.0 { Side::Sell } else { Side::Buy };
+            let req = OrderRequest::market(s, side, pos.abs());
+            let i = book.accept(req, t, t + 1, None);
+            book.mark_liquidation(i);
+            self.order_event(&book, i, OrderEvent::Submitted);
+            self.order_event(&book, i, OrderEvent::Accepted);
+            orders.push(i);
+        }
+        self.book = book;
+        self.scratch.fresh.clear();
+        if !orders.is_empty() {
+            self.margin_calls.push(MarginCall {
+                bar: t,
+                equity,
+                required,
+                orders,
+            });
+        }
     }
 
     /// Order `i` meets the first price of a phase: the open (`at_close` false) or the close.
@@ -780,15 +968,27 @@ impl Broker {
             Sizing::EquityPct => o.amount * self.ledger.equity(),
         };
         let mut units = target / unit_value;
+        let held = self.ledger.position(o.symbol);
         match o.side {
+            Side::Sell if !inst.shortable => units = units.min(held.max(0.0)),
+            _ if self.margin_rule => {
+                // What reduces the position is free; the rest takes margin from free equity.
+                let reducing = (-o.side.sign() * held).max(0.0);
+                let e = self.exposure(o.symbol);
+                let extra = self.fees.affordable_on(
+                    e.equity - e.required,
+                    unit_value,
+                    self.ts,
+                    o.side,
+                    inst.initial_margin,
+                );
+                units = units.min(reducing + extra / unit_value);
+            }
             Side::Buy => {
                 let cash = self
                     .fees
                     .affordable(self.ledger.cash(), unit_value, self.ts);
                 units = units.min(cash / unit_value);
-            }
-            Side::Sell if !inst.shortable => {
-                units = units.min(self.ledger.position(o.symbol).max(0.0));
             }
             Side::Sell => {}
         }
@@ -943,7 +1143,12 @@ impl Broker {
             notional,
             commission: charge.total(),
         };
-        if let Err(why) = check_all(&self.rules, &proposed, &self.ledger.account(s), inst) {
+        let mut acct = self.ledger.account(s);
+        if self.margin_rule {
+            acct.exposure = self.exposure(s);
+        }
+        let inst = &self.instruments[s];
+        if let Err(why) = check_all(&self.rules, &proposed, &acct, inst) {
             return self.reject(book, i, why);
         }
         let id = o.id;

@@ -38,6 +38,37 @@ pub struct Config {
     pub volume_limit: Option<f64>,
     /// Per-symbol instrument settings by symbol name ("*": every symbol), applied in order.
     pub instruments: Vec<(String, InstrumentSettings)>,
+    /// Cash account (pays for what it buys) or margin account (borrows against equity).
+    pub account: AccountKind,
+    /// Equity required to hold a position, as a fraction of its value (None: 1 in a cash
+    /// account, 0.5 in a margin account); an instrument's own rate overrides it.
+    pub initial_margin: Option<f64>,
+    /// Equity below this fraction of the positions' value is a margin call (None: 0 in a cash
+    /// account, so only negative equity; 0.25 in a margin account).
+    pub maintenance_margin: Option<f64>,
+    /// Gross exposure after a risk-increasing fill may not exceed this multiple of equity.
+    pub max_leverage: Option<f64>,
+    /// May sells take positions below zero (every symbol; instruments may override).
+    pub allow_short: bool,
+    /// Annual rate charged on the value of short positions, accrued per bar by elapsed time.
+    pub borrow_rate: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AccountKind {
+    #[default]
+    Cash,
+    Margin,
+}
+
+impl AccountKind {
+    /// The default initial and maintenance margin rates of this kind of account.
+    pub fn default_margins(self) -> (f64, f64) {
+        match self {
+            AccountKind::Cash => (1.0, 0.0),
+            AccountKind::Margin => (0.5, 0.25),
+        }
+    }
 }
 
 /// Settings that override an instrument's defaults (None: keep).
@@ -49,6 +80,13 @@ pub struct InstrumentSettings {
     pub tick_size: Option<f64>,
     /// Cash value of one unit per point of price.
     pub multiplier: Option<f64>,
+    /// May sells take this symbol's position below zero?
+    pub allow_short: Option<bool>,
+    /// Annual borrow rate of a short position in this symbol.
+    pub borrow_rate: Option<f64>,
+    /// Initial and maintenance margin rates of this symbol (fractions of position value).
+    pub margin_initial: Option<f64>,
+    pub margin_maintenance: Option<f64>,
 }
 
 impl Default for Config {
@@ -67,6 +105,12 @@ impl Default for Config {
             limit_fill: LimitFill::Touch,
             volume_limit: None,
             instruments: Vec::new(),
+            account: AccountKind::Cash,
+            initial_margin: None,
+            maintenance_margin: None,
+            max_leverage: None,
+            allow_short: false,
+            borrow_rate: 0.0,
         }
     }
 }
@@ -139,12 +183,92 @@ impl Config {
                 }
             }
         }
+        self.check_margins()?;
         if let Some(v) = self.volume_limit {
             if !(v.is_finite() && v > 0.0 && v <= 1.0) {
                 return Err(EngineError::config(format!(
                     "parameter volume_limit is a fraction of a bar's volume in (0, 1], got {v}"
                 ))
                 .with_field("parameter", "volume_limit"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The account's (initial, maintenance) margin rates.
+    pub fn margins(&self) -> (f64, f64) {
+        let (im, mm) = self.account.default_margins();
+        (
+            self.initial_margin.unwrap_or(im),
+            self.maintenance_margin.unwrap_or(mm),
+        )
+    }
+
+    fn check_margins(&self) -> Result<()> {
+        non_negative("borrow_rate", self.borrow_rate)?;
+        let (im, mm) = self.margins();
+        let bad = |name: &'static str, what: String| {
+            Err(EngineError::config(format!("parameter {name} {what}"))
+                .with_field("parameter", name))
+        };
+        if self.account == AccountKind::Cash && im != 1.0 {
+            return bad(
+                "initial_margin",
+                format!("must be 1 in a cash account (it pays for what it holds), got {im}; use account='margin' to trade on margin"),
+            );
+        }
+        if !(im.is_finite() && im > 0.0 && im <= 1.0) {
+            return bad("initial_margin", format!("must be in (0, 1], got {im}"));
+        }
+        if !(mm.is_finite() && (0.0..=im).contains(&mm)) {
+            return bad(
+                "maintenance_margin",
+                format!("must be in [0, initial_margin = {im}], got {mm}"),
+            );
+        }
+        if let Some(l) = self.max_leverage {
+            if !(l.is_finite() && l > 0.0) {
+                return bad(
+                    "max_leverage",
+                    format!("must be a finite number > 0, got {l}"),
+                );
+            }
+        }
+        for (name, set) in &self.instruments {
+            let field = |f: &'static str, what: String| {
+                Err(
+                    EngineError::config(format!("instruments[{name:?}].{f} {what}"))
+                        .with_field("symbol", name.clone())
+                        .with_field("parameter", f),
+                )
+            };
+            if let Some(r) = set.borrow_rate {
+                if !(r.is_finite() && r >= 0.0) {
+                    return field(
+                        "borrow_rate",
+                        format!("must be a finite number >= 0, got {r}"),
+                    );
+                }
+            }
+            let sim = set.margin_initial.unwrap_or(im);
+            if let Some(x) = set.margin_initial {
+                if !(x.is_finite() && x > 0.0 && x <= 1.0) {
+                    return field("margin_initial", format!("must be in (0, 1], got {x}"));
+                }
+                if self.account == AccountKind::Cash && x != 1.0 {
+                    return field(
+                        "margin_initial",
+                        format!("must be 1 in a cash account, got {x}; use account='margin'"),
+                    );
+                }
+            }
+            if let Some(x) = set.margin_maintenance {
+                if !(x.is_finite() && (0.0..=sim).contains(&x)) {
+                    return field(
+                        "margin_maintenance",
+                        format!("must be in [0, its initial margin {sim}], got {x}"),
+                    );
+                }
             }
         }
         Ok(())

@@ -210,14 +210,27 @@ impl Fees {
 
     /// The largest notional a fresh buy can take so that it and its fees fit in `cash`.
     pub fn affordable(&self, cash: f64, unit_value: f64, ts: i64) -> f64 {
-        if cash <= 0.0 {
+        self.affordable_on(cash, unit_value, ts, Side::Buy, 1.0)
+    }
+
+    /// The largest notional N of a `side` order whose `margin` x N plus its fees fits in
+    /// `budget` (a cash buy: margin 1, budget the cash; on margin: the free equity).
+    pub fn affordable_on(
+        &self,
+        budget: f64,
+        unit_value: f64,
+        ts: i64,
+        side: Side,
+        margin: f64,
+    ) -> f64 {
+        if budget <= 0.0 {
             return 0.0;
         }
         // The common schedules (a rate with a minimum, a fixed amount) have a closed form.
         let mut rate = None;
         let mut fixed = 0.0;
         let mut simple = true;
-        for line in self.lines.iter().filter(|l| l.applies(Side::Buy, ts)) {
+        for line in self.lines.iter().filter(|l| l.applies(side, ts)) {
             match line.rule {
                 FeeRule::Rate { rate: r, min } if rate.is_none() => rate = Some((r, min)),
                 FeeRule::Fixed(x) => fixed += x,
@@ -225,36 +238,37 @@ impl Fees {
             }
         }
         if simple {
-            let c = cash - fixed;
+            let c = budget - fixed;
             if c <= 0.0 {
                 return 0.0;
             }
             let Some((rate, min)) = rate else {
                 return if fixed == 0.0 {
-                    cash
+                    budget / margin
                 } else {
-                    (c * (1.0 - 1e-12)).max(0.0)
+                    (c / margin * (1.0 - 1e-12)).max(0.0)
                 };
             };
             // Either the rate applies (rate x N >= min) or the minimum does.
-            let by_rate = c / (1.0 + rate);
+            let by_rate = c / (margin + rate);
             let n = if rate * by_rate >= min {
                 by_rate
             } else {
-                c - min
+                (c - min) / margin
             };
             // A hair under, so that rounding never makes it one cent too dear.
             return (n * (1.0 - 1e-12)).max(0.0);
         }
-        // Otherwise N + fees(N) grows with N: bisect.
-        let cost = |n: f64| n + self.first_fill(Side::Buy, n, unit_value, ts).total();
-        if cost(cash) <= cash {
-            return cash;
+        // Otherwise margin x N + fees(N) grows with N: bisect.
+        let cost = |n: f64| margin * n + self.first_fill(side, n, unit_value, ts).total();
+        let top = budget / margin;
+        if cost(top) <= budget {
+            return top;
         }
-        let (mut lo, mut hi) = (0.0, cash);
+        let (mut lo, mut hi) = (0.0, top);
         for _ in 0..100 {
             let mid = 0.5 * (lo + hi);
-            if cost(mid) <= cash {
+            if cost(mid) <= budget {
                 lo = mid;
             } else {
                 hi = mid;

@@ -96,18 +96,38 @@ fn check_matrix(name: &str, len: usize, bars: &Bars) -> Result<()> {
 
 /// Entry/exit signal arrays (time x symbols). Flat and entry -> buy `size` (per `sizing`:
 /// units, cash value or fraction of equity); long and exit -> sell the whole position. Exits
-/// win over entries on the same bar.
+/// win over entries on the same bar. With short arrays (shorting allowed): flat and short
+/// entry -> sell `size`; short and short exit -> buy the whole position back. A long entry
+/// wins over a short entry on the same bar.
 pub struct Signals<'a> {
     pub entries: &'a [bool],
     pub exits: &'a [bool],
     pub size: f64,
     pub sizing: Sizing,
+    pub short_entries: Option<&'a [bool]>,
+    pub short_exits: Option<&'a [bool]>,
 }
 
 impl Signals<'_> {
-    pub fn validate(&self, bars: &Bars) -> Result<()> {
+    pub fn validate(&self, bars: &Bars, broker: &Broker) -> Result<()> {
         check_matrix("entries", self.entries.len(), bars)?;
         check_matrix("exits", self.exits.len(), bars)?;
+        if let Some(se) = self.short_entries {
+            check_matrix("short_entries", se.len(), bars)?;
+            for (s, inst) in broker.instruments().iter().enumerate() {
+                let k = (0..bars.n_bars).find(|&t| se[t * bars.n_symbols + s]);
+                if let (false, Some(t)) = (inst.shortable, k) {
+                    return Err(EngineError::config(format!(
+                        "short entry at bar {t} for {}, which may not be shorted (set allow_short)",
+                        inst.name
+                    ))
+                    .with_field("symbol", inst.name.clone()));
+                }
+            }
+        }
+        if let Some(sx) = self.short_exits {
+            check_matrix("short_exits", sx.len(), bars)?;
+        }
         if !self.size.is_finite() || self.size <= 0.0 {
             return Err(EngineError::config(format!(
                 "parameter size must be a finite number > 0, got {}",
@@ -126,12 +146,20 @@ impl Driver for Signals<'_> {
                 continue;
             }
             let pos = broker.position(s);
+            let short_exit = self.short_exits.is_some_and(|x| x[k]);
             if pos > 0.0 && self.exits[k] {
                 broker.submit(OrderRequest::market(s, Side::Sell, pos))?;
+            } else if pos < 0.0 && short_exit {
+                broker.submit(OrderRequest::market(s, Side::Buy, -pos))?;
             } else if pos == 0.0 && self.entries[k] && !self.exits[k] {
                 broker.submit(OrderRequest {
                     sizing: self.sizing,
                     ..OrderRequest::market(s, Side::Buy, self.size)
+                })?;
+            } else if pos == 0.0 && self.short_entries.is_some_and(|x| x[k]) && !short_exit {
+                broker.submit(OrderRequest {
+                    sizing: self.sizing,
+                    ..OrderRequest::market(s, Side::Sell, self.size)
                 })?;
             }
         }
@@ -150,23 +178,37 @@ pub struct Weights<'a> {
 }
 
 impl Weights<'_> {
-    pub fn validate(&self, bars: &Bars) -> Result<()> {
+    /// Weights must be finite; a negative weight needs a shortable symbol; a row's gross
+    /// weight (sum of absolute weights) is at most 1 in a cash account (a margin account's
+    /// limit is its margin, checked per fill).
+    pub fn validate(&self, bars: &Bars, broker: &Broker) -> Result<()> {
         check_matrix("weights", self.weights.len(), bars)?;
+        let insts = broker.instruments();
         for (i, w) in self.weights.iter().enumerate() {
-            if w.is_infinite() || *w < 0.0 {
-                let (t, s) = (i / bars.n_symbols, i % bars.n_symbols);
+            let (t, s) = (i / bars.n_symbols, i % bars.n_symbols);
+            if w.is_infinite() {
                 return Err(EngineError::config(format!(
-                    "weight at bar {t}, symbol #{s} must be finite and >= 0 (long-only), got {w}"
+                    "weight at bar {t}, symbol {} must be finite, got {w}",
+                    insts[s].name
                 )));
             }
-        }
-        for t in 0..bars.n_bars {
-            let row = &self.weights[t * bars.n_symbols..(t + 1) * bars.n_symbols];
-            let total: f64 = row.iter().filter(|w| !w.is_nan()).sum();
-            if total > 1.0 + 1e-9 {
+            if *w < 0.0 && !insts[s].shortable {
                 return Err(EngineError::config(format!(
-                    "weights at bar {t} sum to {total} > 1 (no leverage in long-only mode)"
-                )));
+                    "weight at bar {t}, symbol {} is {w} < 0, but it may not be shorted (set allow_short)",
+                    insts[s].name
+                ))
+                .with_field("symbol", insts[s].name.clone()));
+            }
+        }
+        if broker.config().account == crate::config::AccountKind::Cash {
+            for t in 0..bars.n_bars {
+                let row = &self.weights[t * bars.n_symbols..(t + 1) * bars.n_symbols];
+                let total: f64 = row.iter().filter(|w| !w.is_nan()).map(|w| w.abs()).sum();
+                if total > 1.0 + 1e-9 {
+                    return Err(EngineError::config(format!(
+                        "weights at bar {t} have a gross sum of {total} > 1 (a cash account has no leverage; use account='margin')"
+                    )));
+                }
             }
         }
         Ok(())

@@ -23,6 +23,12 @@ pub struct Instrument {
     /// May a sell take the position below zero?
     pub shortable: bool,
     pub market: Market,
+    /// Annual rate charged on the value of a short position.
+    pub borrow_rate: f64,
+    /// Equity required to open or add to a position, as a fraction of its value.
+    pub initial_margin: f64,
+    /// Equity below this fraction of the position's value calls for liquidation.
+    pub maintenance_margin: f64,
 }
 
 impl Instrument {
@@ -34,6 +40,9 @@ impl Instrument {
             multiplier: 1.0,
             shortable: false,
             market: Market::Generic,
+            borrow_rate: 0.0,
+            initial_margin: 1.0,
+            maintenance_margin: 0.0,
         }
     }
 }

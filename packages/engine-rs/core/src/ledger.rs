@@ -27,6 +27,7 @@ pub struct Ledger {
     commission_paid: Vec<f64>,
     tax_paid: Vec<f64>,
     slippage_paid: Vec<f64>,
+    borrow_paid: Vec<f64>,
     last_price: Vec<f64>,
     multiplier: Vec<f64>,
     lots: Vec<VecDeque<Lot>>,
@@ -46,6 +47,7 @@ impl Ledger {
             commission_paid: vec![0.0; n],
             tax_paid: vec![0.0; n],
             slippage_paid: vec![0.0; n],
+            borrow_paid: vec![0.0; n],
             last_price: vec![f64::NAN; n],
             multiplier,
             lots: vec![VecDeque::new(); n],
@@ -91,6 +93,12 @@ impl Ledger {
     pub fn slippage_paid(&self) -> &[f64] {
         &self.slippage_paid
     }
+    pub fn borrow_paid(&self) -> &[f64] {
+        &self.borrow_paid
+    }
+    pub fn multipliers(&self) -> &[f64] {
+        &self.multiplier
+    }
     pub fn last_prices(&self) -> &[f64] {
         &self.last_price
     }
@@ -107,7 +115,16 @@ impl Ledger {
         Account {
             cash: self.cash,
             position: self.position[s],
+            exposure: Default::default(),
         }
+    }
+
+    /// Pay `cost` of borrowing symbol `s` (a short's financing): out of cash, into the
+    /// symbol's realised P&L, so the ledger identities keep holding.
+    pub fn charge_borrow(&mut self, s: usize, cost: f64) {
+        self.cash -= cost;
+        self.realized[s] -= cost;
+        self.borrow_paid[s] += cost;
     }
 
     /// Unrealised P&L of symbol `s` at its last price.

@@ -19,7 +19,7 @@ pub mod time;
 pub mod types;
 
 pub use broker::Broker;
-pub use config::{Config, FillOn, InstrumentSettings};
+pub use config::{AccountKind, Config, FillOn, InstrumentSettings};
 pub use data::{BarData, Bars, Column, SymbolInput};
 pub use error::{EngineError, ErrorKind, Result};
 pub use instrument::Instrument;

@@ -121,6 +121,7 @@ impl OrderBook {
             notional_filled: 0.0,
             commission: 0.0,
             tax: 0.0,
+            liquidation: false,
         });
         self.day.push(None);
         self.children.push(Vec::new());
@@ -243,6 +244,23 @@ impl OrderBook {
         } else {
             o.filled = before + qty;
             o.status = OrderStatus::PartiallyFilled;
+        }
+    }
+
+    /// Make working order `i` a margin-call liquidation: it only reduces the position, and
+    /// it goes before every other working order (after earlier liquidations).
+    pub fn mark_liquidation(&mut self, i: usize) {
+        let o = &mut self.orders[i];
+        o.reduce_only = true;
+        o.liquidation = true;
+        if let Some(at) = self.working.iter().position(|&j| j == i) {
+            self.working.remove(at);
+            let first = self
+                .working
+                .iter()
+                .take_while(|&&j| self.orders[j].liquidation)
+                .count();
+            self.working.insert(first, i);
         }
     }
 

@@ -33,6 +33,9 @@ pub mod code {
     pub const OCO_FILLED: &str = "oco_filled";
     pub const PARENT_ENDED: &str = "parent_ended";
     pub const BRACKET_DONE: &str = "bracket_done";
+    pub const INSUFFICIENT_MARGIN: &str = "insufficient_margin";
+    pub const MAX_LEVERAGE: &str = "max_leverage";
+    pub const MARGIN_CALL: &str = "margin_call";
 }
 
 /// A fill the broker is about to make.
@@ -51,6 +54,36 @@ pub struct Proposed {
 pub struct Account {
     pub cash: f64,
     pub position: f64,
+    /// The whole book, for the margin rule (left at its default when that rule is off).
+    pub exposure: Exposure,
+}
+
+/// The account as the margin rule sees it, every position at its last price.
+#[derive(Clone, Copy, Debug)]
+pub struct Exposure {
+    pub equity: f64,
+    /// Initial margin of every position.
+    pub required: f64,
+    /// Sum of the absolute position values.
+    pub gross: f64,
+    /// Last price of the symbol traded (NaN before its first bar).
+    pub last: f64,
+    pub max_leverage: f64,
+    /// A cash account: its rejections say "cash", a margin account's "margin".
+    pub cash_account: bool,
+}
+
+impl Default for Exposure {
+    fn default() -> Self {
+        Self {
+            equity: 0.0,
+            required: 0.0,
+            gross: 0.0,
+            last: f64::NAN,
+            max_leverage: f64::INFINITY,
+            cash_account: true,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +97,11 @@ pub enum Rule {
     /// A buy must be paid for from cash (price x size + commission); a sell's commission
     /// must be covered by its proceeds plus cash.
     Cash,
+    /// A fill that opens or adds to a position (long or short) must leave equity at or above
+    /// the initial margin of every position, and gross exposure within the leverage limit.
+    /// With an initial margin of 1 and no shorts this is the cash rule; a short in a cash
+    /// account needs cash besides its proceeds worth its value.
+    Margin,
 }
 
 impl Rule {
@@ -150,9 +188,54 @@ impl Rule {
                     }
                 }
             }
+            Rule::Margin => return margin(p, acct, inst),
         }
         Ok(())
     }
+}
+
+/// See [`Rule::Margin`]. The symbol traded is valued at the fill price after the fill, the
+/// others at their last prices.
+fn margin(p: &Proposed, acct: &Account, inst: &Instrument) -> Result<(), Reject> {
+    let old = acct.position;
+    let new = old + p.side.sign() * p.quantity;
+    let adds = new.abs() > TOL * p.quantity
+        && (new.signum() != old.signum() || new.abs() > old.abs() * (1.0 + TOL));
+    if !adds {
+        return Ok(());
+    }
+    let e = &acct.exposure;
+    let m = inst.multiplier;
+    let last = if e.last.is_nan() { p.price } else { e.last };
+    let before = old.abs() * last * m;
+    let after = new.abs() * p.price * m;
+    let equity = e.equity - p.commission + old * (p.price - last) * m;
+    let required = e.required - before * inst.initial_margin + after * inst.initial_margin;
+    let gross = e.gross - before + after;
+    let (name, size, side, price) = (&inst.name, p.quantity, p.side.as_str(), p.price);
+    if required > equity * (1.0 + TOL) + TOL {
+        let (code, what) = if e.cash_account {
+            (code::INSUFFICIENT_CASH, "cash")
+        } else {
+            (code::INSUFFICIENT_MARGIN, "margin")
+        };
+        return Err(Reject::new(
+            code,
+            format!(
+                "insufficient {what}: {side} {size} of {name} at {price} would need {required} of equity to hold the positions (initial margin), equity would be {equity}"
+            ),
+        ));
+    }
+    if gross > e.max_leverage * equity * (1.0 + TOL) + TOL {
+        return Err(Reject::new(
+            code::MAX_LEVERAGE,
+            format!(
+                "{side} {size} of {name} at {price} would take gross exposure to {gross}, over {} x equity {equity}",
+                e.max_leverage
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The first rule in `rules` that rejects the fill.
@@ -187,6 +270,7 @@ mod tests {
         let acct = Account {
             cash: 100.0,
             position: 0.0,
+            exposure: Exposure::default(),
         };
         assert!(Rule::Cash.check(&buy(9.0, 10.0, 1.0), &acct, &inst).is_ok());
         let r = Rule::Cash
@@ -202,6 +286,7 @@ mod tests {
         let acct = Account {
             cash: 0.0,
             position: 2.0,
+            exposure: Exposure::default(),
         };
         let sell = Proposed {
             side: Side::Sell,
@@ -221,6 +306,7 @@ mod tests {
         let acct = Account {
             cash: 1e9,
             position: 0.0,
+            exposure: Exposure::default(),
         };
         assert!(Rule::SizeIncrement
             .check(&buy(300.0, 10.0, 0.0), &acct, &inst)
@@ -233,6 +319,7 @@ mod tests {
         let held = Account {
             cash: 0.0,
             position: 250.0,
+            exposure: Exposure::default(),
         };
         let sell = |q| Proposed {
             side: Side::Sell,

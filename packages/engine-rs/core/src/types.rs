@@ -289,6 +289,20 @@ pub struct Order {
     pub notional_filled: f64,
     pub commission: f64,
     pub tax: f64,
+    /// Sent by the broker to liquidate a position on a margin call.
+    pub liquidation: bool,
+}
+
+/// Equity fell below the maintenance margin at a bar's close: the positions listed were
+/// sent for liquidation at the next bar's open.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MarginCall {
+    pub bar: usize,
+    pub equity: f64,
+    /// Maintenance margin of every position at that close.
+    pub required: f64,
+    /// The liquidation orders (indices into the order list), largest requirement first.
+    pub orders: Vec<usize>,
 }
 
 impl Order {
