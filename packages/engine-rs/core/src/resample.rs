@@ -310,23 +310,24 @@ impl Acc {
 fn by_time(bars: &Bars<'_>, s: usize, rule: Rule, offset: i64, bar_length: i64) -> CoarseSeries {
     let ts = bars.ts;
     let mut out = CoarseSeries::default();
-    let mut acc: Option<(i64, Acc)> = None;
+    let mut acc: Option<Acc> = None;
     for t in 0..bars.n_bars {
         if !bars.has_bar(t, s) {
             continue;
         }
-        let (key, start, end) = rule.bucket(ts[t].saturating_add(offset));
+        // Inside the open bucket (its UTC bounds): no calendar arithmetic needed.
         match &mut acc {
-            Some((k, a)) if *k == key => a.add(bars, t, s),
+            Some(a) if ts[t] >= a.start && ts[t] < a.end => a.add(bars, t, s),
             _ => {
-                if let Some((_, done)) = acc.take() {
+                if let Some(done) = acc.take() {
                     finish_time(&done, ts, bar_length, &mut out);
                 }
-                acc = Some((key, Acc::new(start - offset, end - offset, bars, t, s)));
+                let (_, start, end) = rule.bucket(ts[t].saturating_add(offset));
+                acc = Some(Acc::new(start - offset, end - offset, bars, t, s));
             }
         }
     }
-    if let Some((_, done)) = acc {
+    if let Some(done) = acc {
         finish_time(&done, ts, bar_length, &mut out);
     }
     out.counts = counts(&out.visible_from, bars.n_bars);
