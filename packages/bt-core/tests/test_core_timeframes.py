@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from bt_core import Backtest, ParameterError, Strategy, load_data
+from bt_core import Backtest, ParameterError, Strategy, StrategyError, load_data
 from bt_core.indicators import sma
 from bt_core.timeframes import align_timeframe, timeframe_bars
 
@@ -306,3 +306,43 @@ def test_a_timeframe_line_hides_what_is_not_complete() -> None:
     Backtest(daily(), Peek).run()
     strat = Peek.ran[-1]
     assert strat.errors == 4
+
+
+class FineOverWeekly(Strategy):
+    warmup = 0
+    ran: ClassVar[list[FineOverWeekly]] = []
+
+    def on_start(self) -> None:
+        self.w = self.timeframe("W-FRI", bar_length="1D")
+        self.crosses: list[int] = []
+
+    def next(self, bar: Any) -> None:
+        if self.data.close.crossed_above(self.w.close):
+            self.crosses.append(bar.i)
+
+    def on_stop(self) -> None:
+        type(self).ran.append(self)
+
+
+def test_a_fine_line_crosses_a_coarse_line_as_each_was_seen() -> None:
+    df = daily(15)
+    # Closes dip below the first week's close (5) on Monday and Tuesday of week two, then rise.
+    df.loc[df.index[5:7], ["open", "high", "low", "close"]] = 3.0
+    Backtest(df, FineOverWeekly).run()
+    # Bar 5: the week shows (close 5) while the fine close is 3 (below); bar 7: the fine close
+    # (8) is above the weekly close seen on bar 6 and now: one cross.
+    assert FineOverWeekly.ran[-1].crosses == [7]
+
+
+def test_several_symbols_need_a_symbol() -> None:
+    df = daily(10)
+    md = load_data({"A": df, "B": df * 2})
+
+    class Two(Strategy):
+        def on_start(self) -> None:
+            tf = self.timeframe("W-FRI", bar_length="1D")
+            assert len(tf) == 2 and tf["B"].close.full()[0] == 2 * tf["A"].close.full()[0]
+            tf.close  # noqa: B018 - the attribute read is what raises
+
+    with pytest.raises(StrategyError, match=r"2 symbols: use timeframe\[symbol\]"):
+        Backtest(md, Two).run()
