@@ -4,6 +4,11 @@ Daily bars on weekdays 2019-01-01..2023-12-29 for four symbols, geometric Browni
 closes (seeded numpy PCG64), opens gapped from the previous close, highs/lows widened by a
 random fraction of the day's range. Prices rounded to 0.001, volumes to whole units.
 
+Trade ticks (`ticks.csv`: time, symbol, price, size) for one symbol over two hours of one
+morning: exponential gaps between trades stamped to the whole second (so that some trades
+share a second, as real prints do), a random walk on a 0.01 price grid, sizes in lots of
+100 shares. Drawn from their own seeded generator, so the bar files above do not change.
+
     uv run python examples/data/make_sample_data.py
 """
 
@@ -21,6 +26,27 @@ SYMBOLS = {  # symbol: (start price, annual drift, annual volatility)
     "510300.SH": (4.0, 0.05, 0.20),
 }
 SEED = 20240101
+TICK_SEED = 20240304
+
+
+def make_ticks(rng: np.random.Generator) -> pd.DataFrame:
+    start = pd.Timestamp("2024-03-04 09:30:00")
+    gaps = rng.exponential(4.0, size=1_800)
+    seconds = np.floor(np.cumsum(gaps))
+    seconds = seconds[seconds < 2 * 3600]
+    n = len(seconds)
+    steps = rng.choice([-1, 0, 0, 1], size=n) * (1 + (rng.random(n) < 0.1))
+    price = np.round(25.0 + 0.01 * np.cumsum(steps), 2)
+    size = 100 * rng.integers(1, 20, size=n)
+    times = start + pd.to_timedelta(seconds, unit="s")
+    return pd.DataFrame(
+        {
+            "time": times.strftime("%Y-%m-%d %H:%M:%S"),
+            "symbol": "XYZ",
+            "price": price,
+            "size": size,
+        }
+    )
 
 
 def make_bars(
@@ -66,6 +92,9 @@ def main() -> None:
     multi.to_csv(out / "multi_asset.csv", index=False)
     single = multi[multi["symbol"] == "600000.SH"].drop(columns="symbol")
     single.to_csv(out / "sample.csv", index=False)
+    make_ticks(np.random.Generator(np.random.PCG64(TICK_SEED))).to_csv(
+        out / "ticks.csv", index=False
+    )
 
 
 if __name__ == "__main__":

@@ -253,6 +253,33 @@ impl Engine {
         Ok(Line::new(values, self.clock.clone()))
     }
 
+    /// Field `field` of symbol `symbol` of a timeframe built on this engine's data, as a line
+    /// that shows a coarse bar from the fine bar on which it is complete.
+    fn timeframe_line(
+        &self,
+        timeframe: PyRef<'_, crate::resample::Timeframe>,
+        field: &str,
+        symbol: usize,
+    ) -> PyResult<Line> {
+        if !timeframe.data.is(&self.data) {
+            return Err(config_error(
+                "timeframe",
+                "the timeframe was built on other data than this engine's".into(),
+            ));
+        }
+        let values = timeframe.series(symbol)?.field(field).ok_or_else(|| {
+            config_error(
+                "field",
+                format!("unknown timeframe field {field:?}; expected one of {FIELDS:?}"),
+            )
+        })?;
+        Ok(Line::revealed(
+            values.to_vec(),
+            self.clock.clone(),
+            timeframe.reveal[symbol].clone(),
+        ))
+    }
+
     /// The reusable current-bar object passed to `next`.
     fn bar_view(&self, py: Python<'_>) -> BarView {
         BarView {

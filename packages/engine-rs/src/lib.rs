@@ -10,6 +10,7 @@ mod engine;
 mod errors;
 mod indicators;
 mod py_driver;
+mod resample;
 mod results;
 mod sweep;
 mod views;
@@ -24,6 +25,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<convert::PyOrderRequest>()?;
     m.add_class::<engine::Engine>()?;
     m.add_class::<views::Line>()?;
+    m.add_class::<resample::Timeframe>()?;
     m.add_class::<views::BarView>()?;
     m.add_class::<views::OrderInfo>()?;
     m.add_class::<views::FillInfo>()?;

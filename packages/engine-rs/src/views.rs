@@ -112,33 +112,72 @@ impl Clock {
 
 /// A series revealed up to the current bar: `line[-1]` is now, `line[-2]` the bar before,
 /// `line[k]` (k >= 0) the k-th bar from the start; reading past "now" raises IndexError.
+///
+/// A line of coarser bars (a timeframe) has one value per coarse bar and a `reveal` map: at
+/// fine bar t, its first `reveal[t]` values are visible (the coarse bars complete by t).
 #[pyclass(frozen, module = "bt_engine._engine")]
 pub struct Line {
     values: Vec<f64>,
     clock: Arc<Clock>,
+    reveal: Option<Arc<Vec<u32>>>,
 }
 
 impl Line {
     pub fn new(values: Vec<f64>, clock: Arc<Clock>) -> Self {
-        Self { values, clock }
+        Self {
+            values,
+            clock,
+            reveal: None,
+        }
+    }
+
+    /// A line of coarse values; `reveal[t]` of them are visible at fine bar t.
+    pub fn revealed(values: Vec<f64>, clock: Arc<Clock>, reveal: Arc<Vec<u32>>) -> Self {
+        Self {
+            values,
+            clock,
+            reveal: Some(reveal),
+        }
+    }
+
+    /// How many values are visible at fine bar t.
+    #[inline]
+    fn visible_at(&self, t: usize) -> usize {
+        match &self.reveal {
+            None => (t + 1).min(self.values.len()),
+            Some(r) => r.get(t).map_or(0, |&k| k as usize).min(self.values.len()),
+        }
     }
 
     #[inline]
     fn visible(&self) -> usize {
-        (self.clock.t() + 1).min(self.values.len())
+        self.visible_at(self.clock.t())
     }
 
-    /// (previous, current) of self and of other; NaN before two bars exist, so that every
-    /// comparison is false.
+    /// The newest value visible at fine bar t (NaN when none is).
+    #[inline]
+    fn newest_at(&self, t: usize) -> f64 {
+        match self.visible_at(t) {
+            0 => f64::NAN,
+            k => self.values[k - 1],
+        }
+    }
+
+    /// (previous, current) of self and of other: what each showed on the previous bar and
+    /// shows now; NaN before two bars exist, so that every comparison is false. For a coarse
+    /// line "previous" is what was visible on the previous fine bar, so a crossing of coarse
+    /// lines is reported once, on the fine bar where the crossing coarse bar appeared.
     fn last_two_with(&self, other: &Line) -> (f64, f64, f64, f64) {
         let now = self.clock.t();
-        match (
-            self.values.get(now.wrapping_sub(1)..=now),
-            other.values.get(now.wrapping_sub(1)..=now),
-        ) {
-            (Some(a), Some(b)) if now >= 1 => (a[0], a[1], b[0], b[1]),
-            _ => (f64::NAN, f64::NAN, f64::NAN, f64::NAN),
+        if now == 0 {
+            return (f64::NAN, f64::NAN, f64::NAN, f64::NAN);
         }
+        (
+            self.newest_at(now - 1),
+            self.newest_at(now),
+            other.newest_at(now - 1),
+            other.newest_at(now),
+        )
     }
 }
 
@@ -220,6 +259,27 @@ impl Line {
     fn crossed_below(&self, other: PyRef<'_, Line>) -> bool {
         let (a1, a0, b1, b0) = self.last_two_with(&other);
         a1 > b1 && a0 < b0
+    }
+
+    /// A new line of `values` revealed as this one is (one value per bar of this line): how
+    /// an indicator computed on a timeframe's line becomes a line of that timeframe.
+    fn with_values(&self, array: &Bound<'_, PyArray1<f64>>) -> PyResult<Line> {
+        let values = owned_values(array)?;
+        if values.len() != self.values.len() {
+            return Err(crate::errors::config_error(
+                "array",
+                format!(
+                    "with_values needs one value per bar of this line: got {} values for {}",
+                    values.len(),
+                    self.values.len()
+                ),
+            ));
+        }
+        Ok(Line {
+            values,
+            clock: self.clock.clone(),
+            reveal: self.reveal.clone(),
+        })
     }
 
     fn __repr__(&self) -> String {

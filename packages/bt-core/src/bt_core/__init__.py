@@ -12,6 +12,8 @@ from bt_core.errors import ActionError, BtCoreError, DataError, ParameterError, 
 from bt_core.orders import Order, OrderHandle
 from bt_core.result import Result
 from bt_core.strategy import Strategy
+from bt_core.ticks import load_ticks
+from bt_core.timeframes import align_timeframe, timeframe_bars
 
 __version__ = "0.1.0"
 
@@ -31,5 +33,8 @@ __all__ = [
     "Strategy",
     "StrategyError",
     "__version__",
+    "align_timeframe",
     "load_data",
+    "load_ticks",
+    "timeframe_bars",
 ]

@@ -25,6 +25,7 @@ from bt_engine import Line
 
 if TYPE_CHECKING:
     from bt_core.data import MarketData
+    from bt_core.timeframes import BarLength, TimeframeView
     from bt_engine import BarView, Engine, FillInfo, OrderInfo
 
 
@@ -166,6 +167,7 @@ class Strategy:
     _md: MarketData
     _bar: BarView
     _normalize: Normalizer
+    _day_offset_hours: float
     data: DataView
     params: dict[str, Any]
 
@@ -254,36 +256,89 @@ class Strategy:
         def full(a: Any) -> Any:
             return a.full() if isinstance(a, Line) else a
 
+        # An indicator of a timeframe's line is a line of that timeframe (one value per
+        # coarse bar, shown as the coarse bars are).
+        coarse = self.__dict__.get("_coarse", {})
+        like = next(
+            (a for a in (*args, *kwargs.values()) if isinstance(a, Line) and id(a) in coarse),
+            None,
+        )
         if callable(func):
             out = func(*(full(a) for a in args), **{k: full(v) for k, v in kwargs.items()})
         else:
             out = func
         if isinstance(out, tuple):
-            return tuple(self._as_line(o) for o in out)
+            return tuple(self._as_line(o, like) for o in out)
         if isinstance(out, pd.DataFrame):  # several series, e.g. MACD line, signal, histogram
-            return tuple(self._as_line(out[c]) for c in out.columns)
-        return self._as_line(out)
+            return tuple(self._as_line(out[c], like) for c in out.columns)
+        return self._as_line(out, like)
 
-    def _as_line(self, values: Any) -> Line:
+    def _as_line(self, values: Any, like: Line | None = None) -> Line:
         arr = np.ascontiguousarray(np.asarray(values, dtype=np.float64))
-        if arr.ndim != 1 or len(arr) != self._md.n_bars:
-            raise ParameterError(
-                f"an indicator must have one value per bar ({self._md.n_bars}), got shape "
-                f"{arr.shape}"
+        if like is not None and arr.ndim == 1 and len(arr) == len(like.full()):
+            line = like.with_values(arr)
+            coarse = self.__dict__["_coarse"]
+            coarse[id(line)] = (line, coarse[id(like)][1])
+        elif arr.ndim != 1 or len(arr) != self._md.n_bars:
+            per_coarse = (
+                f" or, computed on a timeframe's line, one per coarse bar ({len(like.full())})"
+                if like is not None
+                else ""
             )
-        line = self._engine.line(arr)
+            raise ParameterError(
+                f"an indicator must have one value per bar ({self._md.n_bars}){per_coarse}, "
+                f"got shape {arr.shape}"
+            )
+        else:
+            line = self._engine.line(arr)
         self.__dict__.setdefault("_indicators", []).append(line)
         return line
 
     def _auto_warmup(self) -> int:
         """The first bar on which every indicator made with :meth:`I` has a value (what
-        ``next`` sees first unless ``warmup`` is set), as backtesting.py does."""
+        ``next`` sees first unless ``warmup`` is set), as backtesting.py does. A timeframe's
+        indicator has its first value on the fine bar where that coarse bar becomes visible."""
         first = 0
+        coarse = self.__dict__.get("_coarse", {})
         for line in self.__dict__.get("_indicators", ()):
             values = line.full()
             present = np.flatnonzero(~np.isnan(values))
-            first = max(first, int(present[0]) if present.size else len(values))
+            if id(line) in coarse:
+                visible_from = coarse[id(line)][1]
+                at = int(visible_from[present[0]]) if present.size else self._md.n_bars
+            else:
+                at = int(present[0]) if present.size else len(values)
+            first = max(first, at)
         return first
+
+    # ----- coarser timeframes ----------------------------------------------------------
+    def timeframe(self, rule: str, *, bar_length: BarLength = None) -> TimeframeView:
+        """Coarser bars built from the run's bars, e.g. ``self.timeframe("1W")`` on daily
+        data or ``self.timeframe("1min")`` on ticks (rules and the visibility rule:
+        :mod:`bt_core.timeframes`). ``tf.close[-1]`` is the newest complete coarse bar,
+        ``len(tf.close)`` how many are complete so far; ``self.I(sma, tf.close, 10)`` is an
+        indicator on the coarse bars. ``bar_length`` is how long one fine bar lasts after its
+        stamp (e.g. ``"1D"`` for daily bars stamped at midnight, so that ``"W-FRI"`` weeks
+        show at Friday's close); the default 0 treats bars as instants, so a coarse bar shows
+        from the first bar stamped at or after its end. Built once per run (cached by rule and
+        bar_length); call it in ``on_start``."""
+        from bt_core.timeframes import TimeframeView, bar_length_ns, build
+
+        cache = self.__dict__.setdefault("_timeframes", {})
+        key = (rule, bar_length_ns(bar_length))
+        view = cache.get(key)
+        if view is None:
+            tf = build(
+                self._md, rule, bar_length=bar_length, day_offset_hours=self._day_offset_hours
+            )
+            view = cache[key] = TimeframeView(self._engine, self._md, tf)
+            coarse = self.__dict__.setdefault("_coarse", {})
+            for sym in view._per:
+                visible_from = sym.visible_from()
+                for f in ("open", "high", "low", "close", "volume"):
+                    line = sym.field(f)
+                    coarse[id(line)] = (line, visible_from)
+        return view
 
     # ----- the ledger ------------------------------------------------------------------
     @property
@@ -585,6 +640,10 @@ class Strategy:
         #: Turns what ``next`` returns into order requests (see bt_core.orders).
         self._normalize = Normalizer(self._sym, self._default_size)
         self._bar = engine.bar_view()
+        # Read now: the engine's settings are out of reach while its loop runs.
+        self._day_offset_hours = float(engine.config["day_offset_hours"])
+        for stale in ("_timeframes", "_coarse"):
+            self.__dict__.pop(stale, None)
         return self._bar
 
 

@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod matching;
 pub mod mem;
 pub mod orders;
+pub mod resample;
 pub mod rules;
 pub mod sweep;
 pub mod time;
