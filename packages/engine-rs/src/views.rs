@@ -14,7 +14,7 @@ use bt_engine_core::time::format_ts;
 use bt_engine_core::types::OrderEvent;
 use bt_engine_core::OrderStatus;
 use bt_engine_core::{Fill, Order};
-use numpy::{PyArray1, PyArrayMethods};
+use numpy::{PyArray1, PyArray2, PyArrayMethods};
 use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
 
@@ -362,6 +362,31 @@ impl BarView {
             ))
         })?;
         Ok(col[self.clock.t() * d.n_symbols() + symbol])
+    }
+    /// The last `n` bars of `field` up to and including this one, every symbol: a read-only
+    /// (rows, symbols) view of the engine's data, no copy (fewer rows near the start; NaN
+    /// where a symbol had no bar). Cross-sectional strategies read their lookback from it.
+    fn history<'py>(
+        slf: &Bound<'py, Self>,
+        field: &str,
+        n: usize,
+    ) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let this = slf.get();
+        let d = &this.data.get().inner;
+        let col = d.field(field).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "unknown field {field:?}; expected one of {FIELDS:?} or an extra column"
+            ))
+        })?;
+        let (t, ns) = (this.clock.t(), d.n_symbols());
+        let rows = n.min(t + 1);
+        let start = (t + 1 - rows) * ns;
+        Ok(readonly::matrix(
+            slf.as_any(),
+            &col[start..(t + 1) * ns],
+            rows,
+            ns,
+        ))
     }
     fn __repr__(&self) -> String {
         format!("Bar(i={}, time={})", self.i(), self.time())
