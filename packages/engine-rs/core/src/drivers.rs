@@ -146,21 +146,26 @@ impl Driver for Signals<'_> {
                 continue;
             }
             let pos = broker.position(s);
-            let short_exit = self.short_exits.is_some_and(|x| x[k]);
-            if pos > 0.0 && self.exits[k] {
-                broker.submit(OrderRequest::market(s, Side::Sell, pos))?;
-            } else if pos < 0.0 && short_exit {
-                broker.submit(OrderRequest::market(s, Side::Buy, -pos))?;
-            } else if pos == 0.0 && self.entries[k] && !self.exits[k] {
+            if pos > 0.0 {
+                if self.exits[k] {
+                    broker.submit(OrderRequest::market(s, Side::Sell, pos))?;
+                }
+            } else if pos < 0.0 {
+                if self.short_exits.is_some_and(|x| x[k]) {
+                    broker.submit(OrderRequest::market(s, Side::Buy, -pos))?;
+                }
+            } else if self.entries[k] && !self.exits[k] {
                 broker.submit(OrderRequest {
                     sizing: self.sizing,
                     ..OrderRequest::market(s, Side::Buy, self.size)
                 })?;
-            } else if pos == 0.0 && self.short_entries.is_some_and(|x| x[k]) && !short_exit {
-                broker.submit(OrderRequest {
-                    sizing: self.sizing,
-                    ..OrderRequest::market(s, Side::Sell, self.size)
-                })?;
+            } else if let Some(se) = self.short_entries {
+                if se[k] && !self.short_exits.is_some_and(|x| x[k]) {
+                    broker.submit(OrderRequest {
+                        sizing: self.sizing,
+                        ..OrderRequest::market(s, Side::Sell, self.size)
+                    })?;
+                }
             }
         }
         Ok(())
