@@ -218,6 +218,7 @@ def test_run_config_equals_keywords_and_crosses_once(ohlc: pd.DataFrame) -> None
         "limit_fill": "touch",
         "volume_limit": None,
         "instruments": {},
+        "price_limits": {},
     }
 
 

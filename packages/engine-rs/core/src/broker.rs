@@ -23,9 +23,11 @@ use crate::data::Bars;
 use crate::error::{EngineError, Result};
 use crate::instrument::Instrument;
 use crate::ledger::Ledger;
+use crate::limits::{self, Limits};
 use crate::matching::{cap_to_limit, evaluate, Path};
 use crate::orders::{FillFees, Link, OrderBook};
 use crate::rules::{check_all, code, Proposed, Reject, Rule};
+use crate::settlement::{self, Settlement};
 use crate::time::day_number;
 use crate::types::{
     Event, Fill, Level, Order, OrderEvent, OrderKind, OrderRequest, OrderStatus, Side, Sizing,
@@ -96,6 +98,12 @@ pub struct Broker {
     ts: i64,
     started: bool,
     scratch: Scratch,
+    /// Daily price bands (None: no symbol has a schedule).
+    limits: Option<Box<Limits>>,
+    /// T+n locks (None: no symbol has t_plus).
+    settle: Option<Box<Settlement>>,
+    /// Some symbol treats a bar without volume as suspended.
+    zero_volume_halts: bool,
 }
 
 impl Broker {
@@ -126,6 +134,15 @@ impl Broker {
                 if let Some(x) = set.multiplier {
                     inst.multiplier = x;
                 }
+                if let Some(x) = set.min_size {
+                    inst.min_size = x;
+                }
+                if let Some(x) = set.t_plus {
+                    inst.t_plus = x;
+                }
+                if let Some(x) = set.suspend_on_zero_volume {
+                    inst.suspend_on_zero_volume = x;
+                }
             }
             if !matched {
                 return Err(EngineError::config(format!(
@@ -136,9 +153,9 @@ impl Broker {
         }
         for inst in &instruments {
             let ok = |x: f64| x.is_finite() && x >= 0.0;
-            if !ok(inst.size_increment) || !ok(inst.tick_size) {
+            if !ok(inst.size_increment) || !ok(inst.tick_size) || !ok(inst.min_size) {
                 return Err(EngineError::config(format!(
-                    "instrument {}: size_increment and tick_size must be finite and >= 0",
+                    "instrument {}: size_increment, tick_size and min_size must be finite and >= 0",
                     inst.name
                 )));
             }
@@ -149,6 +166,9 @@ impl Broker {
                 )));
             }
         }
+        let limits = Self::limit_schedules(&cfg, &instruments)?;
+        let settle = Settlement::new(&instruments).map(Box::new);
+        let zero_volume_halts = instruments.iter().any(|i| i.suspend_on_zero_volume);
         let n = instruments.len();
         Ok(Self {
             fees: cfg.fee_schedule(),
@@ -169,7 +189,71 @@ impl Broker {
                 budget: vec![(usize::MAX, 0.0); n],
                 ..Scratch::default()
             },
+            limits,
+            settle,
+            zero_volume_halts,
         })
+    }
+
+    /// Each symbol's price-limit schedule from the configuration (by name, "*": all).
+    fn limit_schedules(cfg: &Config, instruments: &[Instrument]) -> Result<Option<Box<Limits>>> {
+        if cfg.price_limits.is_empty() {
+            return Ok(None);
+        }
+        let mut schedules = vec![Vec::new(); instruments.len()];
+        for (name, bands) in &cfg.price_limits {
+            let mut matched = false;
+            for (s, inst) in instruments.iter().enumerate() {
+                if name == "*" || &inst.name == name {
+                    matched = true;
+                    schedules[s].clone_from(bands);
+                }
+            }
+            if !matched {
+                return Err(EngineError::config(format!(
+                    "price limits for {name:?}, which is not a symbol of the data"
+                ))
+                .with_field("symbol", name.clone()));
+            }
+        }
+        let ticks = instruments.iter().map(|i| i.tick_size).collect();
+        Ok(Limits::new(schedules, ticks).map(Box::new))
+    }
+
+    /// Units of symbol `s` a sell may take today: the long position less what T+n locks.
+    pub fn sellable(&self, s: usize) -> f64 {
+        let held = self.ledger.position(s).max(0.0);
+        match self.settle.as_deref() {
+            Some(st) => st.sellable(s, held),
+            None => held,
+        }
+    }
+
+    /// A suspended bar of symbol `s` (data flag, or no volume where that halts trading).
+    #[inline]
+    fn halted(&self, bars: &Bars, t: usize, s: usize) -> bool {
+        (self.zero_volume_halts || !bars.extra.is_empty())
+            && limits::suspended(bars, t, s, self.instruments[s].suspend_on_zero_volume)
+    }
+
+    /// May order `i` meet bar `t`: not on a suspended bar, and rejected when its limit price
+    /// lies beyond the day's band.
+    fn may_meet(&mut self, book: &mut OrderBook, i: usize, bars: &Bars, t: usize) -> bool {
+        let s = book.order(i).symbol;
+        if self.halted(bars, t, s) {
+            return false;
+        }
+        let why = self
+            .limits
+            .as_deref()
+            .and_then(|l| l.outside(s, &self.instruments[s].name, book.order(i).kind));
+        match why {
+            Some(why) => {
+                self.reject(book, i, why);
+                false
+            }
+            None => true,
+        }
     }
 
     /// Name the symbols (in data order) for messages such as rejection reasons.
@@ -526,6 +610,15 @@ impl Broker {
         self.t = t;
         self.ts = bars.ts[t];
         self.started = true;
+        if self.limits.is_some() || self.settle.is_some() {
+            let day = day_number(bars.ts[t], self.cfg.day_offset_ns);
+            if let Some(l) = self.limits.as_deref_mut() {
+                l.begin_bar(bars, t, day);
+            }
+            if let Some(st) = self.settle.as_deref_mut() {
+                st.begin_bar(day);
+            }
+        }
         if self.book.has_working() {
             let mut book = std::mem::take(&mut self.book);
             self.scratch.later.clear();
@@ -556,6 +649,9 @@ impl Broker {
         }
         let ns = self.instruments.len();
         self.ledger.mark(&bars.close[t * ns..(t + 1) * ns]);
+        if let Some(l) = self.limits.as_deref_mut() {
+            l.end_bar(bars, t);
+        }
     }
 
     /// Trade same-bar orders at the close (`FillOn::Close` only) and record equity for bar `t`.
@@ -595,6 +691,12 @@ impl Broker {
         if !o.status.is_active() || !bars.has_bar(t, s) {
             return;
         }
+        if (self.limits.is_some() || self.zero_volume_halts || !bars.extra.is_empty())
+            && !self.may_meet(book, i, bars, t)
+        {
+            return;
+        }
+        let o = book.order(i);
         let k = bars.idx(t, s);
         let path = Path::at(if at_close {
             bars.close[k]
@@ -704,6 +806,12 @@ impl Broker {
         if !o.status.is_active() || !bars.has_bar(t, s) || o.tif.is_immediate() {
             return;
         }
+        if (self.limits.is_some() || self.zero_volume_halts || !bars.extra.is_empty())
+            && !self.may_meet(book, i, bars, t)
+        {
+            return;
+        }
+        let o = book.order(i);
         if self.scratch.paths[s].0 != t {
             let k = bars.idx(t, s);
             let path = Path::for_bar(
@@ -788,7 +896,7 @@ impl Broker {
                 units = units.min(cash / unit_value);
             }
             Side::Sell if !inst.shortable => {
-                units = units.min(self.ledger.position(o.symbol).max(0.0));
+                units = units.min(self.sellable(o.symbol));
             }
             Side::Sell => {}
         }
@@ -840,6 +948,12 @@ impl Broker {
     ) {
         let o = book.order(i);
         let (s, side, kind) = (o.symbol, o.side, o.kind);
+        if let Some(l) = self.limits.as_deref() {
+            let k = bars.idx(t, s);
+            if l.locked(s, side, bars.high[k], bars.low[k]) {
+                return; // no counterparty at the limit: the order keeps working
+            }
+        }
         let mut cap = f64::INFINITY;
         if o.reduce_only {
             let held = -side.sign() * self.ledger.position(s);
@@ -891,6 +1005,10 @@ impl Broker {
             }
         };
         let price = cap_to_limit(kind.limit_price(), side, slipped);
+        let price = match self.limits.as_deref() {
+            Some(l) => l.clamp(s, price),
+            None => price,
+        };
         if o.size.is_nan() {
             match self.resolve_units(o, price) {
                 Ok(units) => book.resolve_size(i, units),
@@ -946,6 +1064,19 @@ impl Broker {
         if let Err(why) = check_all(&self.rules, &proposed, &self.ledger.account(s), inst) {
             return self.reject(book, i, why);
         }
+        if inst.min_size > 0.0 || self.settle.is_some() {
+            let held = self.ledger.position(s);
+            let mut ok = Ok(());
+            if o.filled == 0.0 {
+                ok = settlement::check_min_size(side, o.size, held, inst);
+            }
+            if let (Ok(()), Side::Sell, Some(st)) = (&ok, side, self.settle.as_deref()) {
+                ok = st.check_sell(s, qty, held, inst);
+            }
+            if let Err(why) = ok {
+                return self.reject(book, i, why);
+            }
+        }
         let id = o.id;
         let slippage_cost = qty * (price - reference).abs() * inst.multiplier;
         self.ledger.apply_fill(
@@ -958,6 +1089,11 @@ impl Broker {
             slippage_cost,
             t,
         );
+        if side == Side::Buy {
+            if let Some(st) = self.settle.as_deref_mut() {
+                st.on_buy(s, qty.min(self.ledger.position(s).max(0.0)));
+            }
+        }
         self.fills.push(Fill {
             order_id: id,
             symbol: s,

@@ -38,6 +38,8 @@ pub struct Config {
     pub volume_limit: Option<f64>,
     /// Per-symbol instrument settings by symbol name ("*": every symbol), applied in order.
     pub instruments: Vec<(String, InstrumentSettings)>,
+    /// Dated price-limit schedules by symbol name ("*": every symbol), applied in order.
+    pub price_limits: Vec<(String, Vec<crate::limits::Band>)>,
 }
 
 /// Settings that override an instrument's defaults (None: keep).
@@ -49,6 +51,12 @@ pub struct InstrumentSettings {
     pub tick_size: Option<f64>,
     /// Cash value of one unit per point of price.
     pub multiplier: Option<f64>,
+    /// The smallest order size (a smaller sell only when it closes the position), 0: none.
+    pub min_size: Option<f64>,
+    /// Units bought become sellable this many trading days later, 0: at once.
+    pub t_plus: Option<u32>,
+    /// A bar without volume trades nothing.
+    pub suspend_on_zero_volume: Option<bool>,
 }
 
 impl Default for Config {
@@ -67,6 +75,7 @@ impl Default for Config {
             limit_fill: LimitFill::Touch,
             volume_limit: None,
             instruments: Vec::new(),
+            price_limits: Vec::new(),
         }
     }
 }
@@ -146,6 +155,9 @@ impl Config {
                 ))
                 .with_field("parameter", "volume_limit"));
             }
+        }
+        for (name, bands) in &self.price_limits {
+            crate::limits::check_schedule(name, bands)?;
         }
         Ok(())
     }

@@ -23,6 +23,12 @@ pub struct Instrument {
     /// May a sell take the position below zero?
     pub shortable: bool,
     pub market: Market,
+    /// The smallest order size (0: none); a smaller sell only when it closes the position.
+    pub min_size: f64,
+    /// Units bought become sellable this many trading days later (0: at once).
+    pub t_plus: u32,
+    /// A bar without volume trades nothing.
+    pub suspend_on_zero_volume: bool,
 }
 
 impl Instrument {
@@ -34,6 +40,9 @@ impl Instrument {
             multiplier: 1.0,
             shortable: false,
             market: Market::Generic,
+            min_size: 0.0,
+            t_plus: 0,
+            suspend_on_zero_volume: false,
         }
     }
 }

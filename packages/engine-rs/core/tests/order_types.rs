@@ -676,6 +676,7 @@ fn instrument_settings_from_the_config_by_symbol() {
                 size_increment: Some(100.0),
                 tick_size: Some(0.01),
                 multiplier: None,
+                ..Default::default()
             },
         )],
         ..cfg()
