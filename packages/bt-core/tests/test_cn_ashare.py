@@ -126,6 +126,31 @@ def test_unknown_codes_name_the_symbol_unless_the_table_gives_the_board() -> Non
         ).to_engine(symbols=["600000.SH"], times=idx)
 
 
+def test_an_instrument_table_as_bt_data_hands_it_over() -> None:
+    # The shape of bt_data's read_instruments(): nullable booleans, NaT dates, NaN numbers.
+    table = pd.DataFrame(
+        {
+            "symbol": ["600000.SH", "688981.SH"],
+            "board": [None, "star"],
+            "st": pd.array([pd.NA, True], dtype="boolean"),
+            "listing_date": pd.to_datetime([None, "2024-01-03"]),
+            "lot": [np.nan, np.nan],
+            "min_size": [np.nan, 300.0],
+            "tick": [0.01, np.nan],
+            "name": ["Bank", None],
+        }
+    )
+    idx = pd.bdate_range("2024-01-02", periods=8)
+    d = RunConfig(market="cn_ashare", market_options={"instruments": table}).to_engine(
+        symbols=["600000.SH", "688981.SH"], times=idx
+    )
+    assert d["instruments"]["688981.SH"]["min_size"] == 300.0
+    assert d["price_limits"]["688981.SH"][0]["up"] is None
+    assert d["price_limits"]["600000.SH"] == [
+        {"from": pd.Timestamp("1996-12-16").value, "up": 0.1, "down": 0.1}
+    ]
+
+
 def test_main_board_buys_in_lots_and_rounds_value_orders_down() -> None:
     r = run(
         daily([flat(10.0)] * 3),
@@ -294,8 +319,9 @@ def test_zero_volume_bar_is_suspended() -> None:
     assert r.equity.iloc[1] == 1_000_000.0
 
 
-def test_suspended_flag_column() -> None:
-    data = daily([flat(10.0), flat(10.2), flat(10.4)], suspended=[0.0, 1.0, 0.0])
+@pytest.mark.parametrize("column", ["suspended", "suspend_flag"])
+def test_suspended_flag_column(column: str) -> None:
+    data = daily([flat(10.0), flat(10.2), flat(10.4)], **{column: [0.0, 1.0, 0.0]})
     r = run(data, {0: lambda s: s.buy(100)})
     assert r.fills["price"].tolist() == [10.4]
 
@@ -433,3 +459,20 @@ def test_run_signals_and_run_weights_honour_t_plus_and_lots() -> None:
     assert r.fills["size"].tolist()[0] % 100 == 0
     assert r.fills["side"].tolist()[0] == "buy"
     assert (r.orders["reason_code"] == "t_plus").any()
+
+
+def test_the_example_runs_and_shows_the_rules() -> None:
+    import runpy
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "examples" / "run_cn_ashare.py"
+    mod = runpy.run_path(str(path))
+    bt = Backtest(
+        mod["sample_bars"](), mod["Rotate"], cash=1_000_000, fill_on="close", market="cn_ashare"
+    )
+    r = bt.run()
+    assert (r.orders["reason_code"] == "t_plus").any()
+    star = r.fills[r.fills["symbol"] == "688981.SH"]
+    # No fill on the STAR symbol's locked limit-up day (its 6th bar).
+    assert bt.data.index[5] not in set(star["datetime"])
+    assert (r.fills.loc[r.fills["symbol"] == "600000.SH", "size"] % 100 == 0).all()

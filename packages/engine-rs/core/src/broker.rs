@@ -104,6 +104,8 @@ pub struct Broker {
     settle: Option<Box<Settlement>>,
     /// Some symbol treats a bar without volume as suspended.
     zero_volume_halts: bool,
+    /// Bars may be suspended (a zero-volume rule or a suspended-flag column in the data).
+    halts: bool,
 }
 
 impl Broker {
@@ -192,6 +194,7 @@ impl Broker {
             limits,
             settle,
             zero_volume_halts,
+            halts: zero_volume_halts,
         })
     }
 
@@ -232,8 +235,7 @@ impl Broker {
     /// A suspended bar of symbol `s` (data flag, or no volume where that halts trading).
     #[inline]
     fn halted(&self, bars: &Bars, t: usize, s: usize) -> bool {
-        (self.zero_volume_halts || !bars.extra.is_empty())
-            && limits::suspended(bars, t, s, self.instruments[s].suspend_on_zero_volume)
+        self.halts && limits::suspended(bars, t, s, self.instruments[s].suspend_on_zero_volume)
     }
 
     /// May order `i` meet bar `t`: not on a suspended bar, and rejected when its limit price
@@ -610,6 +612,9 @@ impl Broker {
         self.t = t;
         self.ts = bars.ts[t];
         self.started = true;
+        if !bars.extra.is_empty() {
+            self.halts = self.zero_volume_halts || limits::has_flag_column(bars);
+        }
         if self.limits.is_some() || self.settle.is_some() {
             let day = day_number(bars.ts[t], self.cfg.day_offset_ns);
             if let Some(l) = self.limits.as_deref_mut() {
@@ -691,9 +696,7 @@ impl Broker {
         if !o.status.is_active() || !bars.has_bar(t, s) {
             return;
         }
-        if (self.limits.is_some() || self.zero_volume_halts || !bars.extra.is_empty())
-            && !self.may_meet(book, i, bars, t)
-        {
+        if (self.halts || self.limits.is_some()) && !self.may_meet(book, i, bars, t) {
             return;
         }
         let o = book.order(i);
@@ -806,9 +809,7 @@ impl Broker {
         if !o.status.is_active() || !bars.has_bar(t, s) || o.tif.is_immediate() {
             return;
         }
-        if (self.limits.is_some() || self.zero_volume_halts || !bars.extra.is_empty())
-            && !self.may_meet(book, i, bars, t)
-        {
+        if (self.halts || self.limits.is_some()) && !self.may_meet(book, i, bars, t) {
             return;
         }
         let o = book.order(i);

@@ -196,7 +196,17 @@ impl Limits {
     }
 }
 
-/// True when symbol `s` trades nothing on bar `t`: the data's `suspended` column is non-zero
+/// Names of a suspended-flag data column: ours, and bt-data's (xtdata's `suspendFlag`).
+pub const SUSPENDED_COLUMNS: [&str; 2] = ["suspended", "suspend_flag"];
+
+/// Does the data carry a suspended-flag column?
+pub fn has_flag_column(bars: &Bars) -> bool {
+    bars.extra
+        .iter()
+        .any(|c| SUSPENDED_COLUMNS.contains(&c.name.as_str()))
+}
+
+/// True when symbol `s` trades nothing on bar `t`: the data's suspended flag is non-zero
 /// there, or (when `zero_volume` is set) the bar has no volume.
 #[inline]
 pub fn suspended(bars: &Bars, t: usize, s: usize, zero_volume: bool) -> bool {
@@ -205,9 +215,10 @@ pub fn suspended(bars: &Bars, t: usize, s: usize, zero_volume: bool) -> bool {
         return true;
     }
     !bars.extra.is_empty()
-        && bars
-            .extra("suspended")
-            .is_some_and(|c| c[k] != 0.0 && !c[k].is_nan())
+        && SUSPENDED_COLUMNS
+            .iter()
+            .filter_map(|name| bars.extra(name))
+            .any(|c| c[k] != 0.0 && !c[k].is_nan())
 }
 
 #[cfg(test)]

@@ -294,7 +294,8 @@ def instrument_table(table: Any) -> dict[str, dict[str, Any]]:
 
 
 def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT
+    # None, NaN, NaT and pandas' NA (a nullable column's empty cell) all mean "not given".
+    return v is None or (not isinstance(v, str) and np.ndim(v) == 0 and bool(pd.isna(v)))
 
 
 def options(raw: Mapping[str, Any] | None) -> AShareOptions:
