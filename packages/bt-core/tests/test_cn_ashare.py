@@ -6,6 +6,7 @@ change; T+1 as a property; the vectorized drivers under the same rules."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -145,6 +146,9 @@ def test_an_instrument_table_as_bt_data_hands_it_over() -> None:
         symbols=["600000.SH", "688981.SH"], times=idx
     )
     assert d["instruments"]["688981.SH"]["min_size"] == 300.0
+    saved = RunConfig(market="cn_ashare", market_options={"instruments": table})
+    json.dumps(saved.to_dict())  # the table is kept as plain values
+    assert saved.market_options["instruments"]["688981.SH"]["listing_date"] == "2024-01-03"
     assert d["price_limits"]["688981.SH"][0]["up"] is None
     assert d["price_limits"]["600000.SH"] == [
         {"from": pd.Timestamp("1996-12-16").value, "up": 0.1, "down": 0.1}
@@ -271,6 +275,19 @@ def test_main_board_st_band_five_percent_before_2025_07_07_ten_from_then() -> No
     assert r.fills["datetime"].tolist() == [pd.Timestamp("2025-07-07", tz="UTC")]
     r = _st_run(10.50)
     assert codes(r) == [None, None]
+
+
+def test_chinext_band_ten_percent_before_2020_08_24_twenty_from_then() -> None:
+    dates = ["2020-08-20", "2020-08-21", "2020-08-24", "2020-08-25"]
+    data = daily([flat(10.0)] * 4, dates=dates)
+    plan = {
+        0: lambda s: s.buy(100, limit=11.5, tif="day"),
+        1: lambda s: s.buy(100, limit=11.5, tif="day"),
+    }
+    r = run(data, plan, symbol="300750.SZ")
+    # Met 2020-08-21: band [9.00, 11.00], rejected; met 2020-08-24: [8.00, 12.00], fills.
+    assert codes(r) == ["price_limit", None]
+    assert r.fills["datetime"].tolist() == [pd.Timestamp("2020-08-24", tz="UTC")]
 
 
 def test_new_listing_first_five_trading_days_without_limit_on_star() -> None:

@@ -298,6 +298,15 @@ class RunConfig(BaseModel):
             )
         return float(v)
 
+    @field_validator("market_options", mode="before")
+    @classmethod
+    def _plain_table(cls, v: Any) -> Any:
+        # A table given as a DataFrame is kept as plain rows: the configuration stays
+        # comparable and saveable as JSON.
+        if isinstance(v, Mapping) and "instruments" in v:
+            return {**v, "instruments": markets.cn_ashare.instrument_table(v["instruments"])}
+        return v
+
     @model_validator(mode="after")
     def _engine_accepts(self) -> RunConfig:
         # The engine's own rules (ranges, limits): one definition, in Rust.

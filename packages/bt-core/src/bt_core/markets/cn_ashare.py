@@ -281,7 +281,7 @@ def instrument_table(table: Any) -> dict[str, dict[str, Any]]:
         rows: dict[str, dict[str, Any]] = {}
         for rec in table.to_dict("records"):
             sym = str(rec.pop("symbol"))
-            rows[sym] = {k: (None if _missing(v) else v) for k, v in rec.items() if k in known}
+            rows[sym] = {k: _plain(v) for k, v in rec.items() if k in known}
             if rows[sym].get("st") is None:
                 rows[sym].pop("st", None)
         return rows
@@ -291,6 +291,18 @@ def instrument_table(table: Any) -> dict[str, dict[str, Any]]:
         "market_options.instruments must be a mapping of symbol -> facts or a DataFrame",
         parameter="market_options.instruments",
     )
+
+
+def _plain(v: Any) -> Any:
+    """A table cell as a plain Python value (so that a configuration holding the table can be
+    saved as JSON): None when missing, dates as ISO text, numpy scalars as Python ones."""
+    if _missing(v):
+        return None
+    if isinstance(v, (pd.Timestamp, date)):
+        return pd.Timestamp(v).date().isoformat()
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
 
 
 def _missing(v: Any) -> bool:
