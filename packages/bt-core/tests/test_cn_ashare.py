@@ -190,6 +190,17 @@ def test_t_plus_one_on_intraday_bars_counts_trading_days_not_bars() -> None:
     assert r.fills["datetime"].dt.day.tolist() == [2, 3]
 
 
+def test_a_bracket_stop_waits_for_t_plus_one_instead_of_failing() -> None:
+    times = ["2024-01-02 01:30", "2024-01-02 03:00", "2024-01-02 05:00", "2024-01-03 01:30"]
+    rows = [flat(10.0), (10.0, 10.0, 9.2, 9.3), flat(9.3), flat(9.2)]
+    r = run(daily(rows, dates=times), {0: lambda s: s.buy(100, sl=9.5)})
+    # The stop is reached on the day of the entry (bar 1) but the shares are locked: it fills
+    # at the next trading day's open.
+    assert r.fills["price"].tolist() == [10.0, 9.2]
+    assert r.fills["datetime"].iloc[1] == pd.Timestamp("2024-01-03 01:30", tz="UTC")
+    assert "t_plus" not in codes(r)
+
+
 # ----- STAR minimum and odd lots ------------------------------------------------------------
 def test_star_buys_at_least_200_then_any_share_and_an_odd_remainder_closes() -> None:
     plan = {

@@ -970,6 +970,14 @@ impl Broker {
                 return;
             }
             cap = held;
+            if let (Side::Sell, Some(st)) = (side, self.settle.as_deref()) {
+                // An exit waits for the shares T+n still locks (it protects them once they
+                // settle) rather than being rejected.
+                cap = cap.min(st.sellable(s, held));
+                if cap <= 0.0 {
+                    return;
+                }
+            }
         }
         if let Some(share) = self.cfg.volume_limit {
             if self.scratch.budget[s].0 != t {
