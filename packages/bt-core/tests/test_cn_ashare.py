@@ -268,14 +268,14 @@ def test_pre_close_column_is_the_reference() -> None:
     assert codes(r) == ["price_limit"]  # band [8.55, 10.45]
 
 
-def _st_run(limit: float) -> Any:
+def _st_run(limit: float, **options: Any) -> Any:
     dates = ["2025-07-03", "2025-07-04", "2025-07-07", "2025-07-08"]
     data = daily([flat(10.0), flat(10.0), flat(10.0), flat(10.0)], dates=dates)
     plan = {
         0: lambda s: s.buy(100, limit=limit, tif="day"),
         1: lambda s: s.buy(100, limit=limit, tif="day"),
     }
-    opts = {"instruments": {"600000.SH": {"st": True}}}
+    opts = {"instruments": {"600000.SH": {"st": True}}, **options}
     return run(data, plan, market_options=opts)
 
 
@@ -286,6 +286,10 @@ def test_main_board_st_band_five_percent_before_2025_07_07_ten_from_then() -> No
     assert r.fills["datetime"].tolist() == [pd.Timestamp("2025-07-07", tz="UTC")]
     r = _st_run(10.50)
     assert codes(r) == [None, None]
+    # The table is the user's to replace: an ST band of 5 % through 2025-07-07.
+    later = {"main": (("1998-04-22", 0.05, 0.05), ("2025-07-08", 0.10, 0.10))}
+    r = _st_run(10.51, st_limits=later)
+    assert codes(r) == ["price_limit", "price_limit"]
 
 
 def test_chinext_band_ten_percent_before_2020_08_24_twenty_from_then() -> None:

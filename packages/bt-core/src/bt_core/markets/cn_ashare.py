@@ -126,9 +126,12 @@ LIMITS: dict[str, Rows] = {
 
 #: Daily price limits of risk-warning (ST, *ST) stocks by board.
 ST_LIMITS: dict[str, Rows] = {
-    # Main board: +-5 % since the risk-warning rules of 1998; +-10 % like the rest of the
-    # main board from 2025-07-07 (SSE/SZSE notices on adjusting the price-limit ratio of
-    # main-board risk-warning stocks, consulted 2025-06-27, in force 2025-07-07).
+    # Main board: +-5 % since the risk-warning rules of 1998-04-22; +-10 % like the rest of
+    # the main board after the SSE/SZSE "notice on adjusting the price-limit ratio of
+    # main-board risk-warning stocks" (draft published 2025-06-27, Xinhua / China Securities
+    # Journal of that day). The date in force here, 2025-07-07, is the first trading day
+    # after the consultation closed (2025-07-04); it was not confirmed against the exchanges'
+    # final notice: replace it with market_options={"st_limits": ...} if yours differs.
     "main": (("1998-04-22", 0.05, 0.05), ("2025-07-07", 0.10, 0.10)),
     # ChiNext: +-5 % before the registration reform, +-20 % from 2020-08-24 (SZSE ChiNext
     # trading rules 2020).
@@ -245,6 +248,8 @@ class AShareOptions(BaseModel):
         t_plus: trading days before bought shares may be sold (A-shares: 1).
         instruments: per-symbol facts (:class:`AShareInstrument`), a mapping of symbol to
             facts or a DataFrame with a ``symbol`` column (e.g. bt-data's instrument table).
+        limits, st_limits: replace the price-limit tables by board (rows of ``(from date, up,
+            down)`` as in ``LIMITS`` / ``ST_LIMITS``; a board not given keeps the preset's).
         stamp_duty, transfer_fee, handling_fee_rates: replace the dated tables (same row
             shapes as ``STAMP_DUTY`` / ``TRANSFER_FEE`` / ``HANDLING_FEE``).
     """
@@ -255,6 +260,8 @@ class AShareOptions(BaseModel):
     commission_min: float = Field(COMMISSION_MIN, ge=0)
     handling_fee: bool = True
     t_plus: int = Field(1, ge=0)
+    limits: dict[str, Rows] = Field(default_factory=lambda: dict(LIMITS))
+    st_limits: dict[str, Rows] = Field(default_factory=lambda: dict(ST_LIMITS))
     instruments: dict[str, AShareInstrument] = Field(default_factory=dict)
     stamp_duty: tuple[tuple[str, str | None, float, str], ...] = STAMP_DUTY
     transfer_fee: tuple[tuple[str, str | None, float], ...] = TRANSFER_FEE
@@ -354,9 +361,15 @@ def _nth_trading_day(start: date, n: int, days: np.ndarray) -> date:
 
 
 def _schedule(
-    board: str, st: bool, listing: date | None, days: np.ndarray, offset_ns: int
+    opt: AShareOptions,
+    board: str,
+    st: bool,
+    listing: date | None,
+    days: np.ndarray,
+    offset_ns: int,
 ) -> list[dict[str, Any]]:
-    base = list((ST_LIMITS if st else LIMITS)[board])
+    table = opt.st_limits if st else opt.limits
+    base = list(table.get(board, (ST_LIMITS if st else LIMITS)[board]))
     if listing is None:
         return _rows_to_bands(tuple(base), offset_ns)
     rules = [r for d, r in NEW_LISTING[board] if date.fromisoformat(d) <= listing]
@@ -437,7 +450,7 @@ def expand(
             "t_plus": opt.t_plus,
             "suspend_on_zero_volume": True,
         }
-        limits[sym] = _schedule(board, facts.st, facts.listing_date, days, offset_ns)
+        limits[sym] = _schedule(opt, board, facts.st, facts.listing_date, days, offset_ns)
     skip = set(user_fee_names)
     fees = [f for f in _fee_lines(opt, use_commission) if f["name"] not in skip]
     if len(days):
