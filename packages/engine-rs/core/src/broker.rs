@@ -106,6 +106,8 @@ pub struct Broker {
     zero_volume_halts: bool,
     /// Bars may be suspended (a zero-volume rule or a suspended-flag column in the data).
     halts: bool,
+    /// Price limits or T+n are on: the per-bar market hook runs.
+    hooks: bool,
 }
 
 impl Broker {
@@ -170,6 +172,7 @@ impl Broker {
         }
         let limits = Self::limit_schedules(&cfg, &instruments)?;
         let settle = Settlement::new(&instruments).map(Box::new);
+        let hooks = limits.is_some() || settle.is_some();
         let zero_volume_halts = instruments.iter().any(|i| i.suspend_on_zero_volume);
         let n = instruments.len();
         Ok(Self {
@@ -195,6 +198,7 @@ impl Broker {
             settle,
             zero_volume_halts,
             halts: zero_volume_halts,
+            hooks,
         })
     }
 
@@ -611,18 +615,13 @@ impl Broker {
     pub fn begin_bar(&mut self, bars: &Bars, t: usize) {
         self.t = t;
         self.ts = bars.ts[t];
-        self.started = true;
-        if !bars.extra.is_empty() {
+        if !self.started {
+            // A run's data keep their columns: look for a suspended flag once.
             self.halts = self.zero_volume_halts || limits::has_flag_column(bars);
         }
-        if self.limits.is_some() || self.settle.is_some() {
-            let day = day_number(bars.ts[t], self.cfg.day_offset_ns);
-            if let Some(l) = self.limits.as_deref_mut() {
-                l.begin_bar(bars, t, day);
-            }
-            if let Some(st) = self.settle.as_deref_mut() {
-                st.begin_bar(day);
-            }
+        self.started = true;
+        if self.hooks {
+            self.market_day(bars, t);
         }
         if self.book.has_working() {
             let mut book = std::mem::take(&mut self.book);
@@ -654,8 +653,17 @@ impl Broker {
         }
         let ns = self.instruments.len();
         self.ledger.mark(&bars.close[t * ns..(t + 1) * ns]);
+    }
+
+    /// The day's price bands and the T+n releases, before bar `t` trades.
+    #[inline(never)]
+    fn market_day(&mut self, bars: &Bars, t: usize) {
+        let day = day_number(bars.ts[t], self.cfg.day_offset_ns);
         if let Some(l) = self.limits.as_deref_mut() {
-            l.end_bar(bars, t);
+            l.begin_bar(bars, t, day);
+        }
+        if let Some(st) = self.settle.as_deref_mut() {
+            st.begin_bar(day);
         }
     }
 

@@ -69,8 +69,9 @@ pub fn check_schedule(name: &str, bands: &[Band]) -> Result<()> {
 pub struct Limits {
     schedules: Vec<Vec<Band>>,
     ticks: Vec<f64>,
-    /// Last close seen of each symbol (NaN: none yet).
+    /// Last close seen of each symbol (NaN: none yet), from the bars before `seen`.
     last_close: Vec<f64>,
+    seen: usize,
     /// Today's (down, up) prices; NaN: no limit today.
     band: Vec<(f64, f64)>,
     day: i64,
@@ -96,13 +97,25 @@ impl Limits {
             schedules,
             ticks,
             last_close: vec![f64::NAN; n],
+            seen: 0,
             band: vec![(f64::NAN, f64::NAN); n],
             day: i64::MIN,
         })
     }
 
-    /// On a new trading day `day`, fix each symbol's band from its reference close.
+    /// Before bar `t` of trading day `day` trades: take in the closes of the bars since the
+    /// last call (those a driver skipped too) and, on a new day, fix each symbol's band from
+    /// its reference close.
     pub fn begin_bar(&mut self, bars: &Bars, t: usize, day: i64) {
+        let ns = bars.n_symbols;
+        for u in self.seen..t {
+            for (s, c) in bars.close[u * ns..(u + 1) * ns].iter().enumerate() {
+                if !c.is_nan() {
+                    self.last_close[s] = *c;
+                }
+            }
+        }
+        self.seen = self.seen.max(t);
         if day == self.day {
             return;
         }
@@ -127,16 +140,6 @@ impl Limits {
                 }
                 _ => (f64::NAN, f64::NAN),
             };
-        }
-    }
-
-    /// Remember bar `t`'s closes (the references of the next day).
-    pub fn end_bar(&mut self, bars: &Bars, t: usize) {
-        let ns = bars.n_symbols;
-        for (s, c) in bars.close[t * ns..(t + 1) * ns].iter().enumerate() {
-            if !c.is_nan() {
-                self.last_close[s] = *c;
-            }
         }
     }
 
@@ -258,7 +261,6 @@ mod tests {
         let mut l = Limits::new(sched, vec![0.01]).unwrap();
         l.begin_bar(&bars, 0, 0);
         assert_eq!(l.band(0), None, "no reference on the first bar");
-        l.end_bar(&bars, 0);
         l.begin_bar(&bars, 1, 1);
         let (down, up) = l.band(0).unwrap();
         // 10.05 x 1.1 = 11.055 -> 11.06, 10.05 x 0.9 = 9.045 -> 9.05.
@@ -293,10 +295,8 @@ mod tests {
         ]];
         let mut l = Limits::new(sched, vec![0.01]).unwrap();
         l.begin_bar(&bars, 0, 0);
-        l.end_bar(&bars, 0);
         l.begin_bar(&bars, 1, 1);
         assert_eq!(l.band(0).map(|b| (b.1 * 100.0).round()), Some(2200.0));
-        l.end_bar(&bars, 1);
         l.begin_bar(&bars, 2, 2);
         assert_eq!(l.band(0), None, "the no-limit row from ts 200");
     }
