@@ -508,3 +508,26 @@ def test_the_example_runs_and_shows_the_rules() -> None:
     # No fill on the STAR symbol's locked limit-up day (its 6th bar).
     assert bt.data.index[5] not in set(star["datetime"])
     assert (r.fills.loc[r.fills["symbol"] == "600000.SH", "size"] % 100 == 0).all()
+
+
+def test_the_batch_sweep_runs_under_the_preset_like_a_single_run() -> None:
+    rng = np.random.default_rng(1)
+    idx = pd.bdate_range("2023-01-02", periods=300)
+    c = np.round(10 * np.exp(np.cumsum(rng.normal(0, 0.02, 300))), 2)
+    o = np.r_[c[0], c[:-1]]
+    df = pd.DataFrame(
+        {
+            "datetime": idx,
+            "open": o,
+            "high": np.maximum(o, c),
+            "low": np.minimum(o, c),
+            "close": c,
+            "volume": 1e6,
+        }
+    )
+    bt = Backtest(df, "sma_cross", symbol="600000.SH", market="cn_ashare", cash=100_000)
+    single = bt.run(fast=5, slow=20)
+    assert (single.fills["size"] % 100 == 0).all()
+    table = bt.optimize({"fast": [5, 8], "slow": [20, 30]}, backend="rust").table
+    row = table[(table["fast"] == 5) & (table["slow"] == 20)].iloc[0]
+    assert row["final_equity"] == single.equity.iloc[-1]
