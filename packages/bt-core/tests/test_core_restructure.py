@@ -224,6 +224,7 @@ def test_run_config_equals_keywords_and_crosses_once(ohlc: pd.DataFrame) -> None
         "max_leverage": None,
         "allow_short": False,
         "borrow_rate": 0.0,
+        "price_limits": {},
     }
 
 

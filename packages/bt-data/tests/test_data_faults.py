@@ -276,7 +276,7 @@ def test_an_empty_duckdb_database_becomes_a_store(tmp_path: Path) -> None:
     path = tmp_path / "empty.duckdb"
     duckdb.connect(str(path)).close()
     store = BarStore(path)
-    assert store.schema_version() == 1 and store.count() == 0
+    assert store.schema_version() == 2 and store.count() == 0
     assert store.write(minute_bars("AAA.SH", 3), period="1m") == 3
     assert BarStore(path).count() == 3
 
@@ -354,7 +354,7 @@ def check_read_only_store(path: Path, source: Path, tmp_path: Path, spy: Connect
         store.read(period="1m", extra=True), original.read(period="1m", extra=True)
     )
     pd.testing.assert_frame_equal(store.coverage(), original.coverage())
-    assert store.symbols() == ["AAA.SH"] and store.count() == 50 and store.schema_version() == 1
+    assert store.symbols() == ["AAA.SH"] and store.count() == 50 and store.schema_version() == 2
     assert len(store.absent()) == 1
     store.check_integrity()
     assert store.export(tmp_path / "out.csv", period="1m") == 50

@@ -53,7 +53,7 @@ def test_default_path_env_and_argument(tmp_path: Path, monkeypatch: pytest.Monke
 
 def test_schema_version_and_newer_schema_refused(store_path: Path) -> None:
     store = BarStore(store_path)
-    assert store.schema_version() == 1
+    assert store.schema_version() == 2
     import duckdb
 
     con = duckdb.connect(str(store_path))

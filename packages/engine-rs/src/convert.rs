@@ -1,6 +1,7 @@
 //! Text <-> engine enums and Python settings -> `Config`, each in exactly one place.
 
 use bt_engine_core::costs::{FeeKind, FeeLine, FeeRule, Sides, Slippage};
+use bt_engine_core::limits::Band;
 use bt_engine_core::matching::{BarPath, LimitFill};
 use bt_engine_core::types::{Bracket, Level};
 use bt_engine_core::{
@@ -174,7 +175,7 @@ pub fn limit_fill_name(l: LimitFill) -> &'static str {
 }
 
 /// The settings a run's configuration may carry into the engine.
-pub const CONFIG_KEYS: [&str; 19] = [
+pub const CONFIG_KEYS: [&str; 20] = [
     "cash",
     "commission",
     "commission_min",
@@ -194,6 +195,7 @@ pub const CONFIG_KEYS: [&str; 19] = [
     "max_leverage",
     "allow_short",
     "borrow_rate",
+    "price_limits",
 ];
 
 /// `{symbol or "*": {size_increment, tick_size, multiplier}}` -> instrument settings.
@@ -253,17 +255,90 @@ fn instruments(v: &Bound<'_, PyAny>) -> PyResult<Vec<(String, InstrumentSettings
                 "borrow_rate" => set.borrow_rate = Some(x),
                 "margin_initial" => set.margin_initial = Some(x),
                 "margin_maintenance" => set.margin_maintenance = Some(x),
+                "min_size" => set.min_size = Some(x),
+                "t_plus" if x.fract() == 0.0 && x <= 1000.0 => set.t_plus = Some(x as u32),
+                "t_plus" => {
+                    return Err(config_error(
+                        "instruments",
+                        format!("instruments[{name:?}].t_plus must be a whole number of trading days, got {x}"),
+                    ))
+                }
+                "suspend_on_zero_volume" => set.suspend_on_zero_volume = Some(x != 0.0),
                 other => {
                     return Err(config_error(
                         "instruments",
                         format!(
-                            "instruments[{name:?}]: unknown setting {other:?}; known: size_increment, tick_size, multiplier, allow_short, borrow_rate, margin_initial, margin_maintenance"
+                            "instruments[{name:?}]: unknown setting {other:?}; known: size_increment, tick_size, multiplier, allow_short, borrow_rate, margin_initial, margin_maintenance, min_size, t_plus, suspend_on_zero_volume"
                         ),
                     ))
                 }
             }
         }
         out.push((name, set));
+    }
+    Ok(out)
+}
+
+/// `{symbol or "*": [{from, up, down} or {from, pct}, ...]}` -> dated price-limit schedules
+/// (`from`: ns since the epoch or None for always; no figures: no limit from then on).
+fn price_limits(v: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Vec<Band>)>> {
+    let err = |what: String| config_error("price_limits", what);
+    let d = v.cast::<PyDict>().map_err(|_| {
+        err(
+            "parameter price_limits must be a dict of {symbol: [{from, up, down}, ...]}"
+                .to_string(),
+        )
+    })?;
+    let mut out = Vec::with_capacity(d.len());
+    for (k, rows) in d.iter() {
+        let name: String = k.extract()?;
+        let rows = rows
+            .cast::<PyList>()
+            .map_err(|_| err(format!("price_limits[{name:?}] must be a list of bands")))?;
+        let mut bands = Vec::with_capacity(rows.len());
+        for (j, row) in rows.iter().enumerate() {
+            let at = format!("price_limits[{name:?}][{j}]");
+            let row = row
+                .cast::<PyDict>()
+                .map_err(|_| err(format!("{at} must be a dict")))?;
+            let mut band = Band::none(i64::MIN);
+            let mut pct = None;
+            for (key, x) in row.iter() {
+                let key: String = key.extract()?;
+                if x.is_none() {
+                    continue;
+                }
+                let number = || {
+                    x.extract::<f64>()
+                        .map_err(|_| err(format!("{at}.{key} must be a number, got {x}")))
+                };
+                match key.as_str() {
+                    "from" => {
+                        band.from_ns = x.extract::<i64>().map_err(|_| {
+                            err(format!(
+                                "{at}.from must be a time in ns since the epoch, got {x}"
+                            ))
+                        })?
+                    }
+                    "up" => band.up = number()?,
+                    "down" => band.down = number()?,
+                    "pct" => pct = Some(number()?),
+                    other => {
+                        return Err(err(format!(
+                            "{at}: unknown key {other:?}; known: from, up, down, pct"
+                        )))
+                    }
+                }
+            }
+            if let Some(p) = pct {
+                if !band.up.is_nan() || !band.down.is_nan() {
+                    return Err(err(format!("{at}: give pct or up/down, not both")));
+                }
+                (band.up, band.down) = (p, p);
+            }
+            bands.push(band);
+        }
+        out.push((name, bands));
     }
     Ok(out)
 }
@@ -464,6 +539,8 @@ pub fn config(d: Option<&Bound<'_, PyDict>>) -> PyResult<Config> {
             "limit_fill" => cfg.limit_fill = limit_fill(&v.extract::<String>()?)?,
             "instruments" if v.is_none() => cfg.instruments = Vec::new(),
             "instruments" => cfg.instruments = instruments(&v)?,
+            "price_limits" if v.is_none() => cfg.price_limits = Vec::new(),
+            "price_limits" => cfg.price_limits = price_limits(&v)?,
             "volume_limit" if v.is_none() => cfg.volume_limit = None,
             "volume_limit" => cfg.volume_limit = Some(num("volume_limit")?),
             "fill_on" => cfg.fill_on = fill_on(&v.extract::<String>()?)?,

@@ -306,6 +306,12 @@ impl Engine {
         self.check_symbol(symbol)?;
         self.with_broker(|b| b.position(symbol))
     }
+    /// Units of `symbol` a sell may take now: the long position less the units T+n still
+    /// locks.
+    fn sellable(&self, symbol: usize) -> PyResult<f64> {
+        self.check_symbol(symbol)?;
+        self.with_broker(|b| b.sellable(symbol))
+    }
     /// The last close seen of `symbol` (NaN before its first bar).
     fn last_price(&self, symbol: usize) -> PyResult<f64> {
         self.check_symbol(symbol)?;

@@ -144,9 +144,12 @@ class Backtest:
             day_offset_hours=day_offset_hours,
             **settings,
         )
-        self._engine_config = self.config.to_engine()
         self.strategy = strategy
         self.data: MarketData = load_data(data, symbol=symbol)
+        # After the data: a market preset expands with its symbols and calendar.
+        self._engine_config = self.config.to_engine(
+            symbols=self.data.symbols, times=self.data.index
+        )
         self.benchmark = _utc_series(benchmark) if benchmark is not None else None
 
     @property

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 import bt_engine
+from bt_core import markets
 from bt_core.errors import BtCoreError, ParameterError, engine_errors
 
 if sys.version_info >= (3, 11):
@@ -153,6 +154,12 @@ class InstrumentSpec(BaseModel):
         borrow_rate: annual rate paid on the value of a short in this symbol.
         margin_initial, margin_maintenance: this symbol's margin rates (fractions of the
             position's value; e.g. 0.1 and 0.08 for a future), overriding the account's.
+        min_size: the smallest order size (e.g. 200 shares on Shanghai's STAR market); a
+            smaller sell is allowed only when it closes the whole position. 0: none.
+        t_plus: units bought become sellable this many trading days later (A-shares: 1);
+            a sell of locked units is rejected (code ``t_plus``), a value or percent sell is
+            sized down to the sellable units. 0: at once.
+        suspend_on_zero_volume: a bar without volume trades nothing (suspended).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -164,6 +171,35 @@ class InstrumentSpec(BaseModel):
     borrow_rate: float | None = None
     margin_initial: float | None = None
     margin_maintenance: float | None = None
+    min_size: float | None = None
+    t_plus: int | None = None
+    suspend_on_zero_volume: bool | None = None
+
+
+class PriceBand(BaseModel):
+    """One row of a dated price-limit schedule: from ``from`` on, a day's prices stay within
+    ``reference x (1 - down)`` and ``reference x (1 + up)`` rounded to the tick (reference:
+    the symbol's last close of a previous trading day, or the data's ``pre_close`` column).
+    ``pct`` is shorthand for ``up = down = pct``; no figures: no limit from then on.
+
+    Attributes:
+        from_: a date or time on the run's clock (key ``from``); None: from the start.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    from_: Any = Field(default=None, alias="from")
+    up: float | None = None
+    down: float | None = None
+    pct: float | None = None
+
+    @field_validator("from_", mode="after")
+    @classmethod
+    def _time(cls, v: Any) -> Any:
+        return None if v is None else _ns(v, "price_limits.from")
+
+    def to_engine(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True)
 
 
 class RunConfig(BaseModel):
@@ -209,6 +245,14 @@ class RunConfig(BaseModel):
         borrow_rate: annual rate charged on the value of short positions, accrued at every
             bar for the calendar time since the previous one (actual/365), into cash and the
             symbol's realised P&L (``stats["total_borrow"]``).
+        price_limits: dated daily price bands by symbol (``"*"``: every symbol), lists of
+            :class:`PriceBand`: a limit order priced beyond the day's band is rejected (code
+            ``price_limit``), fills and slippage stay within it, a bar locked at limit-up
+            fills no buy and one locked at limit-down no sell.
+        market: a market preset (``"cn_ashare"``: China A-shares, see
+            :mod:`bt_core.markets.cn_ashare`), expanded with the data's symbols and calendar
+            into ``instruments``, ``price_limits`` and ``fees``; the settings given here
+            override the preset's. market_options: the preset's options.
         periods_per_year: for annualised statistics; inferred from the bar spacing when None.
         max_events_per_bar: order/fill events a strategy's callbacks may handle within one
             bar before the run stops with a StrategyError (an on_order that answers every
@@ -238,6 +282,9 @@ class RunConfig(BaseModel):
     borrow_rate: float = 0.0
     periods_per_year: float | None = None
     max_events_per_bar: int = 100_000
+    price_limits: dict[str, tuple[PriceBand, ...]] = Field(default_factory=dict)
+    market: Literal["cn_ashare"] | None = None
+    market_options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("max_events_per_bar", mode="before")
     @classmethod
@@ -300,11 +347,26 @@ class RunConfig(BaseModel):
             )
         return float(v)
 
+    @field_validator("market_options", mode="before")
+    @classmethod
+    def _plain_table(cls, v: Any) -> Any:
+        # A table given as a DataFrame is kept as plain rows: the configuration stays
+        # comparable and saveable as JSON.
+        if isinstance(v, Mapping) and "instruments" in v:
+            return {**v, "instruments": markets.cn_ashare.instrument_table(v["instruments"])}
+        return v
+
     @model_validator(mode="after")
     def _engine_accepts(self) -> RunConfig:
         # The engine's own rules (ranges, limits): one definition, in Rust.
         with engine_errors():
             bt_engine.check_config(self.to_engine())
+        if self.market is not None:
+            markets.check_options(self.market, self.market_options)
+        elif self.market_options:
+            raise ParameterError(
+                "market_options given without a market", parameter="market_options"
+            )
         return self
 
     # ----- building -------------------------------------------------------------------
@@ -365,12 +427,37 @@ class RunConfig(BaseModel):
             raise ParameterError(f"{p}: {e}", **e.fields) from e
 
     # ----- crossing into the engine ---------------------------------------------------
-    def to_engine(self) -> dict[str, Any]:
-        """The engine's settings, as the one dict ``bt_engine.Engine`` takes."""
+    def to_engine(
+        self, symbols: Sequence[str] | None = None, times: pd.DatetimeIndex | None = None
+    ) -> dict[str, Any]:
+        """The engine's settings, as the one dict ``bt_engine.Engine`` takes.
+
+        A market preset needs the data's ``symbols`` and ``times`` (its calendar): without
+        them the dict holds the plain settings only.
+        """
         d = {k: getattr(self, k) for k in ENGINE_KEYS}
         d["fees"] = [f.to_engine() for f in self.fees]
         d["slippage"] = None if self.slippage is None else self.slippage.to_engine()
         d["instruments"] = {k: v.model_dump(exclude_none=True) for k, v in self.instruments.items()}
+        d["price_limits"] = {k: [b.to_engine() for b in v] for k, v in self.price_limits.items()}
+        if self.market is None or symbols is None:
+            return d
+        preset = markets.expand(
+            self.market,
+            self.market_options,
+            list(symbols),
+            pd.DatetimeIndex([]) if times is None else times,
+            day_offset_hours=self.day_offset_hours,
+            use_commission=self.commission == 0 and self.commission_min == 0,
+            user_fee_names={f.name or f.type for f in self.fees},
+        )
+        d["fees"] = preset["fees"] + d["fees"]
+        # The user's settings win: per symbol key by key, "*" after every preset entry.
+        instruments = preset["instruments"]
+        for k, v in d["instruments"].items():
+            instruments[k] = {**instruments.get(k, {}), **v}
+        d["instruments"] = instruments
+        d["price_limits"] = {**preset["price_limits"], **d["price_limits"]}
         return d
 
     def to_dict(self) -> dict[str, Any]:
@@ -386,4 +473,4 @@ def _parameter_error(e: ValidationError) -> BtCoreError:
     return ParameterError(f"parameter {name}: {first.get('msg')}", parameter=name)
 
 
-__all__ = ["ENGINE_KEYS", "FeeLine", "InstrumentSpec", "RunConfig", "SlippageModel"]
+__all__ = ["ENGINE_KEYS", "FeeLine", "InstrumentSpec", "PriceBand", "RunConfig", "SlippageModel"]

@@ -371,6 +371,12 @@ class Strategy:
     def position_of(self, symbol: str) -> float:
         return self._engine.position(self._sym(symbol))
 
+    def sellable(self, symbol: str | None = None) -> float:
+        """Units of ``symbol`` (None: the only symbol) a sell may take now: the long position
+        less the units T+n still locks (``InstrumentSpec.t_plus``, e.g. the A-share preset's
+        T+1: shares bought today are sellable from the next trading day)."""
+        return self._engine.sellable(self._sym(symbol))
+
     @property
     def cash(self) -> float:
         return self._engine.cash

@@ -26,7 +26,7 @@ from .calendars import (
     market_of,
 )
 from .errors import ProviderError
-from .providers.base import DataProvider, ProgressCallback, SupportsPrefetch
+from .providers.base import DataProvider, ProgressCallback, SupportsInstruments, SupportsPrefetch
 from .query import BarQuery, as_query
 from .store import BarStore
 from .timeutil import DateLike
@@ -115,6 +115,35 @@ class MarketDataService:
         self.absence_horizon = pd.Timedelta(absence_horizon)
         self.progress = progress
         self.transaction = transaction
+
+    # ------------------------------------------------------------------ instruments
+    def instruments(self, symbols: str | Sequence[str] | None = None) -> pd.DataFrame:
+        """The stored instrument table (all, or of ``symbols``): a plain DataFrame a market
+        preset takes as is, e.g. ``RunConfig(market="cn_ashare",
+        market_options={"instruments": service.instruments(symbols)})``."""
+        return self.store.read_instruments(symbols)
+
+    def write_instruments(self, table: object, *, source: str = "instruments") -> int:
+        """Upsert instrument facts (see :meth:`BarStore.write_instruments`)."""
+        return self.store.write_instruments(table, source=source)
+
+    def update_instruments(self, symbols: Sequence[str]) -> int:
+        """Fetch the facts the provider knows of ``symbols`` and upsert them; facts the
+        provider does not give keep their stored value. Returns rows written."""
+        if not isinstance(self.provider, SupportsInstruments):
+            raise ProviderError(
+                f"provider {getattr(self.provider, 'name', None)!r} gives no instrument facts"
+            )
+        fresh = self.provider.fetch_instruments(list(symbols))
+        if fresh.empty:
+            return 0
+        stored = self.store.read_instruments(list(fresh["symbol"])).set_index("symbol")
+        merged = fresh.set_index("symbol")
+        if not stored.empty:
+            merged = merged.astype(object).where(merged.notna(), stored.reindex(merged.index))
+        return self.store.write_instruments(
+            merged.reset_index(), source=f"{getattr(self.provider, 'name', 'provider')} instruments"
+        )
 
     # ------------------------------------------------------------------ gaps
     @staticmethod

@@ -10,6 +10,9 @@ Schema (version 1):
 ``absent_bars``
     keys the provider was asked for and said it has no data (holidays missing from the calendar,
     suspensions, dates before listing), so gap detection does not ask again.
+``instruments`` (version 2)
+    one row per symbol: board, risk-warning flag, listing date, lot, minimum size, tick, name
+    (see :mod:`bt_data.instruments`); a write replaces the rows of the symbols it brings.
 ``schema_version``
     one row per applied migration.
 
@@ -47,6 +50,7 @@ from .errors import (
     StoreLockedError,
     StoreReadOnlyError,
 )
+from .instruments import CREATE_INSTRUMENTS, INSTRUMENT_COLUMNS, normalize_instruments
 from .periods import ADJUSTS, PERIODS, check_adjust, check_period
 from .query import BarQuery, as_query, normalize_symbols
 from .timeutil import DateLike
@@ -61,7 +65,7 @@ DB_ENV_VAR = "BT_DATA_DB"
 READ_COLUMNS = ("symbol", "datetime", "open", "high", "low", "close", "volume", "amount")
 EXTRA_COLUMNS = ("open_interest", "pre_close", "suspend_flag")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _PERIOD_SQL = ", ".join(quote_literal(p) for p in PERIODS)
 _ADJUST_SQL = ", ".join(quote_literal(a) for a in ADJUSTS)
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -90,6 +94,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             recorded_at TIMESTAMP NOT NULL
         )""",
     ),
+    2: (CREATE_INSTRUMENTS,),
 }
 _OPEN_RETRY_SECONDS = 0.05
 #: Every DuckDB database file has these bytes after its 8-byte header checksum.
@@ -682,6 +687,52 @@ class BarStore:
         for col in ("open", "high", "low", "close", "volume", "amount"):
             df[col] = df[col].astype("float64")
         return df
+
+    # ------------------------------------------------------------------ instruments
+    def write_instruments(self, table: object, *, source: str = "instruments") -> int:
+        """Upsert instrument facts (a DataFrame with a ``symbol`` column, a mapping of symbol
+        -> facts, or a list of rows; columns of :data:`~bt_data.instruments.
+        INSTRUMENT_COLUMNS`): each symbol's stored row is replaced, in one transaction.
+
+        Returns:
+            Rows written. Raises :class:`DataValidationError` naming the bad row and column;
+            nothing is written then.
+        """
+        rows = normalize_instruments(table, source)
+        if rows.empty:
+            return 0
+        cols = ", ".join(INSTRUMENT_COLUMNS)
+        with self._connect(write=True) as con, self._transaction(con):
+            con.register("_bt_instruments", rows)
+            try:
+                con.execute(
+                    "DELETE FROM instruments WHERE symbol IN (SELECT symbol FROM _bt_instruments)"
+                )
+                con.execute(
+                    f"INSERT INTO instruments ({cols}, updated_at) SELECT symbol, board, st, "
+                    "CAST(listing_date AS DATE), lot, min_size, tick, name, now()::TIMESTAMP "
+                    "FROM _bt_instruments"
+                )
+            finally:
+                con.unregister("_bt_instruments")
+        return len(rows)
+
+    def read_instruments(self, symbols: str | Sequence[str] | None = None) -> pd.DataFrame:
+        """Stored instrument facts (all, or of ``symbols``), sorted by symbol; NULL facts are
+        NaN/None/NaT. ``listing_date`` is a ``datetime64`` date."""
+        names = _symbols_list(symbols)
+        where, params = ("", [])
+        if names is not None:
+            where = f"WHERE symbol IN ({', '.join('?' for _ in names)})"
+            params = list(names)
+        with self._connect(write=False) as con:
+            out = con.execute(
+                f"SELECT {', '.join(INSTRUMENT_COLUMNS)} FROM instruments {where} ORDER BY symbol",
+                params,
+            ).df()
+        out["st"] = out["st"].astype("boolean")
+        out["listing_date"] = pd.to_datetime(out["listing_date"])
+        return out
 
     def symbols(self, period: str | None = None, adjust: str | None = None) -> list[str]:
         """Sorted distinct symbols with stored bars (optionally of one period/adjustment)."""

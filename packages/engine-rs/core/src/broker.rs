@@ -23,9 +23,11 @@ use crate::data::Bars;
 use crate::error::{EngineError, Result};
 use crate::instrument::Instrument;
 use crate::ledger::Ledger;
+use crate::limits::{self, Limits};
 use crate::matching::{cap_to_limit, evaluate, Path};
 use crate::orders::{FillFees, Link, OrderBook};
 use crate::rules::{check_all, code, Exposure, Proposed, Reject, Rule, TOL};
+use crate::settlement::{self, Settlement};
 use crate::time::day_number;
 use crate::types::{
     Event, Fill, Level, MarginCall, Order, OrderEvent, OrderKind, OrderRequest, OrderStatus, Side,
@@ -105,6 +107,16 @@ pub struct Broker {
     /// Some shortable instrument pays a borrow rate.
     borrows: bool,
     margin_calls: Vec<MarginCall>,
+    /// Daily price bands (None: no symbol has a schedule).
+    limits: Option<Box<Limits>>,
+    /// T+n locks (None: no symbol has t_plus).
+    settle: Option<Box<Settlement>>,
+    /// Some symbol treats a bar without volume as suspended.
+    zero_volume_halts: bool,
+    /// Bars may be suspended (a zero-volume rule or a suspended-flag column in the data).
+    halts: bool,
+    /// Price limits or T+n are on: the per-bar market hook runs.
+    hooks: bool,
 }
 
 impl Broker {
@@ -126,12 +138,11 @@ impl Broker {
             inst.initial_margin = im;
             inst.maintenance_margin = mm;
         }
+        let by_name = name_index(&instruments);
         for (name, set) in &cfg.instruments {
             let mut matched = false;
-            for inst in instruments
-                .iter_mut()
-                .filter(|i| name == "*" || &i.name == name)
-            {
+            for s in named(&by_name, instruments.len(), name) {
+                let inst = &mut instruments[s];
                 matched = true;
                 if let Some(x) = set.size_increment {
                     inst.size_increment = x;
@@ -154,6 +165,15 @@ impl Broker {
                 if let Some(x) = set.margin_maintenance {
                     inst.maintenance_margin = x;
                 }
+                if let Some(x) = set.min_size {
+                    inst.min_size = x;
+                }
+                if let Some(x) = set.t_plus {
+                    inst.t_plus = x;
+                }
+                if let Some(x) = set.suspend_on_zero_volume {
+                    inst.suspend_on_zero_volume = x;
+                }
             }
             if !matched {
                 return Err(EngineError::config(format!(
@@ -164,9 +184,9 @@ impl Broker {
         }
         for inst in &instruments {
             let ok = |x: f64| x.is_finite() && x >= 0.0;
-            if !ok(inst.size_increment) || !ok(inst.tick_size) {
+            if !ok(inst.size_increment) || !ok(inst.tick_size) || !ok(inst.min_size) {
                 return Err(EngineError::config(format!(
-                    "instrument {}: size_increment and tick_size must be finite and >= 0",
+                    "instrument {}: size_increment, tick_size and min_size must be finite and >= 0",
                     inst.name
                 )));
             }
@@ -184,6 +204,10 @@ impl Broker {
                 )));
             }
         }
+        let limits = Self::limit_schedules(&cfg, &instruments)?;
+        let settle = Settlement::new(&instruments).map(Box::new);
+        let hooks = limits.is_some() || settle.is_some();
+        let zero_volume_halts = instruments.iter().any(|i| i.suspend_on_zero_volume);
         let n = instruments.len();
         let margin_rule =
             cfg.account == AccountKind::Margin || instruments.iter().any(|i| i.shortable);
@@ -218,7 +242,71 @@ impl Broker {
                 budget: vec![(usize::MAX, 0.0); n],
                 ..Scratch::default()
             },
+            limits,
+            settle,
+            zero_volume_halts,
+            halts: zero_volume_halts,
+            hooks,
         })
+    }
+
+    /// Each symbol's price-limit schedule from the configuration (by name, "*": all).
+    fn limit_schedules(cfg: &Config, instruments: &[Instrument]) -> Result<Option<Box<Limits>>> {
+        if cfg.price_limits.is_empty() {
+            return Ok(None);
+        }
+        let mut schedules = vec![Vec::new(); instruments.len()];
+        let by_name = name_index(instruments);
+        for (name, bands) in &cfg.price_limits {
+            let mut matched = false;
+            for s in named(&by_name, instruments.len(), name) {
+                matched = true;
+                schedules[s].clone_from(bands);
+            }
+            if !matched {
+                return Err(EngineError::config(format!(
+                    "price limits for {name:?}, which is not a symbol of the data"
+                ))
+                .with_field("symbol", name.clone()));
+            }
+        }
+        let ticks = instruments.iter().map(|i| i.tick_size).collect();
+        Ok(Limits::new(schedules, ticks).map(Box::new))
+    }
+
+    /// Units of symbol `s` a sell may take today: the long position less what T+n locks.
+    pub fn sellable(&self, s: usize) -> f64 {
+        let held = self.ledger.position(s).max(0.0);
+        match self.settle.as_deref() {
+            Some(st) => st.sellable(s, held),
+            None => held,
+        }
+    }
+
+    /// A suspended bar of symbol `s` (data flag, or no volume where that halts trading).
+    #[inline]
+    fn halted(&self, bars: &Bars, t: usize, s: usize) -> bool {
+        self.halts && limits::suspended(bars, t, s, self.instruments[s].suspend_on_zero_volume)
+    }
+
+    /// May order `i` meet bar `t`: not on a suspended bar, and rejected when its limit price
+    /// lies beyond the day's band.
+    fn may_meet(&mut self, book: &mut OrderBook, i: usize, bars: &Bars, t: usize) -> bool {
+        let s = book.order(i).symbol;
+        if self.halted(bars, t, s) {
+            return false;
+        }
+        let why = self
+            .limits
+            .as_deref()
+            .and_then(|l| l.outside(s, &self.instruments[s].name, book.order(i).kind));
+        match why {
+            Some(why) => {
+                self.reject(book, i, why);
+                false
+            }
+            None => true,
+        }
     }
 
     /// Name the symbols (in data order) for messages such as rejection reasons.
@@ -583,7 +671,14 @@ impl Broker {
             self.accrue_borrow(bars.ts[t]);
         }
         self.ts = bars.ts[t];
+        if !self.started {
+            // A run's data keep their columns: look for a suspended flag once.
+            self.halts = self.zero_volume_halts || limits::has_flag_column(bars);
+        }
         self.started = true;
+        if self.hooks {
+            self.market_day(bars, t);
+        }
         if self.book.has_working() {
             let mut book = std::mem::take(&mut self.book);
             self.scratch.later.clear();
@@ -614,6 +709,18 @@ impl Broker {
         }
         let ns = self.instruments.len();
         self.ledger.mark(&bars.close[t * ns..(t + 1) * ns]);
+    }
+
+    /// The day's price bands and the T+n releases, before bar `t` trades.
+    #[inline(never)]
+    fn market_day(&mut self, bars: &Bars, t: usize) {
+        let day = day_number(bars.ts[t], self.cfg.day_offset_ns);
+        if let Some(l) = self.limits.as_deref_mut() {
+            l.begin_bar(bars, t, day);
+        }
+        if let Some(st) = self.settle.as_deref_mut() {
+            st.begin_bar(day);
+        }
     }
 
     /// Trade same-bar orders at the close (`FillOn::Close` only) and record equity for bar `t`.
@@ -783,6 +890,10 @@ impl Broker {
         if !o.status.is_active() || !bars.has_bar(t, s) {
             return;
         }
+        if (self.halts || self.limits.is_some()) && !self.may_meet(book, i, bars, t) {
+            return;
+        }
+        let o = book.order(i);
         let k = bars.idx(t, s);
         let path = Path::at(if at_close {
             bars.close[k]
@@ -892,6 +1003,10 @@ impl Broker {
         if !o.status.is_active() || !bars.has_bar(t, s) || o.tif.is_immediate() {
             return;
         }
+        if (self.halts || self.limits.is_some()) && !self.may_meet(book, i, bars, t) {
+            return;
+        }
+        let o = book.order(i);
         if self.scratch.paths[s].0 != t {
             let k = bars.idx(t, s);
             let path = Path::for_bar(
@@ -970,7 +1085,7 @@ impl Broker {
         let mut units = target / unit_value;
         let held = self.ledger.position(o.symbol);
         match o.side {
-            Side::Sell if !inst.shortable => units = units.min(held.max(0.0)),
+            Side::Sell if !inst.shortable => units = units.min(self.sellable(o.symbol)),
             _ if self.margin_rule => {
                 // What reduces the position is free; the rest takes margin from free equity.
                 let reducing = (-o.side.sign() * held).max(0.0);
@@ -1040,6 +1155,12 @@ impl Broker {
     ) {
         let o = book.order(i);
         let (s, side, kind) = (o.symbol, o.side, o.kind);
+        if let Some(l) = self.limits.as_deref() {
+            let k = bars.idx(t, s);
+            if l.locked(s, side, bars.high[k], bars.low[k]) {
+                return; // no counterparty at the limit: the order keeps working
+            }
+        }
         let mut cap = f64::INFINITY;
         if o.reduce_only {
             let held = -side.sign() * self.ledger.position(s);
@@ -1055,6 +1176,14 @@ impl Broker {
                 return;
             }
             cap = held;
+            if let (Side::Sell, Some(st)) = (side, self.settle.as_deref()) {
+                // An exit waits for the shares T+n still locks (it protects them once they
+                // settle) rather than being rejected.
+                cap = cap.min(st.sellable(s, held));
+                if cap <= 0.0 {
+                    return;
+                }
+            }
         }
         if let Some(share) = self.cfg.volume_limit {
             if self.scratch.budget[s].0 != t {
@@ -1091,6 +1220,10 @@ impl Broker {
             }
         };
         let price = cap_to_limit(kind.limit_price(), side, slipped);
+        let price = match self.limits.as_deref() {
+            Some(l) => l.clamp(s, price),
+            None => price,
+        };
         if o.size.is_nan() {
             match self.resolve_units(o, price) {
                 Ok(units) => book.resolve_size(i, units),
@@ -1151,6 +1284,19 @@ impl Broker {
         if let Err(why) = check_all(&self.rules, &proposed, &acct, inst) {
             return self.reject(book, i, why);
         }
+        if inst.min_size > 0.0 || self.settle.is_some() {
+            let held = self.ledger.position(s);
+            let mut ok = Ok(());
+            if o.filled == 0.0 {
+                ok = settlement::check_min_size(side, o.size, held, inst);
+            }
+            if let (Ok(()), Side::Sell, Some(st)) = (&ok, side, self.settle.as_deref()) {
+                ok = st.check_sell(s, qty, held, inst);
+            }
+            if let Err(why) = ok {
+                return self.reject(book, i, why);
+            }
+        }
         let id = o.id;
         let slippage_cost = qty * (price - reference).abs() * inst.multiplier;
         self.ledger.apply_fill(
@@ -1163,6 +1309,11 @@ impl Broker {
             slippage_cost,
             t,
         );
+        if side == Side::Buy {
+            if let Some(st) = self.settle.as_deref_mut() {
+                st.on_buy(s, qty.min(self.ledger.position(s).max(0.0)));
+            }
+        }
         self.fills.push(Fill {
             order_id: id,
             symbol: s,
@@ -1338,6 +1489,28 @@ impl Broker {
                 _ => {}
             }
         }
+    }
+}
+
+/// Symbol index by name (settings name symbols; a universe may have thousands).
+fn name_index(instruments: &[Instrument]) -> std::collections::HashMap<String, usize> {
+    instruments
+        .iter()
+        .enumerate()
+        .map(|(s, i)| (i.name.clone(), s))
+        .collect()
+}
+
+/// The symbols a setting's name covers: all for "*", else the one so named (if any).
+fn named(
+    by_name: &std::collections::HashMap<String, usize>,
+    n: usize,
+    name: &str,
+) -> std::ops::Range<usize> {
+    if name == "*" {
+        0..n
+    } else {
+        by_name.get(name).map_or(0..0, |&s| s..s + 1)
     }
 }
 

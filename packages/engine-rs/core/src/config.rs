@@ -52,6 +52,8 @@ pub struct Config {
     pub allow_short: bool,
     /// Annual rate charged on the value of short positions, accrued per bar by elapsed time.
     pub borrow_rate: f64,
+    /// Dated price-limit schedules by symbol name ("*": every symbol), applied in order.
+    pub price_limits: Vec<(String, Vec<crate::limits::Band>)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -87,6 +89,12 @@ pub struct InstrumentSettings {
     /// Initial and maintenance margin rates of this symbol (fractions of position value).
     pub margin_initial: Option<f64>,
     pub margin_maintenance: Option<f64>,
+    /// The smallest order size (a smaller sell only when it closes the position), 0: none.
+    pub min_size: Option<f64>,
+    /// Units bought become sellable this many trading days later, 0: at once.
+    pub t_plus: Option<u32>,
+    /// A bar without volume trades nothing.
+    pub suspend_on_zero_volume: Option<bool>,
 }
 
 impl Default for Config {
@@ -111,6 +119,7 @@ impl Default for Config {
             max_leverage: None,
             allow_short: false,
             borrow_rate: 0.0,
+            price_limits: Vec::new(),
         }
     }
 }
@@ -191,6 +200,9 @@ impl Config {
                 ))
                 .with_field("parameter", "volume_limit"));
             }
+        }
+        for (name, bands) in &self.price_limits {
+            crate::limits::check_schedule(name, bands)?;
         }
         Ok(())
     }

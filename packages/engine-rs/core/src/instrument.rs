@@ -29,6 +29,12 @@ pub struct Instrument {
     pub initial_margin: f64,
     /// Equity below this fraction of the position's value calls for liquidation.
     pub maintenance_margin: f64,
+    /// The smallest order size (0: none); a smaller sell only when it closes the position.
+    pub min_size: f64,
+    /// Units bought become sellable this many trading days later (0: at once).
+    pub t_plus: u32,
+    /// A bar without volume trades nothing.
+    pub suspend_on_zero_volume: bool,
 }
 
 impl Instrument {
@@ -43,6 +49,9 @@ impl Instrument {
             borrow_rate: 0.0,
             initial_margin: 1.0,
             maintenance_margin: 0.0,
+            min_size: 0.0,
+            t_plus: 0,
+            suspend_on_zero_volume: false,
         }
     }
 }

@@ -393,7 +393,7 @@ def run_rust(
     are a single run's; sets the batch cannot run as ``run()`` would go through ``run()``."""
     defaults = BUILTINS["sma_cross"]
     md = bt.data
-    engine_config = bt.config.to_engine()
+    engine_config = bt._engine_config
     it = iter(tasks)
     while True:
         part = list(islice(it, chunk))

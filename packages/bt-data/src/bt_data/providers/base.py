@@ -12,6 +12,7 @@ import pandas as pd
 __all__ = [
     "DataProvider",
     "SupportsPrefetch",
+    "SupportsInstruments",
     "ProgressCallback",
     "PROVIDER_COLUMNS",
     "empty_bars",
@@ -81,6 +82,16 @@ class SupportsPrefetch(Protocol):
         on_progress: ProgressCallback | None = None,
     ) -> None:
         """Make bars of ``symbols`` in ``[start, end]`` available for fast reads."""
+        ...
+
+
+@runtime_checkable
+class SupportsInstruments(Protocol):
+    """Providers that know instrument facts (listing date, tick, name ...)."""
+
+    def fetch_instruments(self, symbols: Sequence[str]) -> pd.DataFrame:
+        """Rows of :data:`bt_data.instruments.INSTRUMENT_COLUMNS` for the ``symbols`` the
+        source knows (unknown facts None/NaN; unknown symbols left out)."""
         ...
 
 

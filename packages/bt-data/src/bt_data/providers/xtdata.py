@@ -11,6 +11,8 @@ callers who import it themselves. The contract followed (see the project notes):
   time label with one column per field; ``time`` is UTC epoch milliseconds.
 * ``get_trading_dates(market, start_time, end_time, count)`` returns epoch-ms dates.
 * times are ``'YYYYMMDD'`` or ``'YYYYMMDDhhmmss'`` (exchange-local), ranges closed.
+* ``get_instrument_detail(stock_code)`` returns a dict (None for an unknown code) with, among
+  others, ``InstrumentName``, ``OpenDate`` (``YYYYMMDD``) and ``PriceTick``.
 
 Conversions: intraday ``time`` → the UTC instant; daily and longer ``time`` (xtdata's 00:00
 Beijing) → the Beijing trading date at 00:00 UTC (see :mod:`bt_data.timeutil`). ``fill_data`` is
@@ -29,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ProviderError, ProviderUnavailableError
+from ..instruments import INSTRUMENT_COLUMNS, listing_date_from_xt
 from ..periods import check_adjust, check_period, is_intraday
 from .base import PROVIDER_COLUMNS, ProgressCallback, empty_bars
 
@@ -214,6 +217,46 @@ class XtDataProvider:
         hi = pd.Timestamp(end).tz_localize("UTC")
         out = out.loc[(out["datetime"] >= lo) & (out["datetime"] <= hi)]
         return out.loc[:, list(PROVIDER_COLUMNS)].reset_index(drop=True)
+
+    def fetch_instruments(self, symbols: Sequence[str]) -> pd.DataFrame:
+        """Instrument facts from ``get_instrument_detail``: name, listing date (``OpenDate``),
+        tick (``PriceTick``) and the risk-warning flag (an ``ST`` in the name, as the exchanges
+        mark it). The board is left to the code; unknown symbols are left out."""
+        rows = []
+        for sym in symbols:
+            try:
+                d = self.xt.get_instrument_detail(sym)
+            except ProviderUnavailableError:
+                raise
+            except Exception as exc:
+                raise ProviderError(
+                    f"xtdata.get_instrument_detail failed for {sym}: {exc}"
+                ) from exc
+            if not d:
+                continue
+            if not isinstance(d, dict):
+                raise ProviderError(
+                    f"xtdata.get_instrument_detail returned {type(d).__name__} for {sym}"
+                )
+            name = d.get("InstrumentName")
+            name = str(name) if name else None
+            try:
+                tick = float(d.get("PriceTick"))  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                tick = float("nan")
+            rows.append(
+                {
+                    "symbol": sym,
+                    "board": None,
+                    "st": None if name is None else "ST" in name.upper(),
+                    "listing_date": listing_date_from_xt(d.get("OpenDate")),
+                    "lot": None,
+                    "min_size": None,
+                    "tick": float(tick) if np.isfinite(tick) and tick > 0 else None,
+                    "name": name,
+                }
+            )
+        return pd.DataFrame(rows, columns=list(INSTRUMENT_COLUMNS))
 
     def trading_dates(self, market: str, start: dt.date, end: dt.date) -> list[dt.date] | None:
         """``get_trading_dates(market, ...)`` as dates; None if xtdata has none for the range
