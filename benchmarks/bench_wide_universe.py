@@ -93,7 +93,7 @@ class TopDecileMomentum(Strategy):
         self.rebalances += 1
 
 
-def run_once(df: pd.DataFrame, market: str | None) -> dict[str, float]:
+def run_once(df: pd.DataFrame, market: str | None) -> dict[str, Any]:
     t0 = time.perf_counter()
     md = load_data(df)
     t1 = time.perf_counter()
@@ -117,6 +117,7 @@ def run_once(df: pd.DataFrame, market: str | None) -> dict[str, float]:
         "n_orders": float(stats["n_orders"]),
         "n_rejected": float(stats["n_rejected"]),
         "final_equity": result.final_equity,
+        "rejections": {k: n for k, (n, _) in result.rejections.items()},
     }
 
 
