@@ -10,6 +10,9 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 dir="${1:-$here}"
 bars="${2:-20000}"
 py="$dir/.venv/bin/python"
+# Progress bars redraw by the clock and hashing is seeded at random: both would make the
+# counts depend on more than the code.
+export TQDM_DISABLE=1 PYTHONHASHSEED=0 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 script="$(mktemp --suffix=.py)"
 cat > "$script" <<'PY'
 import sys

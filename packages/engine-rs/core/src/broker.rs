@@ -117,6 +117,8 @@ pub struct Broker {
     halts: bool,
     /// Price limits or T+n are on: the per-bar market hook runs.
     hooks: bool,
+    /// Borrow accrual or market hooks run on every bar (not only when orders work).
+    per_bar_work: bool,
 }
 
 impl Broker {
@@ -247,6 +249,7 @@ impl Broker {
             zero_volume_halts,
             halts: zero_volume_halts,
             hooks,
+            per_bar_work: hooks || borrows,
         })
     }
 
@@ -665,8 +668,22 @@ impl Broker {
     }
 
     /// Trade working orders along bar `t` and mark positions to its close.
+    #[inline]
     pub fn begin_bar(&mut self, bars: &Bars, t: usize) {
         self.t = t;
+        // Most bars of most runs have nothing to trade and no market hooks: keep that path
+        // small enough to inline into the driver's loop.
+        if self.book.has_working() || self.per_bar_work || !self.started {
+            self.begin_bar_full(bars, t);
+        } else {
+            self.ts = bars.ts[t];
+        }
+        let ns = self.instruments.len();
+        self.ledger.mark(&bars.close[t * ns..(t + 1) * ns]);
+    }
+
+    #[inline(never)]
+    fn begin_bar_full(&mut self, bars: &Bars, t: usize) {
         if self.borrows && self.started {
             self.accrue_borrow(bars.ts[t]);
         }
@@ -707,8 +724,6 @@ impl Broker {
             self.along_path(&mut book, bars, t);
             self.book = book;
         }
-        let ns = self.instruments.len();
-        self.ledger.mark(&bars.close[t * ns..(t + 1) * ns]);
     }
 
     /// The day's price bands and the T+n releases, before bar `t` trades.
@@ -724,7 +739,16 @@ impl Broker {
     }
 
     /// Trade same-bar orders at the close (`FillOn::Close` only) and record equity for bar `t`.
+    #[inline]
     pub fn end_bar(&mut self, bars: &Bars, t: usize) {
+        if self.margin_rule || (self.cfg.fill_on == FillOn::Close && self.book.has_working()) {
+            self.end_bar_full(bars, t);
+        }
+        self.ledger.record();
+    }
+
+    #[inline(never)]
+    fn end_bar_full(&mut self, bars: &Bars, t: usize) {
         if self.cfg.fill_on == FillOn::Close && self.book.has_working() {
             let mut book = std::mem::take(&mut self.book);
             book.sweep(|book, i| {
@@ -745,7 +769,6 @@ impl Broker {
         if self.margin_rule {
             self.check_maintenance(t);
         }
-        self.ledger.record();
     }
 
     /// Charge every short its borrow cost for the time since the last bar, at the last price
