@@ -144,38 +144,8 @@ impl Broker {
         for (name, set) in &cfg.instruments {
             let mut matched = false;
             for s in named(&by_name, instruments.len(), name) {
-                let inst = &mut instruments[s];
                 matched = true;
-                if let Some(x) = set.size_increment {
-                    inst.size_increment = x;
-                }
-                if let Some(x) = set.tick_size {
-                    inst.tick_size = x;
-                }
-                if let Some(x) = set.multiplier {
-                    inst.multiplier = x;
-                }
-                if let Some(x) = set.allow_short {
-                    inst.shortable = x;
-                }
-                if let Some(x) = set.borrow_rate {
-                    inst.borrow_rate = x;
-                }
-                if let Some(x) = set.margin_initial {
-                    inst.initial_margin = x;
-                }
-                if let Some(x) = set.margin_maintenance {
-                    inst.maintenance_margin = x;
-                }
-                if let Some(x) = set.min_size {
-                    inst.min_size = x;
-                }
-                if let Some(x) = set.t_plus {
-                    inst.t_plus = x;
-                }
-                if let Some(x) = set.suspend_on_zero_volume {
-                    inst.suspend_on_zero_volume = x;
-                }
+                set.apply_to(&mut instruments[s]);
             }
             if !matched {
                 return Err(EngineError::config(format!(

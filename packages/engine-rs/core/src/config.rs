@@ -97,6 +97,33 @@ pub struct InstrumentSettings {
     pub suspend_on_zero_volume: Option<bool>,
 }
 
+impl InstrumentSettings {
+    /// Override `inst`'s facts with the settings given (None: keep).
+    pub fn apply_to(&self, inst: &mut crate::instrument::Instrument) {
+        let set = |x: Option<f64>, field: &mut f64| {
+            if let Some(x) = x {
+                *field = x;
+            }
+        };
+        set(self.size_increment, &mut inst.size_increment);
+        set(self.tick_size, &mut inst.tick_size);
+        set(self.multiplier, &mut inst.multiplier);
+        set(self.borrow_rate, &mut inst.borrow_rate);
+        set(self.margin_initial, &mut inst.initial_margin);
+        set(self.margin_maintenance, &mut inst.maintenance_margin);
+        set(self.min_size, &mut inst.min_size);
+        if let Some(x) = self.allow_short {
+            inst.shortable = x;
+        }
+        if let Some(x) = self.t_plus {
+            inst.t_plus = x;
+        }
+        if let Some(x) = self.suspend_on_zero_volume {
+            inst.suspend_on_zero_volume = x;
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
