@@ -91,3 +91,14 @@ def test_ray_reports_each_trial_in_the_driver(ray_local: Any, make_ohlc: Any) ->
     assert sorted(c[2]["trial"] for c in calls) == sorted(table.index)
     for _, _, row in calls:
         assert row["sharpe"] == table.loc[row["trial"], "sharpe"]
+
+
+def test_ray_workers_serve_each_sweep_its_own_data(ray_local: Any, make_ohlc: Any) -> None:
+    # Ray's worker processes outlive a sweep and keep the Backtest of the sweep they last
+    # served: a following sweep on other data must not be run on it.
+    space = {"fast": [3, 5], "slow": [12, 20]}
+    for seed in (4, 5, 4):
+        bt = Backtest(load_data(make_ohlc(250, seed=seed)), "sma_cross")
+        res = bt.optimize(space, backend="ray", n_jobs=2)
+        for row in res.rows:
+            assert row.stats == bt.run(**row.params).stats

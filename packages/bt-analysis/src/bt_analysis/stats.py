@@ -23,7 +23,6 @@ from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _sps
 
 from bt_analysis._validation import AnalysisInputError
 
@@ -257,6 +256,14 @@ def conditional_value_at_risk(returns: ReturnsLike, cutoff: float = 0.05) -> flo
     return float(np.mean(np.sort(v)[: k + 1]))
 
 
+def _scipy_moment(name: str) -> object:
+    # scipy.stats is imported on first use: importing it takes seconds, and the summary that
+    # every run computes (bt_analysis._summary) does not need it.
+    from scipy import stats
+
+    return getattr(stats, name)
+
+
 def _moment_stat(fn: object, v: np.ndarray) -> float:
     if v.size < 1 or (v.size >= 2 and _dispersion(v) == 0.0):
         # A constant series (up to rounding noise, see _dispersion) has no shape: NaN, where
@@ -272,13 +279,13 @@ def skew(returns: ReturnsLike) -> float:
     """Sample skewness (biased, ``scipy.stats.skew``) of the non-NaN returns; NaN if constant
     (up to rounding noise). Differs from empyrical's use of scipy only in skipping NaNs (scipy
     propagates them) and in that noise rule."""
-    return _moment_stat(_sps.skew, _valid(_arr(returns)))
+    return _moment_stat(_scipy_moment("skew"), _valid(_arr(returns)))
 
 
 def kurtosis(returns: ReturnsLike) -> float:
     """Excess (Fisher) kurtosis, biased (``scipy.stats.kurtosis``), of the non-NaN returns;
     NaN if constant (up to rounding noise). NaNs are skipped (scipy would propagate them)."""
-    return _moment_stat(_sps.kurtosis, _valid(_arr(returns)))
+    return _moment_stat(_scipy_moment("kurtosis"), _valid(_arr(returns)))
 
 
 def stability(returns: ReturnsLike) -> float:
@@ -297,17 +304,22 @@ def stability(returns: ReturnsLike) -> float:
 
 def _stability(v: np.ndarray) -> float:
     """:func:`stability` of at least 2 checked returns without NaN."""
-    # In place: two arrays of the returns' length alive at once, not four.
+    # In place: two arrays of the returns' length alive at once, not four. The sums are
+    # numpy's pairwise reductions, not BLAS dot products: a threaded BLAS splits a long dot
+    # by its thread count (so the last bits depended on the machine and on the caller's
+    # thread limits) and its spinning threads took the other core from a parallel sweep.
+    n = v.size
     yc = np.log1p(v)
     np.cumsum(yc, out=yc)
     yc -= yc.mean()
-    xc = np.arange(yc.size, dtype=np.float64)
-    xc -= xc.mean()
-    sxx = float(np.dot(xc, xc))
-    syy = float(np.dot(yc, yc))
+    xc = np.arange(n, dtype=np.float64)
+    xc -= (n - 1) / 2
+    # sum((i - (n - 1) / 2) ** 2) over i < n, exactly.
+    sxx = n * (n * n - 1.0) / 12.0
+    sxy = float(np.multiply(xc, yc, out=xc).sum())
+    syy = float(np.multiply(yc, yc, out=yc).sum())
     if syy == 0.0:
         return float("nan")
-    sxy = float(np.dot(xc, yc))
     r_value = min(max(sxy / np.sqrt(sxx * syy), -1.0), 1.0)
     return r_value * r_value
 

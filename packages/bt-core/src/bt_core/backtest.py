@@ -353,7 +353,9 @@ class Backtest:
             options: ``study_name``, ``progress`` (bar with ETA; default on a terminal),
                 ``cv`` (:class:`~bt_core.optimize.PurgedKFold` or
                 ``CombinatorialPurgedKFold``), ``blocks`` (CSCV blocks, default 16),
-                ``start_method`` (process pool: ``"fork"`` or ``"spawn"``), ``chunk``,
+                ``start_method`` (process pool: ``"fork"`` or ``"spawn"``), ``chunk``
+                (sets per task: Ray, default about 8 tasks per worker, 1 for Bayesian
+                search; Rust batch, default 512),
                 ``folds`` and ``pruner`` (Bayesian: each trial scored fold by fold on
                 contiguous parts of the data, and stopped early by an optuna pruner, by
                 default the median pruner), ``on_trial`` (a callable(done, total, row)

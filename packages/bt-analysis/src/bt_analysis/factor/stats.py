@@ -25,7 +25,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from bt_analysis._json import json_safe
 from bt_analysis.factor._validate import FactorInputError, check_int_list
@@ -175,6 +174,8 @@ def ic_summary(ic: pd.DataFrame) -> pd.DataFrame:
     ``ic_skew``, ``ic_kurtosis`` (excess, scipy defaults), ``n`` (dates).
     NaN ICs are ignored.
     """
+    from scipy import stats as sps  # on first use: importing scipy.stats takes seconds
+
     rows = {}
     for c in ic.columns:
         x = ic[c].to_numpy(dtype=float)
@@ -368,6 +369,8 @@ def monotonicity(mean: pd.DataFrame) -> pd.Series:
     +1: returns rise strictly with the factor bucket; -1: fall strictly.
     Input: ``mean_return_by_quantile(...)[0]`` (index ``factor_quantile``).
     """
+    from scipy import stats as sps  # on first use: importing scipy.stats takes seconds
+
     q = mean.index.get_level_values("factor_quantile").to_numpy(dtype=float)
     out = {}
     for c in mean.columns:

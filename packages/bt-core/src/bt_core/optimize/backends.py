@@ -4,7 +4,8 @@ cluster, or (built-in strategies) in the engine's Rust batch sweep.
 Every backend takes an iterator of ``(trial, params)`` lazily (so that Bayesian search can
 ask for the next set only when a slot is free) and yields :class:`~._work.Row` as trials
 finish. The data reaches each worker once: a forked worker inherits it, a spawned one
-attaches to one shared-memory block, a Ray actor receives one object-store reference.
+attaches to one shared-memory block, a Ray worker fetches one object-store reference once per
+sweep.
 """
 
 from __future__ import annotations
@@ -237,18 +238,27 @@ def ray_init(n: int | None = None) -> Any:
     return ray
 
 
-class _RayWorker:
-    """A Ray actor holding one Backtest: the data is fetched from the object store and
-    validated into an engine handle once per actor, not once per task."""
+#: What this Ray worker process holds for the sweep it last served: {token: (Backtest, Job)}.
+#: One sweep at a time, so a worker keeps at most one copy of a sweep's data.
+_RAY_HELD: dict[str, tuple[Backtest, Job]] = {}
 
-    def __init__(self, data: Any, job: Job) -> None:
+
+def _ray_chunk(token: str, refs: list[Any], chunk: list[Task]) -> list[Row]:
+    """A Ray task: run ``chunk`` on this worker's Backtest of the sweep ``token``, building
+    it from the object store (``refs``: the data and the job, nested so that Ray does not
+    fetch them for every task) the first time this worker serves the sweep."""
+    held = _RAY_HELD.get(token)
+    if held is None:
+        import ray
+
+        _RAY_HELD.clear()
+        data, job = ray.get(refs)
         symbols, cols = data
         md = MarketData.from_handle(bt_engine.Data(symbols, [dict(c) for c in cols]))
-        self.job = replace(job, strategy=resolve(job.strategy))
-        self.bt = make_backtest(md, self.job)
-
-    def run(self, chunk: list[Task]) -> list[Row]:
-        return [evaluate(self.bt, self.job, t, p) for t, p in chunk]
+        job = replace(job, strategy=resolve(job.strategy))
+        held = _RAY_HELD[token] = (make_backtest(md, job), job)
+    bt, job = held
+    return [evaluate(bt, job, t, p) for t, p in chunk]
 
 
 def _ship_by_value(strategy: Any) -> None:
@@ -269,9 +279,11 @@ def _ship_by_value(strategy: Any) -> None:
 
 
 class Ray(Runner):
-    """Ray actors, one per worker slot; the data goes to the object store once
-    (``ray.put``) and each actor builds its handle from it once. Tasks are chunks of
-    parameter sets, two chunks in flight per actor."""
+    """Ray tasks of one CPU each, ``2 x n`` in flight: the data and the job go to the object
+    store once (``ray.put``) and each worker process builds its Backtest from them once per
+    sweep. Tasks rather than actors: Ray keeps its worker processes (and their imports) from
+    one sweep to the next, where each sweep's actors started new processes (about 5 s of
+    start-up per sweep on 2 cores), and idle workers hold no CPUs of the cluster."""
 
     def __init__(self, md: MarketData, job: Job, n: int, chunk: int = 1) -> None:
         from bt_core.optimize._work import columns
@@ -279,36 +291,31 @@ class Ray(Runner):
         self.ray = ray_init(n)
         _ship_by_value(job.strategy)
         self.width, self.chunk = n, max(1, chunk)
-        data_ref = self.ray.put(columns(md))
-        actor = self.ray.remote(num_cpus=1)(_RayWorker)
-        self.actors = [actor.remote(data_ref, job) for _ in range(n)]
-        self.pending: dict[Any, Any] = {}
+        self.token = uuid.uuid4().hex
+        self.refs = [self.ray.put(columns(md)), self.ray.put(job)]
+        self.task = self.ray.remote(num_cpus=1, max_retries=0)(_ray_chunk)
+        self.pending: set[Any] = set()
 
     def __exit__(self, *exc: Any) -> None:
         for ref in self.pending:
             with contextlib.suppress(Exception):
                 self.ray.cancel(ref, force=True)
-        for a in self.actors:
-            with contextlib.suppress(Exception):
-                self.ray.kill(a)
 
     def run(self, tasks: Iterable[Task]) -> Iterator[Row]:
         it = iter(tasks)
-        free = [a for a in self.actors for _ in range(2)]
 
         def fill() -> None:
-            while free:
+            while len(self.pending) < 2 * self.width:
                 part = list(islice(it, self.chunk))
                 if not part:
                     return
-                a = free.pop()
-                self.pending[a.run.remote(part)] = a
+                self.pending.add(self.task.remote(self.token, self.refs, part))
 
         fill()
         while self.pending:
             done, _ = self.ray.wait(list(self.pending), num_returns=1)
             for ref in done:
-                free.append(self.pending.pop(ref))
+                self.pending.discard(ref)
                 yield from self.ray.get(ref)
             fill()
 

@@ -473,6 +473,10 @@ def optimize(
     interrupted = False
     study = None
     try:
+        if chunk is None and backend == "ray" and method != "bayes":
+            # Sets per Ray task: about 8 tasks per worker, so that Ray's cost per task
+            # (scheduling, the driver's wait) is spread without leaving a long tail.
+            chunk = max(1, total // (8 * n))
         with _runner(backend, bt, job, n, start_method, chunk) as runner:
             if method == "bayes":
                 study, infeasible, _ = _bayes(
