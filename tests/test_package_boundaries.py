@@ -172,13 +172,15 @@ print(json.dumps(sorted({n.split(".")[0] for n in set(sys.modules) - before})))
     "module, never, skip",
     [
         ("bt_engine", {"pandas", "bt_core", "bt_analysis", "bt_data", "duckdb", "pyarrow"}, []),
-        ("bt_analysis", {"bt_engine", "bt_core", "bt_data", "plotly", "duckdb"}, []),
+        # scipy.stats takes seconds to import (a CLI start, every Ray or spawned worker): the
+        # statistics every run computes do without it, the rest imports it on first use.
+        ("bt_analysis", {"bt_engine", "bt_core", "bt_data", "plotly", "duckdb", "scipy"}, []),
         ("bt_data", {"bt_engine", "bt_core", "bt_analysis", "plotly"}, []),
         # The CLI (bt_core.cli, which cli_optimize extends) mounts `bt data` / `bt serve` when
         # those wheels are installed, by design.
         (
             "bt_core",
-            {"bt_data", "bt_server", "duckdb", "fastapi", "optuna", "plotly", "ray"},
+            {"bt_data", "bt_server", "duckdb", "fastapi", "optuna", "plotly", "ray", "scipy"},
             ["bt_core.cli", "bt_core.cli_optimize"],
         ),
     ],
