@@ -3,6 +3,7 @@ sweep, and vectorbt's sweep (parameter sets as columns) on the same strategy and
 
     uv run --group bench python benchmarks/bench_optimize.py                 # 1M bars, 100 sets
     uv run --group bench python benchmarks/bench_optimize.py --bars 200k --only seq,process,rust
+    uv run --group bench python benchmarks/bench_optimize.py --sets 400 --only seq,process   # memory vs sets
 
 Runners (each in a fresh subprocess, one timed sweep after a warm-up on 2,000 bars):
   seq       Backtest.optimize(..., n_jobs=1): one run after another, full stats per set
@@ -41,6 +42,16 @@ import _peers  # noqa: E402
 
 FAST = list(range(5, 51, 5))
 SLOW = list(range(60, 241, 20))
+
+
+def set_grid(n_sets: int) -> None:
+    """``n_sets`` (a multiple of 10) parameter sets: the 10 fast windows times as many slow
+    windows from 60 in steps of 20 (100 sets: slow 60..240)."""
+    if n_sets <= 0 or n_sets % len(FAST):
+        raise SystemExit(f"--sets must be a positive multiple of {len(FAST)}, got {n_sets}")
+    SLOW[:] = list(range(60, 60 + 20 * (n_sets // len(FAST)), 20))
+
+
 RUNNERS = ("seq", "process", "thread", "rust", "kernel", "ray", "vectorbt")
 
 
@@ -252,7 +263,16 @@ def run_child(
     three processes that took a large share of a core from the runner, so the timed pass
     runs without sampling and the memory pass is a second run."""
     p = subprocess.Popen(
-        [sys.executable, __file__, "--bars", str(n), "--child", name],
+        [
+            sys.executable,
+            __file__,
+            "--bars",
+            str(n),
+            "--sets",
+            str(len(FAST) * len(SLOW)),
+            "--child",
+            name,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -292,10 +312,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--bars", default="1M")
     ap.add_argument("--only", default=",".join(RUNNERS))
+    ap.add_argument("--sets", type=int, default=100, help="parameter sets (a multiple of 10)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
     n = parse_bars(args.bars)
+    set_grid(args.sets)
     if args.child:
         print(json.dumps(child(args.child, n), default=float))
         return

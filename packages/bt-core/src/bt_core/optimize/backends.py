@@ -386,16 +386,22 @@ class _Collector:
 
 #: Bytes of shared averages the batch sweep keeps at once. Each set's statistics take far
 #: longer than recomputing a window (~3 ms per million bars), so a sweep here trades a few
-#: recomputed windows for memory: 4 windows of a million bars, where the engine's default
+#: recomputed windows for memory: 2 windows of a million bars, where the engine's default
 #: (64 MiB, for the bare kernel) keeps 8.
-RUST_MEMORY_BUDGET = 32 << 20
+RUST_MEMORY_BUDGET = 16 << 20
+#: Engine threads of the batch sweep when every set's statistics are computed. The
+#: statistics (Python, holding the GIL) take ~10x as long as the engine's run of a set, so
+#: one engine thread keeps them fed while they use the other core; each further thread
+#: only holds one more finished run (its curves, orders and fills) waiting in memory.
+RUST_THREADS = 1
 
 
 def run_rust(
     bt: Backtest, job: Job, tasks: Iterable[Task], n: int, chunk: int = 512
 ) -> Iterator[Row]:
     """The built-in SMA cross through ``bt_engine.sweep_sma_cross``: ``chunk`` sets per call
-    on ``n`` threads with the GIL released, each window's averages computed once per call.
+    on engine threads with the GIL released (:data:`RUST_THREADS`, at most ``n``) beside the
+    statistics in this thread, each window's averages computed once per call.
     Each set's result is turned into the same ``Result`` a single run builds, so its stats
     are a single run's; sets the batch cannot run as ``run()`` would go through ``run()``."""
     defaults = BUILTINS["sma_cross"]
@@ -425,7 +431,7 @@ def run_rust(
                 [b[1] for _, _, b in runs],  # type: ignore[index]
                 [b[2] for _, _, b in runs],  # type: ignore[index]
                 collect,
-                threads=n,
+                threads=min(n, RUST_THREADS),
                 memory_budget=RUST_MEMORY_BUDGET,
                 sizing=[b[3] for _, _, b in runs],  # type: ignore[index]
             )
