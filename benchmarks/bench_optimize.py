@@ -3,7 +3,7 @@ sweep, and vectorbt's sweep (parameter sets as columns) on the same strategy and
 
     uv run --group bench python benchmarks/bench_optimize.py                 # 1M bars, 100 sets
     uv run --group bench python benchmarks/bench_optimize.py --bars 200k --only seq,process,rust
-    uv run --group bench python benchmarks/bench_optimize.py --sets 400 --only seq,process   # memory vs sets
+    uv run --group bench python benchmarks/bench_optimize.py --sets 400 --only seq,process
 
 Runners (each in a fresh subprocess, one timed sweep after a warm-up on 2,000 bars):
   seq       Backtest.optimize(..., n_jobs=1): one run after another, full stats per set
