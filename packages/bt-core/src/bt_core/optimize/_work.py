@@ -117,13 +117,14 @@ def diagnostics(equity: np.ndarray, job: Job) -> Diagnostics:
 
 def row_of(result: Result, trial: int, params: dict[str, Any], job: Job, t0: float) -> Row:
     stats = result.stats
-    eq = result.equity.to_numpy()
+    diag = diagnostics(result.equity.to_numpy(), job)
     return Row(
         trial=trial,
         params=params,
         stats=stats,
+        # The whole trial, its diagnostics included.
         duration=time.perf_counter() - t0,
-        diag=diagnostics(eq, job),
+        diag=diag,
         equity=result.equity.copy() if job.keep_equity else None,
     )
 
