@@ -48,3 +48,20 @@ def test_installed_reports_every_part() -> None:
     versions = pyrust_bt.installed()
     assert set(versions) == set(pyrust_bt.PARTS.values())
     assert versions["bt-core"] == pyrust_bt.__version__
+
+
+def test_every_distribution_has_its_readme_changelog_and_typing_marker() -> None:
+    missing = []
+    for pyproject in [*ROOT.glob("packages/*/pyproject.toml"), *ROOT.glob("apps/*/pyproject.toml")]:
+        d = pyproject.parent
+        for name in ("README.md", "CHANGELOG.md"):
+            if not (d / name).is_file():
+                missing.append(str((d / name).relative_to(ROOT)))
+        if not list(d.glob("**/py.typed")):
+            missing.append(f"{d.relative_to(ROOT)}: py.typed")
+        # Every dependency is bounded above (a new major release is not assumed compatible).
+        for req in project(pyproject).get("dependencies", []):
+            spec = Requirement(req).specifier
+            if not any(s.operator in ("<", "<=", "==", "~=") for s in spec):
+                missing.append(f"{d.relative_to(ROOT)}: {req} has no upper bound")
+    assert missing == []
