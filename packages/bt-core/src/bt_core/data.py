@@ -23,6 +23,37 @@ from bt_core.errors import DataError, engine_errors
 
 PRICE_FIELDS = ("open", "high", "low", "close")
 FIELDS = (*PRICE_FIELDS, "volume")
+
+
+class OHLCVLines:
+    """``open``, ``high``, ``low``, ``close`` and ``volume`` as lines, for every view whose
+    ``field(name)`` gives a line by name: one symbol's data, ``self.data`` of a
+    single-symbol run, and their coarse-timeframe counterparts."""
+
+    __slots__ = ()
+
+    def field(self, name: str) -> bt_engine.Line:
+        raise NotImplementedError
+
+    @property
+    def open(self) -> bt_engine.Line:
+        return self.field("open")
+
+    @property
+    def high(self) -> bt_engine.Line:
+        return self.field("high")
+
+    @property
+    def low(self) -> bt_engine.Line:
+        return self.field("low")
+
+    @property
+    def close(self) -> bt_engine.Line:
+        return self.field("close")
+
+    @property
+    def volume(self) -> bt_engine.Line:
+        return self.field("volume")
 _DATETIME_NAMES = ("datetime", "date", "time", "timestamp", "ts")
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bt_core.data import OHLCVLines
 from bt_core.errors import ActionError, ParameterError, engine_errors
 from bt_core.orders import EXTRA_FIELDS, Normalizer, Order, OrderHandle
 from bt_core.orders import _number as _number
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from bt_engine import BarView, Engine, FillInfo, OrderInfo
 
 
-class SymbolData:
+class SymbolData(OHLCVLines):
     """Guarded OHLCV lines of one symbol (created lazily, shared for the whole run)."""
 
     __slots__ = ("_engine", "_lines", "index", "symbol")
@@ -40,49 +41,26 @@ class SymbolData:
         self.index = s
         self.symbol = md.symbols[s]
 
-    def _line(self, name: str) -> Line:
+    def field(self, name: str) -> Line:
+        """Any field of the data by name, e.g. an extra column such as ``pre_close``."""
         line = self._lines.get(name)
         if line is None:
             line = self._lines[name] = self._engine.data_line(name, self.index)
         return line
 
-    def field(self, name: str) -> Line:
-        """Any field of the data by name, e.g. an extra column such as ``pre_close``."""
-        return self._line(name)
-
     def __getattr__(self, name: str) -> Line:
         # `Close`, `CLOSE`: the data's columns answer in any case, so do their accessors.
         lower = name.lower()
         if lower != name and lower in _FIELD_NAMES:
-            return self._line(lower)
+            return self.field(lower)
         raise AttributeError(f"symbol data has no attribute {name!r}; fields: {_FIELD_LIST}")
-
-    @property
-    def open(self) -> Line:
-        return self._line("open")
-
-    @property
-    def high(self) -> Line:
-        return self._line("high")
-
-    @property
-    def low(self) -> Line:
-        return self._line("low")
-
-    @property
-    def close(self) -> Line:
-        return self._line("close")
-
-    @property
-    def volume(self) -> Line:
-        return self._line("volume")
 
 
 _FIELD_NAMES = ("open", "high", "low", "close", "volume")
 _FIELD_LIST = ", ".join(_FIELD_NAMES)
 
 
-class DataView:
+class DataView(OHLCVLines):
     """``self.data``: ``data.close`` etc. for single-symbol runs, ``data["600000.SH"]`` always."""
 
     def __init__(self, engine: Engine, md: MarketData):
@@ -111,32 +89,16 @@ class DataView:
             )
         return self._per[0]
 
+    def field(self, name: str) -> Line:
+        """Any field of the only symbol by name (see :meth:`SymbolData.field`)."""
+        return self._single().field(name)
+
     def __getattr__(self, name: str) -> Line:
         # Also reached when a field property raised (several symbols): _single says why.
         lower = name.lower()
         if lower in _FIELD_NAMES:
             return getattr(self._single(), lower)
         raise AttributeError(f"self.data has no attribute {name!r}; fields: {_FIELD_LIST}")
-
-    @property
-    def open(self) -> Line:
-        return self._single().open
-
-    @property
-    def high(self) -> Line:
-        return self._single().high
-
-    @property
-    def low(self) -> Line:
-        return self._single().low
-
-    @property
-    def close(self) -> Line:
-        return self._single().close
-
-    @property
-    def volume(self) -> Line:
-        return self._single().volume
 
 
 class Strategy:

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 import bt_engine
+from bt_core.data import OHLCVLines
 from bt_core.errors import ParameterError, engine_errors
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ def align_timeframe(
     return frames
 
 
-class TimeframeSymbol:
+class TimeframeSymbol(OHLCVLines):
     """One symbol's coarse lines: ``close[-1]`` is the newest complete coarse bar, ``len``
     how many are complete so far (0 before the first; reading one then raises IndexError)."""
 
@@ -175,28 +176,8 @@ class TimeframeSymbol:
         """The fine bar from which each coarse bar is visible (calendar facts, not prices)."""
         return self._tf.index("visible_from", self.index)
 
-    @property
-    def open(self) -> Line:
-        return self.field("open")
 
-    @property
-    def high(self) -> Line:
-        return self.field("high")
-
-    @property
-    def low(self) -> Line:
-        return self.field("low")
-
-    @property
-    def close(self) -> Line:
-        return self.field("close")
-
-    @property
-    def volume(self) -> Line:
-        return self.field("volume")
-
-
-class TimeframeView:
+class TimeframeView(OHLCVLines):
     """What :meth:`bt_core.Strategy.timeframe` returns: ``tf.close`` etc. for single-symbol
     data, ``tf[symbol].close`` always."""
 
@@ -225,26 +206,6 @@ class TimeframeView:
 
     def visible_from(self) -> np.ndarray:
         return self._single().visible_from()
-
-    @property
-    def open(self) -> Line:
-        return self._single().open
-
-    @property
-    def high(self) -> Line:
-        return self._single().high
-
-    @property
-    def low(self) -> Line:
-        return self._single().low
-
-    @property
-    def close(self) -> Line:
-        return self._single().close
-
-    @property
-    def volume(self) -> Line:
-        return self._single().volume
 
     def __repr__(self) -> str:
         return f"TimeframeView(rule={self.rule!r}, symbols={len(self._per)})"
