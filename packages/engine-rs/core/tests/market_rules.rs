@@ -4,9 +4,7 @@ mod common;
 
 use bt_engine_core::config::FillOn;
 use bt_engine_core::limits::Band;
-use bt_engine_core::{
-    Broker, Config, InstrumentSettings, OrderKind, OrderRequest, OrderStatus, Side, Sizing,
-};
+use bt_engine_core::{Broker, Config, InstrumentSettings, OrderRequest, OrderStatus, Side, Sizing};
 use common::{cfg, flat, run_script, Data};
 
 fn fills(b: &Broker) -> Vec<(u64, usize, f64, f64)> {
@@ -120,20 +118,8 @@ fn locked_limit_up_bar_takes_no_buy_and_limits_beyond_the_band_are_rejected() {
         c,
         vec![
             (0, OrderRequest::market(0, Side::Buy, 100.0)),
-            (
-                1,
-                OrderRequest {
-                    kind: OrderKind::Limit(12.11),
-                    ..OrderRequest::market(0, Side::Buy, 100.0)
-                },
-            ),
-            (
-                1,
-                OrderRequest {
-                    kind: OrderKind::Limit(12.1),
-                    ..OrderRequest::market(0, Side::Sell, 100.0)
-                },
-            ),
+            (1, OrderRequest::limit(0, Side::Buy, 100.0, 12.11)),
+            (1, OrderRequest::limit(0, Side::Sell, 100.0, 12.1)),
         ],
     );
     // The market buy waits out the locked bar and fills at day 2's open.
