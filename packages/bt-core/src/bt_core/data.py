@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,8 +32,9 @@ class OHLCVLines:
 
     __slots__ = ()
 
-    def field(self, name: str) -> bt_engine.Line:
-        raise NotImplementedError
+    if TYPE_CHECKING:
+        # Each view defines it; declared here for the type checker only.
+        def field(self, name: str) -> bt_engine.Line: ...
 
     @property
     def open(self) -> bt_engine.Line:
