@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import bt_engine
 
@@ -85,24 +85,36 @@ def from_engine(e: BaseException) -> BaseException:
     return e
 
 
+#: The engine's exceptions that bt-core converts to its own (see :func:`from_engine`).
+ENGINE_EXCEPTIONS = (bt_engine.EngineError, bt_engine.StrategyError)
+
+
+def reraise(e: BaseException) -> NoReturn:
+    """Inside ``except ENGINE_EXCEPTIONS as e``: raise ``e`` as bt-core's exception (the
+    original is the new one's context), or ``e`` itself when it has no counterpart."""
+    converted = from_engine(e)
+    if converted is e:
+        raise e
+    raise converted from converted.__cause__
+
+
 @contextmanager
 def engine_errors() -> Iterator[None]:
     """Re-raise engine exceptions as bt-core's (the original is the new one's context)."""
     try:
         yield
-    except (bt_engine.EngineError, bt_engine.StrategyError) as e:
-        converted = from_engine(e)
-        if converted is e:
-            raise
-        raise converted from converted.__cause__
+    except ENGINE_EXCEPTIONS as e:
+        reraise(e)
 
 
 __all__ = [
     "ActionError",
     "BtCoreError",
     "DataError",
+    "ENGINE_EXCEPTIONS",
     "ParameterError",
     "StrategyError",
     "engine_errors",
     "from_engine",
+    "reraise",
 ]
