@@ -41,8 +41,16 @@ def _known_params(bt: Backtest) -> tuple[list[str], str]:
 
 
 def _runner(
-    backend: str, bt: Backtest, job: Job, n: int, start_method: str | None, chunk: int | None
+    backend: str,
+    bt: Backtest,
+    job: Job,
+    n: int,
+    start_method: str | None,
+    chunk: int | None,
+    total: int | None,
 ) -> be.Runner:
+    """The backend's runner; ``total`` is the number of sets when known up front (None for
+    Bayesian search, which asks for one set at a time)."""
     if backend == "rust":
         return be.Rust(bt, job, n, chunk or 512)
     if backend == "sequential" or n == 1 and backend in ("process", "thread"):
@@ -51,7 +59,11 @@ def _runner(
         return be.Threads(bt, job, n)
     if backend == "process":
         return be.Processes(bt.data, job, n, start_method)
-    return be.Ray(bt.data, job, n, chunk or 1)
+    if chunk is None:
+        # Sets per Ray task: about 8 tasks per worker, so that Ray's cost per task
+        # (scheduling, the driver's wait) is spread without leaving a long tail.
+        chunk = 1 if total is None else max(1, total // (8 * n))
+    return be.Ray(bt.data, job, n, chunk)
 
 
 class _Progress:
@@ -473,11 +485,8 @@ def optimize(
     interrupted = False
     study = None
     try:
-        if chunk is None and backend == "ray" and method != "bayes":
-            # Sets per Ray task: about 8 tasks per worker, so that Ray's cost per task
-            # (scheduling, the driver's wait) is spread without leaving a long tail.
-            chunk = max(1, total // (8 * n))
-        with _runner(backend, bt, job, n, start_method, chunk) as runner:
+        known = None if method == "bayes" else total
+        with _runner(backend, bt, job, n, start_method, chunk, known) as runner:
             if method == "bayes":
                 study, infeasible, _ = _bayes(
                     runner,
