@@ -256,14 +256,6 @@ def conditional_value_at_risk(returns: ReturnsLike, cutoff: float = 0.05) -> flo
     return float(np.mean(np.sort(v)[: k + 1]))
 
 
-def _scipy_moment(name: str) -> object:
-    # scipy.stats is imported on first use: importing it takes seconds, and the summary that
-    # every run computes (bt_analysis._summary) does not need it.
-    from scipy import stats
-
-    return getattr(stats, name)
-
-
 def _moment_stat(fn: object, v: np.ndarray) -> float:
     if v.size < 1 or (v.size >= 2 and _dispersion(v) == 0.0):
         # A constant series (up to rounding noise, see _dispersion) has no shape: NaN, where
@@ -279,13 +271,19 @@ def skew(returns: ReturnsLike) -> float:
     """Sample skewness (biased, ``scipy.stats.skew``) of the non-NaN returns; NaN if constant
     (up to rounding noise). Differs from empyrical's use of scipy only in skipping NaNs (scipy
     propagates them) and in that noise rule."""
-    return _moment_stat(_scipy_moment("skew"), _valid(_arr(returns)))
+    # On first use: importing scipy.stats takes seconds, and the summary every run computes
+    # (bt_analysis._summary) does without it.
+    from scipy import stats as sps
+
+    return _moment_stat(sps.skew, _valid(_arr(returns)))
 
 
 def kurtosis(returns: ReturnsLike) -> float:
     """Excess (Fisher) kurtosis, biased (``scipy.stats.kurtosis``), of the non-NaN returns;
     NaN if constant (up to rounding noise). NaNs are skipped (scipy would propagate them)."""
-    return _moment_stat(_scipy_moment("kurtosis"), _valid(_arr(returns)))
+    from scipy import stats as sps  # on first use, as in skew()
+
+    return _moment_stat(sps.kurtosis, _valid(_arr(returns)))
 
 
 def stability(returns: ReturnsLike) -> float:
