@@ -283,7 +283,7 @@ def run_child(
 
     def sampler() -> None:
         while not done.is_set():
-            if state["on"] and sample:
+            if state["on"]:  # only ever set when sampling
                 state["peak"] = max(state["peak"], tree_pss_of(p.pid))
             done.wait(0.02)
 
