@@ -302,17 +302,6 @@ impl Broker {
         self.ledger.reserve(n_bars);
     }
 
-    /// After the last bar: the order and fill records grew by doubling, so up to half of
-    /// their memory is spare capacity; a finished run is read, never extended (a sweep
-    /// holds several finished runs at once).
-    pub fn shrink_records(&mut self) {
-        self.book.shrink_records();
-        self.ledger.shrink_records();
-        self.fills.shrink_to_fit();
-        self.events.shrink_to_fit();
-        self.margin_calls.shrink_to_fit();
-    }
-
     /// Keep order/fill events for a driver that forwards them (Python callbacks).
     pub fn set_record_events(&mut self, on: bool) {
         self.record_events = on;

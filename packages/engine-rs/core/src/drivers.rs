@@ -80,7 +80,6 @@ pub fn run_with<D: Driver + ?Sized>(
             driver.on_progress(t + 1, n)?;
         }
     }
-    broker.shrink_records();
     Ok(())
 }
 

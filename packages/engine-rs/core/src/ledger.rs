@@ -69,11 +69,6 @@ impl Ledger {
         }
     }
 
-    /// The trade record's spare capacity back (see `Broker::shrink_records`).
-    pub fn shrink_records(&mut self) {
-        self.trades.shrink_to_fit();
-    }
-
     pub fn cash(&self) -> f64 {
         self.cash
     }

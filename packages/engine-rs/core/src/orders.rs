@@ -54,11 +54,6 @@ impl OrderBook {
     pub fn all(&self) -> &[Order] {
         &self.orders
     }
-    /// Give back the spare capacity of the order record once a run is over.
-    pub fn shrink_records(&mut self) {
-        self.orders.shrink_to_fit();
-        self.day.shrink_to_fit();
-    }
     pub fn get(&self, id: u64) -> Option<&Order> {
         self.orders.get(usize::try_from(id).ok()?)
     }

@@ -444,7 +444,6 @@ fn run_sparse(
         working = broker.has_active_order(0);
         written = t + 1;
     }
-    broker.shrink_records();
     Ok(CrossRun {
         broker,
         curves: Some((equity, exposure)),
