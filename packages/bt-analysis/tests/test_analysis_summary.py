@@ -1,6 +1,7 @@
-"""performance_metrics computes its figures in one pass (bt_analysis._summary) and infers
-periods per year without normalising the index: every figure must equal, bit for bit, what
-the public functions (stats.*, drawdown_segments) and the pandas computation give."""
+"""performance_metrics computes its figures from shared intermediates, a block of the curve
+at a time (bt_analysis._summary), and infers periods per year without normalising the index:
+every figure must equal, bit for bit, what the public functions (stats.*, drawdown_segments)
+and the pandas computation give, whatever the block size."""
 
 from __future__ import annotations
 
@@ -14,7 +15,16 @@ from hypothesis import strategies as hst
 
 import bt_analysis as ba
 from bt_analysis import stats as st
-from bt_analysis._summary import _percentile_of_sorted, drawdown_summary, return_stats
+from bt_analysis._summary import (
+    _leaves,
+    _percentile_of_sorted,
+    _Smallest,
+    _StreamSum,
+    _tree_sum,
+    drawdown_summary,
+    equity_return_stats,
+    return_stats,
+)
 from bt_analysis._validation import ns_stamps
 
 RETURN_KEYS = (
@@ -56,17 +66,30 @@ def _expected_returns(r: np.ndarray, ppy: float, rf: float) -> dict[str, float]:
     }
 
 
+#: Block sizes: the default (one block for short series) and small ones, so that the
+#: hypothesis series of a few hundred returns cross many block boundaries.
+BLOCKS = (128, 136, 1000)
+
+
 def _check_returns(r: np.ndarray, ppy: float = 252.0, rf: float = 0.0) -> None:
-    got = return_stats(r, ppy, rf)
     want = _expected_returns(r, ppy, rf)
-    assert set(got) == set(RETURN_KEYS)
-    for key in RETURN_KEYS:
-        assert _same(got[key], want[key]), (key, got[key], want[key])
+    for block in (None, *BLOCKS):
+        got = return_stats(r, ppy, rf) if block is None else return_stats(r, ppy, rf, block=block)
+        assert set(got) == set(RETURN_KEYS)
+        for key in RETURN_KEYS:
+            assert _same(got[key], want[key]), (block, key, got[key], want[key])
 
 
 def _check_drawdown(equity: pd.Series) -> None:
     seg = ba.drawdown_segments(equity)
-    got = drawdown_summary(equity.to_numpy(), ns_stamps(equity.index))
+    for block in (1, 2, 7, None):
+        kw = {} if block is None else {"block": block}
+        _check_drawdown_with(
+            equity, seg, drawdown_summary(equity.to_numpy(), ns_stamps(equity.index), **kw)
+        )
+
+
+def _check_drawdown_with(equity: pd.Series, seg: pd.DataFrame, got: dict) -> None:
     if len(seg) == 0:
         assert got == {
             "depth": 0.0,
@@ -111,6 +134,57 @@ def test_return_figures_on_long_and_noisy_series(n: int) -> None:
     _check_returns(rng.standard_t(2, n) * 0.0005)
     _check_returns(np.zeros(n))
     _check_returns(np.abs(r[:2000]))  # no downside: inf Sortino, no Omega
+
+
+@pytest.mark.parametrize("block", [128, 4096, 1 << 15])
+def test_leaf_sums_add_up_to_numpys_sum(block: int) -> None:
+    rng = np.random.default_rng(block)
+    sizes = [1, 7, 8, 127, 128, 129, 1000, 4097, 65_537, 250_001]
+    for n in [*sizes, *rng.integers(1, 300_000, 8)]:
+        # Magnitudes over ten decades: any other order of additions shows in the last bits.
+        x = rng.standard_normal(n) * 10.0 ** rng.integers(-5, 5, n)
+        leaves = _leaves(n, block)
+        assert leaves[0][0] == 0 and leaves[-1][1] == n
+        assert all(p[1] == q[0] for p, q in zip(leaves, leaves[1:], strict=False))
+        assert max(b - a for a, b in leaves) <= block
+        parts = [np.add.reduce(x[a:b]) for a, b in leaves]
+        assert _tree_sum(n, parts, block) == np.add.reduce(x), n
+
+
+def test_a_sum_fed_in_pieces_is_numpys_sum() -> None:
+    rng = np.random.default_rng(3)
+    for n in [0, 1, 5, 200, 3000, 100_003]:
+        x = rng.standard_normal(n) * 10.0 ** rng.integers(-5, 5, n)
+        s = _StreamSum(n, 128)
+        cuts = np.sort(rng.integers(0, n + 1, 40))
+        for piece in np.split(x, cuts):
+            s.feed(piece)
+        assert s.total() == np.sum(x), n
+
+
+def test_the_smallest_values_are_kept_whatever_the_order() -> None:
+    rng = np.random.default_rng(4)
+    for n, m in [(10, 1), (5000, 250), (20_000, 1), (20_000, 20_000)]:
+        # many ties: a quarter of the values are equal
+        x = np.where(rng.random(n) < 0.25, 0.0, rng.standard_normal(n))
+        keep = _Smallest(m)
+        for piece in np.array_split(x, 17):
+            keep.feed(piece)
+        assert np.array_equal(keep.ordered(), np.sort(x)[:m])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    hst.lists(hst.integers(-3000, 3000), min_size=2, max_size=400),
+    hst.sampled_from([0.0, 0.0001]),
+    hst.sampled_from([128, 200, 1 << 15]),
+)
+def test_returns_made_from_the_curve_block_by_block(bps: list[int], rf: float, block: int) -> None:
+    values = 100.0 * np.cumprod(1.0 + np.array(bps, dtype=np.float64) / 10_000)
+    want = return_stats(values[1:] / values[:-1] - 1.0, 252.0, rf)
+    got = equity_return_stats(values, 252.0, rf, block=block)
+    for key in RETURN_KEYS:
+        assert _same(got[key], want[key]), (key, got[key], want[key])
 
 
 def test_infinite_returns_raise_the_public_error() -> None:
@@ -211,3 +285,34 @@ def test_performance_metrics_on_a_million_bars_equals_the_public_functions() -> 
     assert m["max_drawdown"] == float(seg["depth"].min())
     assert m["max_drawdown_duration_bars"] == int(seg["length_bars"].max())
     assert m["exposure"] == float(exposure.mean())
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 500, 70_001, 300_000])
+def test_return_moments_equal_numpy_on_the_returns(n: int) -> None:
+    rng = np.random.default_rng(n)
+    values = 1e5 * np.cumprod(1.0 + rng.standard_t(3, n + 1) * 0.002)
+    r = values[1:] / values[:-1] - 1.0
+    dev = r - r.mean()
+    sq = dev * dev
+    got = ba.return_moments(values)
+    assert got == (
+        n,
+        float(r.mean()),
+        float(sq.sum()),
+        float((dev * sq).sum()),
+        float((sq * sq).sum()),
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        ([1.0], "at least 2 points"),
+        ([[1.0, 2.0]], "1-D"),
+        ([1.0, 0.0, 2.0], "position 1 is 0.0"),
+        ([1.0, 2.0, np.nan], "position 2 is nan"),
+    ],
+)
+def test_return_moments_name_bad_input(values: list, match: str) -> None:
+    with pytest.raises(ba.AnalysisInputError, match=match):
+        ba.return_moments(np.array(values))

@@ -86,6 +86,28 @@ def test_sweep_feeds_per_bar_sharpe_and_raw_kurtosis(make_ohlc: Any) -> None:
     assert 0 <= out["deflated_sharpe"] <= 1 and 0 <= out["pbo"] <= 1
 
 
+@pytest.mark.parametrize("n", [2, 3, 17, 100_003])
+def test_row_diagnostics_equal_a_direct_computation(n: int) -> None:
+    # The diagnostics make the returns from the curve a block at a time; every figure must
+    # be what the array of returns gives.
+    from bt_core.optimize._work import Job, block_moments, diagnostics
+
+    rng = np.random.default_rng(n)
+    equity = 1e4 * np.cumprod(1.0 + rng.normal(0.0003, 0.01, n))
+    r = equity[1:] / equity[:-1] - 1.0
+    d = diagnostics(equity, Job(strategy="sma_cross", config=None, blocks=4))  # type: ignore[arg-type]
+    assert d.n_obs == r.size
+    assert np.array_equal(d.blocks, block_moments(r, 4))
+    dev = r - r.mean()
+    if r.size > 1:
+        assert d.sr == r.mean() / math.sqrt(float((dev * dev).sum()) / (r.size - 1))
+    else:
+        assert math.isnan(d.sr)
+    if r.size > 2:
+        assert d.skew == pytest.approx(sps.skew(r), rel=1e-9)
+        assert d.kurtosis == pytest.approx(sps.kurtosis(r, fisher=False), rel=1e-9)
+
+
 # ----- probability of backtest overfitting -----------------------------------------------------
 
 

@@ -7,7 +7,12 @@ from bt_analysis import stats
 from bt_analysis._json import json_safe
 from bt_analysis._validation import AnalysisInputError
 from bt_analysis.drawdown import drawdown_segments, underwater
-from bt_analysis.metrics import METRIC_KEYS, performance_metrics, returns_from_equity
+from bt_analysis.metrics import (
+    METRIC_KEYS,
+    performance_metrics,
+    return_moments,
+    returns_from_equity,
+)
 from bt_analysis.periods import infer_periods_per_year, per_period_rate
 from bt_analysis.tearsheet import monthly_returns, report, report_html
 from bt_analysis.trades import round_trips, trade_metrics, trade_stats_by_symbol
@@ -25,6 +30,7 @@ __all__ = [
     "performance_metrics",
     "report",
     "report_html",
+    "return_moments",
     "returns_from_equity",
     "round_trips",
     "stats",

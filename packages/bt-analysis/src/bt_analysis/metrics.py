@@ -10,7 +10,7 @@ import pandas as pd
 
 from bt_analysis import stats as st
 from bt_analysis._json import json_safe
-from bt_analysis._summary import drawdown_summary, return_stats
+from bt_analysis._summary import curve_returns, drawdown_summary, equity_return_stats, moment_sums
 from bt_analysis._validation import (
     AnalysisInputError,
     check_datetime_index,
@@ -21,7 +21,13 @@ from bt_analysis._validation import (
 from bt_analysis.periods import infer_periods_per_year, per_period_rate
 from bt_analysis.trades import trade_metrics
 
-__all__ = ["METRIC_KEYS", "MetricValue", "performance_metrics", "returns_from_equity"]
+__all__ = [
+    "METRIC_KEYS",
+    "MetricValue",
+    "performance_metrics",
+    "return_moments",
+    "returns_from_equity",
+]
 
 MetricValue: TypeAlias = "float | int | str | None"
 
@@ -90,6 +96,31 @@ def returns_from_equity(equity: pd.Series) -> pd.Series:
     """
     series, values = check_equity(equity)
     return pd.Series(values[1:] / values[:-1] - 1.0, index=series.index[1:], name="returns")
+
+
+def return_moments(values: np.ndarray) -> tuple[int, float, float, float, float]:
+    """``(n, mean, m2, m3, m4)`` of the simple returns ``values[t] / values[t-1] - 1`` of an
+    equity curve: their number, their mean, and the sums of their deviations from the mean
+    squared, cubed and to the fourth power (so the sample std is ``sqrt(m2 / (n - 1))`` and
+    the biased skewness ``(m3 / n) / (m2 / n) ** 1.5``). The mean and each sum equal numpy's
+    on the array of returns bit for bit, but the returns are made a block at a time: memory
+    for a block, not for an array of the curve's length.
+
+    ``values``: a 1-D array of at least 2 finite, strictly positive values.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1 or v.size < 2:
+        raise AnalysisInputError(
+            f"values must be a 1-D equity curve of at least 2 points, got shape {v.shape}"
+        )
+    bad = ~(np.isfinite(v) & (v > 0))
+    if bad.any():
+        pos = int(np.argmax(bad))
+        raise AnalysisInputError(f"values must be finite and > 0; position {pos} is {v[pos]}")
+    del bad
+    n = v.size - 1
+    mean, m2, m3, m4 = moment_sums(curve_returns(v), n)
+    return n, float(mean), float(m2), float(m3), float(m4)
 
 
 def _iso(ts: object) -> str | None:
@@ -228,7 +259,6 @@ def performance_metrics(
     # replaced by None below.
     ppy = _check_ppy(periods_per_year, index) if annualize else 1.0
     rf_pp = per_period_rate(risk_free, ppy)
-    returns = values[1:] / values[:-1] - 1.0
     dd = drawdown_summary(values, ns_stamps(index))
 
     out: dict[str, MetricValue] = dict.fromkeys(METRIC_KEYS)
@@ -241,14 +271,13 @@ def performance_metrics(
             "initial_equity": float(values[0]),
             "final_equity": float(values[-1]),
             "total_return": float(values[-1] / values[0] - 1.0),
-            **return_stats(returns, ppy, rf_pp),
+            **equity_return_stats(values, ppy, rf_pp),
             "max_drawdown": dd["depth"],
             "max_drawdown_duration_bars": dd["length_bars"],
             "max_drawdown_duration_days": dd["length_days"],
             "risk_free": float(risk_free),
         }
     )
-    del returns
     for key in ("peak", "valley", "recovery"):
         pos = dd[key]
         out[f"max_drawdown_{key}"] = None if pos is None else _iso(index[cast(int, pos)])

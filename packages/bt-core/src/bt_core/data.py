@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+import bt_analysis
 import bt_engine
 from bt_core.errors import DataError, engine_errors
 
@@ -82,6 +83,34 @@ class MarketData:
     def fields(self) -> dict[str, np.ndarray]:
         names = (*FIELDS, *self.handle.extra_names)
         return {f: self.handle.field(f) for f in names}
+
+    @cached_property
+    def periods_per_year(self) -> float | None:
+        """Bars per year inferred from the spacing of the index
+        (:func:`bt_analysis.infer_periods_per_year`), once per data handle: every run on it
+        shares its index. None when the spacing does not tell (e.g. one day of minute bars)."""
+        if len(self.index) < 2:
+            return None
+        try:
+            return bt_analysis.infer_periods_per_year(self.index)
+        except ValueError:
+            return None
+
+    @cached_property
+    def buy_hold_return(self) -> float | None:
+        """Return of holding the data: the one symbol, or an equal-weight mix bought at each
+        symbol's first close and held to its last. Once per data handle, as it is the same
+        for every run on it."""
+        close = self.fields["close"]
+        rets = []
+        for s in range(close.shape[1]):
+            col = close[:, s]
+            present = ~np.isnan(col)
+            if present.any():
+                first = int(np.argmax(present))
+                last = col.size - 1 - int(np.argmax(present[::-1]))
+                rets.append(col[last] / col[first] - 1.0)
+        return float(np.mean(rets)) if rets else None
 
     @property
     def extra_fields(self) -> tuple[str, ...]:

@@ -46,18 +46,8 @@ class RunOutput:
 
     @cached_property
     def buy_hold_return(self) -> float | None:
-        """Return of holding the data over the run: the one symbol, or an equal-weight mix
-        bought at each symbol's first close and held to its last."""
-        if self.market_data is None:
-            return None
-        close = self.market_data.fields["close"]
-        rets = []
-        for s in range(close.shape[1]):
-            col = close[:, s]
-            present = np.flatnonzero(~np.isnan(col))
-            if present.size:
-                rets.append(col[present[-1]] / col[present[0]] - 1.0)
-        return float(np.mean(rets)) if rets else None
+        """Return of holding the data over the run (see :attr:`MarketData.buy_hold_return`)."""
+        return None if self.market_data is None else self.market_data.buy_hold_return
 
     @cached_property
     def rejections(self) -> dict[str, tuple[int, str]]:
@@ -270,6 +260,10 @@ class Result:
         pays for it); None when the spacing does not tell (e.g. one day of minute bars)."""
         if self.given_periods_per_year is not None:
             return self.given_periods_per_year
+        md = self.output.market_data if self.output is not None else None
+        if md is not None and self.equity.index is md.index:
+            # The data's own index: inferred once for every run on it (a sweep's sets).
+            return md.periods_per_year
         if len(self.equity) < 2:
             return None
         try:

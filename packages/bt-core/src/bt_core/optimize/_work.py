@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import bt_analysis
 import bt_engine
 from bt_core.backtest import Backtest, RejectedOrdersWarning
 from bt_core.config import RunConfig
@@ -87,31 +88,41 @@ def block_moments(r: np.ndarray, n_blocks: int) -> np.ndarray:
     return np.array([moments(b) for b in np.array_split(r, n_blocks)], dtype=np.float64)
 
 
+def curve_block_moments(equity: np.ndarray, n_blocks: int) -> np.ndarray:
+    """:func:`block_moments` of the returns of ``equity``, each block's returns made from
+    the curve when needed (``np.array_split``'s blocks: the first ``n % n_blocks`` longer)."""
+    if n_blocks <= 0:
+        return np.zeros((0, 3))
+    size, extra = divmod(int(equity.size) - 1, n_blocks)
+    cuts = np.cumsum([0] + [size + 1] * extra + [size] * (n_blocks - extra))
+    return np.array(
+        [
+            moments(equity[a + 1 : b + 1] / equity[a:b] - 1.0)
+            for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+        ],
+        dtype=np.float64,
+    )
+
+
 def diagnostics(equity: np.ndarray, job: Job) -> Diagnostics:
-    r = equity[1:] / equity[:-1] - 1.0
-    n = int(r.size)
-    m = float(r.mean()) if n else 0.0
-    blocks = block_moments(r, job.blocks)
-    cv = job.cv.trial_moments(r) if job.cv is not None else None
-    # Central moments from one array of deviations, by products (an array ``** 3`` is a
-    # pow call per element: most of this function's time on a million bars). The returns
-    # become the deviations in place: two arrays of the curve's length alive, not three,
-    # beside the stats of the same set (a sweep's peak memory per worker).
-    dev = np.subtract(r, m, out=r)
-    del r
-    sq = dev * dev
-    m2 = float(sq.sum())
+    # No array of the returns (bt_analysis.return_moments makes them a block at a time): a
+    # sweep holds this beside the curves of a set on every core at once.
+    n = int(equity.size) - 1
+    blocks = curve_block_moments(equity, job.blocks)
+    cv = None
+    if job.cv is not None:
+        cv = job.cv.trial_moments(equity[1:] / equity[:-1] - 1.0)
+    if n < 1:
+        return Diagnostics(math.nan, math.nan, math.nan, max(n, 0), blocks, cv)
+    _, m, m2, m3, m4 = bt_analysis.return_moments(equity)
     sd = math.sqrt(m2 / (n - 1)) if n > 1 else math.nan
     sr = m / sd if sd and sd > 0 else math.nan
     if n > 2 and m2 > 0:
         var = m2 / n
-        dev *= sq
-        skew = float(dev.mean()) / var**1.5
-        np.multiply(sq, sq, out=dev)
-        kurt = float(dev.mean()) / (var * var)
+        skew = (m3 / n) / var**1.5
+        kurt = (m4 / n) / (var * var)
     else:
         skew, kurt = math.nan, math.nan
-    del dev, sq
     return Diagnostics(sr, skew, kurt, n, blocks, cv)
 
 
