@@ -54,6 +54,59 @@ def test_market_data_arrays_cannot_be_written(ohlc: pd.DataFrame) -> None:
     assert Backtest(md, "sma_cross").run(fast=3, slow=9).final_equity == before
 
 
+def test_shared_data_reads_never_writable_memory_in_place(make_ohlc: Any) -> None:
+    from bt_core.data import MarketData
+
+    md = load_data({"A": make_ohlc(300, seed=1), "B": make_ohlc(280, seed=2)})
+    fields = {**md.fields, "flag": md.fields["close"] > 100}
+    fields["flag"] = np.ascontiguousarray(fields["flag"], dtype=np.float64)
+    h = bt_engine.Data.shared(list(md.symbols), md.ts, fields)
+    # No copy: the new handle's prices are the old handle's memory.
+    assert np.shares_memory(h.field("close"), md.fields["close"])
+    assert not np.shares_memory(h.field("flag"), fields["flag"])  # extra columns are copied
+    shared = MarketData.from_handle(h)
+    for strategy in ("sma_cross",):
+        a = Backtest(md, strategy).run(fast=3, slow=9)
+        b = Backtest(shared, strategy).run(fast=3, slow=9)
+        np.testing.assert_array_equal(a.equity.to_numpy(), b.equity.to_numpy())
+        assert a.stats == b.stats
+    with pytest.raises(bt_engine.DataError, match="appears twice"):
+        bt_engine.Data.shared(["A", "A"], md.ts, md.fields)
+    # The handle keeps the memory it reads alive.
+    close = np.array(md.fields["close"])
+    del md, fields
+    np.testing.assert_array_equal(h.field("close"), close)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda ts: np.array(ts), "ts is writable memory"),
+        (lambda ts: _frozen_copy(ts), "ts is writable memory"),
+        (lambda ts: np.frombuffer(bytearray(ts.tobytes()), np.int64), "ts is writable memory"),
+        (lambda ts: ts.astype(np.float64), "1-D int64"),
+        (lambda ts: ts[:-1], r"shape \(\d+, 1\), expected"),
+    ],
+)
+def test_shared_data_refuses_memory_that_can_be_written(ohlc: pd.DataFrame, make, match) -> None:
+    md = load_data(ohlc)
+    with pytest.raises(bt_engine.ConfigError, match=match):
+        bt_engine.Data.shared(list(md.symbols), make(md.ts), md.fields)
+    # Read-only bytes cannot be written by anyone: accepted, and validated like any input.
+    ts = np.frombuffer(md.ts.tobytes(), np.int64)
+    assert bt_engine.Data.shared(list(md.symbols), ts, md.fields).n_bars == len(ohlc)
+    bad = np.frombuffer(md.ts[::-1].tobytes(), np.int64)
+    with pytest.raises(bt_engine.DataError, match="unsorted timestamps"):
+        bt_engine.Data.shared(list(md.symbols), bad, md.fields)
+
+
+def _frozen_copy(ts: np.ndarray) -> np.ndarray:
+    # A read-only flag is not enough: the array owns its memory and can be made writeable.
+    out = np.array(ts)
+    out.flags.writeable = False
+    return out
+
+
 def test_extra_numeric_columns_reach_the_engine(ohlc: pd.DataFrame) -> None:
     df = ohlc.assign(pre_close=ohlc["close"].shift(1), amount=ohlc["close"] * ohlc["volume"])
     df["name"] = "text columns are not data"

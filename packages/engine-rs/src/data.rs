@@ -2,11 +2,15 @@
 //! columns (validated in one pass, aligned, copied into memory the engine owns), then shared
 //! by any number of runs, on any thread; its arrays are read-only views nobody can write to.
 
-use bt_engine_core::{BarData, SymbolInput};
-use numpy::{PyArray1, PyArray2, PyReadonlyArray1};
+use bt_engine_core::{BarData, Column, SharedValues, SymbolInput, Values};
+use numpy::{
+    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArray,
+    PyUntypedArrayMethods,
+};
 use pyo3::exceptions::PyKeyError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyDictMethods};
+use std::sync::Arc;
 
 use crate::errors::{config_error, to_py};
 use crate::views::readonly;
@@ -41,6 +45,82 @@ struct SymbolCols<'py> {
     fields: Vec<Col<'py, f64>>,
     extra: Vec<(String, Col<'py, f64>)>,
     rows: Option<Col<'py, i64>>,
+}
+
+/// A numpy array's memory, read in place: the reference keeps the array alive, and
+/// [`frozen`] took it only when nobody can write to that memory.
+struct NumpyValues<T> {
+    _array: Py<PyAny>,
+    ptr: *const T,
+    len: usize,
+}
+
+// SAFETY: the values live in the array that `_array` keeps alive, and nothing can write to
+// them (see `never_writable`): reading them from any thread is sound. PyO3 defers the release of `_array` until a thread holds the GIL.
+unsafe impl<T> Send for NumpyValues<T> {}
+unsafe impl<T> Sync for NumpyValues<T> {}
+
+impl<T: 'static> SharedValues<T> for NumpyValues<T> {
+    fn values(&self) -> &[T] {
+        // SAFETY: `ptr` is the start of the `len` values of a C-contiguous array that lives
+        // as long as `self` and is never written (see above).
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+/// `a`'s memory shared in place: `a` must be C-contiguous and read-only for good (see
+/// [`never_writable`]: Ray's object store, another Data's fields), since the engine reads
+/// it on any thread, unsynchronised.
+fn frozen<T: numpy::Element + 'static>(
+    name: &'static str,
+    a: &Bound<'_, PyAny>,
+    ptr: *const T,
+    len: usize,
+) -> PyResult<Values<T>> {
+    let contiguous = a
+        .getattr("flags")?
+        .getattr("c_contiguous")?
+        .extract::<bool>()?;
+    if !contiguous {
+        return Err(config_error(name, format!("{name} must be C-contiguous")));
+    }
+    if !never_writable(a)? {
+        return Err(config_error(
+            name,
+            format!(
+                "{name} is writable memory (its owner can make it writeable); Data.shared \
+                 reads only memory nobody can write to: use Data(...), which copies"
+            ),
+        ));
+    }
+    Ok(Values::Shared(Arc::new(NumpyValues {
+        _array: a.clone().unbind(),
+        ptr,
+        len,
+    })))
+}
+
+/// Whether nobody can ever write to `a`'s memory. numpy lets an array's flag be set back to
+/// writeable when the memory belongs to a numpy array (its owner's flag can be flipped) or
+/// to an object exporting a writable buffer; it cannot otherwise (a read-only buffer, such
+/// as Ray's object store, or an object without a buffer, such as a Data).
+fn never_writable(a: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let mut last = a.clone();
+    loop {
+        let base = last.getattr("base")?;
+        if base.is_none() {
+            return Ok(false); // `last` owns the memory
+        }
+        if base.cast::<PyUntypedArray>().is_ok() {
+            last = base;
+            continue;
+        }
+        let memoryview = a.py().import("builtins")?.getattr("memoryview")?;
+        return match memoryview.call1((&base,)) {
+            Ok(view) => view.getattr("readonly")?.extract::<bool>(),
+            Err(_) => Ok(true), // no buffer: numpy has nothing to write through
+        };
+    }
 }
 
 #[pyclass(frozen, module = "bt_engine._engine", name = "Data")]
@@ -140,6 +220,73 @@ impl PyData {
             .collect();
         let inner = py
             .detach(|| BarData::from_symbols(&inputs))
+            .map_err(to_py)?;
+        Ok(Self { inner })
+    }
+
+    /// Data over columns that are already aligned, read in place instead of copied: `ts`
+    /// (int64 ns since the epoch, UTC, one per bar) and `fields` (`open, high, low, close,
+    /// volume`, and any extra columns, each a float64 array of shape (bars, symbols), NaN
+    /// where a symbol has no bar), as `Data.field` returns them. The timestamps and prices
+    /// must be C-contiguous memory that numpy will not make writeable, such as arrays from
+    /// Ray's object store (one copy shared by every worker process of a machine) or another
+    /// Data's fields; extra columns are copied. Validated as the loops read them.
+    #[staticmethod]
+    fn shared<'py>(
+        py: Python<'py>,
+        symbols: Vec<String>,
+        ts: Bound<'py, PyAny>,
+        fields: Bound<'py, PyDict>,
+    ) -> PyResult<Self> {
+        let ts_arr = ts
+            .cast::<PyArray1<i64>>()
+            .map_err(|_| config_error("ts", "ts must be a 1-D int64 numpy array".to_string()))?;
+        let n = ts_arr.len();
+        let ns = symbols.len();
+        let ts = frozen("ts", &ts, ts_arr.data() as *const i64, n)?;
+        let matrix = |name: &str, a: &Bound<'py, PyAny>| -> PyResult<Bound<'py, PyArray2<f64>>> {
+            let m = a.cast::<PyArray2<f64>>().map_err(|_| {
+                config_error(
+                    "fields",
+                    format!("field {name} must be a 2-D float64 numpy array"),
+                )
+            })?;
+            if m.shape() != [n, ns] {
+                return Err(config_error(
+                    "fields",
+                    format!(
+                        "field {name} has shape ({}, {}), expected ({n}, {ns}): bars x symbols",
+                        m.shape()[0],
+                        m.shape()[1]
+                    ),
+                ));
+            }
+            Ok(m.clone())
+        };
+        let mut ohlcv: Vec<Values<f64>> = Vec::with_capacity(FIELDS.len());
+        for name in FIELDS {
+            let a = fields
+                .get_item(name)?
+                .ok_or_else(|| PyKeyError::new_err(format!("no field {name:?} in fields")))?;
+            let m = matrix(name, &a)?;
+            ohlcv.push(frozen(name, &a, m.data() as *const f64, n * ns)?);
+        }
+        let mut extra = Vec::new();
+        for (k, v) in fields.iter() {
+            let name: String = k.extract()?;
+            if !FIELDS.contains(&name.as_str()) {
+                let m: PyReadonlyArray2<f64> = matrix(&name, &v)?.readonly();
+                extra.push(Column {
+                    values: m.as_array().iter().copied().collect(),
+                    name,
+                });
+            }
+        }
+        let ohlcv: [Values<f64>; 5] = ohlcv
+            .try_into()
+            .map_err(|_| config_error("fields", "five price fields".to_string()))?;
+        let inner = py
+            .detach(|| BarData::from_aligned(symbols, ts, ohlcv, extra))
             .map_err(to_py)?;
         Ok(Self { inner })
     }

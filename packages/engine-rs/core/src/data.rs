@@ -2,6 +2,10 @@
 //! never changed afterwards); `Bars` is the borrowed, copyable view every loop reads.
 //! Layout: time x symbols, row-major, one shared timestamp index.
 
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
 use crate::error::{EngineError, Result};
 use crate::mem::copy_to_vec;
 use crate::time::format_ts;
@@ -413,17 +417,68 @@ impl SymbolInput<'_> {
     }
 }
 
-/// The bars of a run, owned: validated once when built, aligned on the union of the symbols'
+/// Memory another owner keeps alive and nobody writes to while it is shared (e.g. a
+/// read-only buffer of Ray's object store, mapped into several processes), read in place.
+pub trait SharedValues<T>: Send + Sync {
+    fn values(&self) -> &[T];
+}
+
+/// A column of [`BarData`]: memory the engine owns, or shared memory read in place, so that
+/// processes that map the same data need no copy of it each.
+pub enum Values<T: 'static> {
+    Owned(Vec<T>),
+    Shared(Arc<dyn SharedValues<T>>),
+}
+
+impl<T> Deref for Values<T> {
+    type Target = [T];
+    #[inline]
+    fn deref(&self) -> &[T] {
+        match self {
+            Values::Owned(v) => v,
+            Values::Shared(s) => s.values(),
+        }
+    }
+}
+
+impl<T> From<Vec<T>> for Values<T> {
+    fn from(v: Vec<T>) -> Self {
+        Values::Owned(v)
+    }
+}
+
+impl<T: Clone> Clone for Values<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Values::Owned(v) => Values::Owned(v.clone()),
+            Values::Shared(s) => Values::Shared(Arc::clone(s)),
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Values<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<T: PartialEq> PartialEq for Values<T> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+/// The bars of a run: validated once when built, aligned on the union of the symbols'
 /// timestamps (a symbol without a bar at a time holds NaN there: no bar, never a price), and
 /// immutable afterwards, so that many runs can share them, on several threads.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BarData {
-    ts: Vec<i64>,
-    open: Vec<f64>,
-    high: Vec<f64>,
-    low: Vec<f64>,
-    close: Vec<f64>,
-    volume: Vec<f64>,
+    ts: Values<i64>,
+    open: Values<f64>,
+    high: Values<f64>,
+    low: Values<f64>,
+    close: Values<f64>,
+    volume: Values<f64>,
     extra: Vec<Column>,
     symbols: Vec<String>,
 }
@@ -467,11 +522,11 @@ impl BarData {
             // One symbol: its columns are the matrix (copied once, no NaN fill first).
             let inp = &inputs[0];
             return Ok(Self {
-                open: copy_to_vec(inp.open),
-                high: copy_to_vec(inp.high),
-                low: copy_to_vec(inp.low),
-                close: copy_to_vec(inp.close),
-                volume: copy_to_vec(inp.volume),
+                open: copy_to_vec(inp.open).into(),
+                high: copy_to_vec(inp.high).into(),
+                low: copy_to_vec(inp.low).into(),
+                close: copy_to_vec(inp.close).into(),
+                volume: copy_to_vec(inp.volume).into(),
                 extra: inp
                     .extra
                     .iter()
@@ -481,47 +536,92 @@ impl BarData {
                     })
                     .collect(),
                 symbols,
-                ts,
+                ts: ts.into(),
             });
         }
         let cells = ts.len() * ns;
-        let mut out = Self {
-            open: vec![f64::NAN; cells],
-            high: vec![f64::NAN; cells],
-            low: vec![f64::NAN; cells],
-            close: vec![f64::NAN; cells],
-            volume: vec![f64::NAN; cells],
-            extra: extra_names
-                .iter()
-                .map(|n| Column {
-                    name: (*n).to_string(),
-                    values: vec![f64::NAN; cells],
-                })
-                .collect(),
-            symbols,
-            ts,
-        };
+        let mut fields: [Vec<f64>; 5] = std::array::from_fn(|_| vec![f64::NAN; cells]);
+        let mut extra: Vec<Column> = extra_names
+            .iter()
+            .map(|n| Column {
+                name: (*n).to_string(),
+                values: vec![f64::NAN; cells],
+            })
+            .collect();
         for (s, inp) in inputs.iter().enumerate() {
             // Both time lists are sorted: walk them together.
             let mut t = 0;
             for (i, &x) in inp.ts.iter().enumerate() {
-                while out.ts[t] < x {
+                while ts[t] < x {
                     t += 1;
                 }
                 let k = t * ns + s;
-                out.open[k] = inp.open[i];
-                out.high[k] = inp.high[i];
-                out.low[k] = inp.low[i];
-                out.close[k] = inp.close[i];
-                out.volume[k] = inp.volume[i];
+                for (f, col) in fields
+                    .iter_mut()
+                    .zip([inp.open, inp.high, inp.low, inp.close, inp.volume])
+                {
+                    f[k] = col[i];
+                }
                 for (name, col) in inp.extra {
-                    if let Some(c) = out.extra.iter_mut().find(|c| c.name == *name) {
+                    if let Some(c) = extra.iter_mut().find(|c| c.name == *name) {
                         c.values[k] = col[i];
                     }
                 }
             }
         }
-        Ok(out)
+        let [open, high, low, close, volume] = fields.map(Values::from);
+        Ok(Self {
+            ts: ts.into(),
+            open,
+            high,
+            low,
+            close,
+            volume,
+            extra,
+            symbols,
+        })
+    }
+
+    /// Data over columns that are already aligned (time x symbols, row-major, NaN where a
+    /// symbol has no bar; `ohlcv` in [`FIELDS`] order), kept as given (shared memory is read
+    /// in place, not copied) and validated as the loops will read them: errors name the bar
+    /// and the symbol.
+    pub fn from_aligned(
+        symbols: Vec<String>,
+        ts: Values<i64>,
+        ohlcv: [Values<f64>; 5],
+        extra: Vec<Column>,
+    ) -> Result<Self> {
+        for (k, a) in symbols.iter().enumerate() {
+            if symbols[..k].contains(a) {
+                return Err(EngineError::data(format!("symbol {a:?} appears twice"))
+                    .with_field("symbol", a.as_str()));
+            }
+        }
+        let [open, high, low, close, volume] = ohlcv;
+        Bars::new(&ts, &open, &high, &low, &close, &volume, symbols.len())?;
+        let cells = ts.len() * symbols.len();
+        for c in &extra {
+            if c.values.len() != cells {
+                return Err(EngineError::data(format!(
+                    "extra column {} has {} values, expected {} bars x {} symbols = {cells}",
+                    c.name,
+                    c.values.len(),
+                    ts.len(),
+                    symbols.len()
+                )));
+            }
+        }
+        Ok(Self {
+            ts,
+            open,
+            high,
+            low,
+            close,
+            volume,
+            extra,
+            symbols,
+        })
     }
 
     /// The borrowed view the loops read (no validation: it happened when this was built).
@@ -658,6 +758,58 @@ mod tests {
         let p = d.bars().extra("pre_close").unwrap();
         assert_eq!((p[0], p[2]), (9.0, 10.0));
         assert!(p[1].is_nan() && p[3].is_nan());
+    }
+
+    /// Memory held elsewhere, as a Python binding shares it.
+    struct Held(Vec<f64>);
+    impl SharedValues<f64> for Held {
+        fn values(&self) -> &[f64] {
+            &self.0
+        }
+    }
+
+    #[test]
+    fn aligned_columns_are_kept_as_given_and_validated() {
+        let v = [1.0; 3];
+        let d = BarData::from_symbols(&[
+            input("A", &[1, 2, 4], &[10.0, 11.0, 12.0], &v),
+            input("B", &[2, 3], &[20.0, 21.0], &v[..2]),
+        ])
+        .unwrap();
+        let shared = |f: &str| -> Values<f64> {
+            Values::Shared(Arc::new(Held(d.field(f).unwrap().to_vec())))
+        };
+        let ohlcv = || FIELDS.map(shared);
+        let names = || vec!["A".to_string(), "B".to_string()];
+        let again =
+            BarData::from_aligned(names(), d.ts().to_vec().into(), ohlcv(), vec![]).unwrap();
+        let bits = |x: &BarData, f: &str| -> Vec<u64> {
+            x.field(f).unwrap().iter().map(|v| v.to_bits()).collect()
+        };
+        assert_eq!((again.ts(), again.symbols()), (d.ts(), d.symbols()));
+        for f in FIELDS {
+            assert_eq!(bits(&again, f), bits(&d, f), "{f}");
+        }
+        let close = again.field("close").unwrap().as_ptr();
+        assert_eq!(again.clone().field("close").unwrap().as_ptr(), close); // shared, not copied
+        let e = BarData::from_aligned(names(), vec![1, 3, 2, 4].into(), ohlcv(), vec![]);
+        assert!(e.unwrap_err().message.contains("unsorted timestamps"));
+        let twice = vec!["A".to_string(), "A".to_string()];
+        let e = BarData::from_aligned(twice, d.ts().to_vec().into(), ohlcv(), vec![]);
+        assert_eq!(e.unwrap_err().field("symbol"), Some("A"));
+        let short = Column {
+            name: "flag".into(),
+            values: vec![0.0; 3],
+        };
+        let e = BarData::from_aligned(names(), d.ts().to_vec().into(), ohlcv(), vec![short]);
+        assert!(e
+            .unwrap_err()
+            .message
+            .contains("extra column flag has 3 values"));
+        let mut bad = ohlcv();
+        bad[3] = Values::Owned(vec![10.0, f64::NAN, 11.0, 20.0, -1.0, 21.0, 12.0, f64::NAN]);
+        let e = BarData::from_aligned(names(), d.ts().to_vec().into(), bad, vec![]);
+        assert!(e.is_err());
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub mod types;
 
 pub use broker::Broker;
 pub use config::{AccountKind, Config, FillOn, InstrumentSettings};
-pub use data::{BarData, Bars, Column, SymbolInput};
+pub use data::{BarData, Bars, Column, SharedValues, SymbolInput, Values};
 pub use error::{EngineError, ErrorKind, Result};
 pub use instrument::Instrument;
 pub use types::{

@@ -170,7 +170,10 @@ impl Default for SweepOptions {
     fn default() -> Self {
         Self {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            memory_budget: 64 << 20,
+            // 4 windows of a million bars. A sweep's memory beside its data stays within
+            // ~100 MB on 2 cores; 64 MiB was ~15 % faster on 100 sets x 1M bars (30 windows
+            // computed instead of 60) and ~30 MiB larger.
+            memory_budget: 32 << 20,
         }
     }
 }

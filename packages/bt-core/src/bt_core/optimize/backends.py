@@ -4,8 +4,8 @@ cluster, or (built-in strategies) in the engine's Rust batch sweep.
 Every backend takes an iterator of ``(trial, params)`` lazily (so that Bayesian search can
 ask for the next set only when a slot is free) and yields :class:`~._work.Row` as trials
 finish. The data reaches each worker once: a forked worker inherits it, a spawned one
-attaches to one shared-memory block, a Ray worker fetches one object-store reference once per
-sweep.
+attaches to one shared-memory block, a Ray worker reads the data in place in its machine's
+object store, fetched once per sweep.
 """
 
 from __future__ import annotations
@@ -252,9 +252,10 @@ def _ray_chunk(token: str, refs: list[Any], chunk: list[Task]) -> list[Row]:
         import ray
 
         _RAY_HELD.clear()
-        data, job = ray.get(refs)
-        symbols, cols = data
-        md = MarketData.from_handle(bt_engine.Data(symbols, [dict(c) for c in cols]))
+        (symbols, ts, fields), job = ray.get(refs)
+        # The arrays are read-only views of this machine's object store: the engine reads
+        # them in place, so the workers of a machine share one copy of the data.
+        md = MarketData.from_handle(bt_engine.Data.shared(symbols, ts, fields))
         job = replace(job, strategy=resolve(job.strategy))
         held = _RAY_HELD[token] = (make_backtest(md, job), job)
     bt, job = held
@@ -281,18 +282,18 @@ def _ship_by_value(strategy: Any) -> None:
 class Ray(Runner):
     """Ray tasks of one CPU each, ``2 x n`` in flight: the data and the job go to the object
     store once (``ray.put``) and each worker process builds its Backtest from them once per
-    sweep. Tasks rather than actors: Ray keeps its worker processes (and their imports) from
-    one sweep to the next, where each sweep's actors started new processes (about 5 s of
-    start-up per sweep on 2 cores), and idle workers hold no CPUs of the cluster."""
+    sweep, reading the data in place in the object store (one copy per machine). Tasks
+    rather than actors: Ray keeps its worker processes (and their imports) from one sweep to
+    the next, where each sweep's actors started new processes (about 5 s of start-up per
+    sweep on 2 cores), and idle workers hold no CPUs of the cluster."""
 
     def __init__(self, md: MarketData, job: Job, n: int, chunk: int = 1) -> None:
-        from bt_core.optimize._work import columns
-
         self.ray = ray_init(n)
         _ship_by_value(job.strategy)
         self.width, self.chunk = n, max(1, chunk)
         self.token = uuid.uuid4().hex
-        self.refs = [self.ray.put(columns(md)), self.ray.put(job)]
+        data = (list(md.symbols), md.ts, dict(md.fields))
+        self.refs = [self.ray.put(data), self.ray.put(job)]
         self.task = self.ray.remote(num_cpus=1, max_retries=0)(_ray_chunk)
         self.pending: set[Any] = set()
 
@@ -387,7 +388,7 @@ class _Collector:
 #: Bytes of shared averages the batch sweep keeps at once. Each set's statistics take far
 #: longer than recomputing a window (~3 ms per million bars), so a sweep here trades a few
 #: recomputed windows for memory: 2 windows of a million bars, where the engine's default
-#: (64 MiB, for the bare kernel) keeps 8.
+#: (32 MiB, for the bare kernel) keeps 4.
 RUST_MEMORY_BUDGET = 16 << 20
 #: Engine threads of the batch sweep when every set's statistics are computed. The
 #: statistics (Python, holding the GIL) take ~10x as long as the engine's run of a set, so
