@@ -565,3 +565,45 @@ def test_on_trial_errors(md: Any) -> None:
 
     with pytest.raises(RuntimeError, match="enough"):
         bt.optimize({"fast": [3, 4, 5, 6]}, n_jobs=1, on_trial=stop)
+
+
+def test_fold_data_reads_the_same_memory_and_equals_a_copy(make_ohlc: Any) -> None:
+    from bt_core.data import MarketData
+    from bt_core.optimize._work import columns, slice_data
+
+    md = load_data({"A": make_ohlc(300, seed=1), "B": make_ohlc(260, seed=2)})
+    part = slice_data(md, 50, 200)
+    assert np.shares_memory(part.fields["close"], md.fields["close"])
+    copy = MarketData.from_handle(bt_engine.Data(*columns(md, 50, 200)), md.index[50:200])
+    assert not np.shares_memory(copy.fields["close"], md.fields["close"])
+    a = Backtest(part, "sma_cross").run(fast=3, slow=12)
+    b = Backtest(copy, "sma_cross").run(fast=3, slow=12)
+    np.testing.assert_array_equal(a.equity.to_numpy(), b.equity.to_numpy())
+    assert a.stats == b.stats
+    # B's bars end before row 270: that window is A's alone, as a copy.
+    late = slice_data(md, 270, 300)
+    assert late.symbols == ("A",) and not np.shares_memory(
+        late.fields["close"], md.fields["close"]
+    )
+
+
+def test_spawned_workers_map_the_data_file_read_only(make_ohlc: Any) -> None:
+    import os
+
+    from bt_core.optimize._work import SharedData, attach
+
+    md = load_data({"A": make_ohlc(300, seed=1), "B": make_ohlc(260, seed=2)})
+    shared = SharedData(md)
+    try:
+        mapped = attach(shared.layout)
+        for f in md.fields:
+            np.testing.assert_array_equal(mapped.fields[f], md.fields[f])
+        # Computed once by the parent and taken over, not computed again.
+        assert {k: mapped.__dict__[k] for k in md.FACTS} == md.facts()
+        a = Backtest(mapped, "sma_cross").run(fast=3, slow=12)
+        b = Backtest(md, "sma_cross").run(fast=3, slow=12)
+        assert a.stats == b.stats
+    finally:
+        shared.close()
+    assert not os.path.exists(shared.layout.path)
+    shared.close()  # twice is harmless

@@ -65,7 +65,8 @@ def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
             "(or pass periods_per_year explicitly)"
         )
     stamps = ns_stamps(index)
-    spacing_days = float(np.median(np.diff(stamps))) / _NS_PER_DAY
+    # The spacings are a fresh array: numpy may partition it in place rather than copy it.
+    spacing_days = float(np.median(np.diff(stamps), overwrite_input=True)) / _NS_PER_DAY
     if spacing_days < 4:
         utc = index.tz is None or str(index.tz) == "UTC"
         if utc:
@@ -74,7 +75,7 @@ def infer_periods_per_year(index: pd.DatetimeIndex) -> float:
             # bars of each date -- the same counts as grouping the normalised index, without
             # building it (a minute-bar run has a million bars).
             days = stamps // _NS_PER_DAY
-            firsts = np.flatnonzero(np.diff(days)) + 1
+            firsts = np.flatnonzero(days[1:] != days[:-1]) + 1
             per_date = np.diff(np.concatenate(([0], firsts, [days.size])))
             n_dates = per_date.size
         else:

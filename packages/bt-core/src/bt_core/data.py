@@ -84,6 +84,19 @@ class MarketData:
         names = (*FIELDS, *self.handle.extra_names)
         return {f: self.handle.field(f) for f in names}
 
+    #: What every run on the bars shares, computed once per handle (cached properties).
+    FACTS = ("periods_per_year", "buy_hold_return")
+
+    def facts(self) -> dict[str, Any]:
+        """:data:`FACTS` and their values (computed now if not yet)."""
+        return {k: getattr(self, k) for k in self.FACTS}
+
+    def adopt(self, facts: Mapping[str, Any]) -> MarketData:
+        """Take :meth:`facts` computed on the same bars elsewhere (a sweep's parent), so that
+        a worker's handle does not compute them again; returns ``self``."""
+        self.__dict__.update({k: facts[k] for k in self.FACTS if k in facts})
+        return self
+
     @cached_property
     def periods_per_year(self) -> float | None:
         """Bars per year inferred from the spacing of the index

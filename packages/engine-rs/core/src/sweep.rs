@@ -483,9 +483,10 @@ pub fn sweep_sma_cross<S: SweepSink>(
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let computed = AtomicUsize::new(0);
-    // Capacity 1: at most one finished broker waits while the sink works, so memory stays
-    // at (threads + 2) runs however many sets there are.
-    let (tx, rx) = sync_channel::<(usize, Result<CrossRun>)>(1);
+    // A rendezvous: a finished run waits in its thread until the sink takes it, so memory
+    // stays at (threads + 1) runs (each with its curves, 16 B per bar) however many sets
+    // there are; a buffered run would be one more.
+    let (tx, rx) = sync_channel::<(usize, Result<CrossRun>)>(0);
     let by_index: Vec<CrossSet> = sets.to_vec();
     let sparse = sparse_applies(bars);
     let outcome = std::thread::scope(|scope| {

@@ -1,17 +1,20 @@
 """The unit of work of every backend (one parameter set -> one small row) and the ways the
-market data reaches a worker once: inherited (fork), a shared-memory block (spawn), the Ray
-object store. The row of a parameter set is built from the same ``Backtest.run`` as a
+market data reaches a worker once: inherited (fork), a file mapped read-only (spawn), the
+Ray object store. The row of a parameter set is built from the same ``Backtest.run`` as a
 single run, so its stats are that run's bit for bit."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
+import mmap
+import os
+import tempfile
 import time
 import traceback
 import warnings
 from dataclasses import dataclass, field
-from multiprocessing import shared_memory
 from typing import Any
 
 import numpy as np
@@ -232,7 +235,15 @@ def columns(
 
 
 def slice_data(md: MarketData, start: int, stop: int) -> MarketData:
-    """Bars ``start:stop`` of ``md`` as their own validated data handle."""
+    """Bars ``start:stop`` of ``md`` as their own validated data handle: over the same
+    memory when every symbol has a bar there (a fold or window costs no copy of its bars),
+    else over a copy of the rows of the symbols that have."""
+    close = md.fields["close"][start:stop]
+    if close.size and bool((~np.isnan(close)).any(axis=0).all()):
+        fields = {f: v[start:stop] for f, v in md.fields.items()}
+        with engine_errors():
+            shared = bt_engine.Data.shared(list(md.symbols), md.ts[start:stop], fields)
+        return MarketData.from_handle(shared, md.index[start:stop])
     symbols, cols = columns(md, start, stop)
     with engine_errors():
         handle = bt_engine.Data(symbols, cols)
@@ -242,62 +253,55 @@ def slice_data(md: MarketData, start: int, stop: int) -> MarketData:
 
 @dataclass(frozen=True)
 class SharedLayout:
-    """Where the aligned columns of a data set sit in a shared-memory block."""
+    """Where the aligned columns of a data set sit in the file the workers map."""
 
-    name: str
+    path: str
     n_bars: int
     symbols: tuple[str, ...]
     fields: tuple[str, ...]
+    facts: dict[str, Any]
 
 
 class SharedData:
-    """The data written once into one shared-memory block, for worker processes that do
-    not inherit the parent's memory (spawn, forkserver); each worker rebuilds its handle
-    from the block once. The owner unlinks the block when the sweep ends."""
+    """The aligned data written once into a file, for worker processes that do not inherit
+    the parent's memory (spawn, forkserver): each maps it read-only and the engine reads the
+    mapping in place, so all of them share the one copy in the page cache, however many
+    there are. In RAM (``/dev/shm``) where the system has it; removed when the sweep ends."""
 
     def __init__(self, md: MarketData) -> None:
         names = (*FIELDS, *md.extra_fields)
-        n, ns = md.n_bars, len(md.symbols)
-        size = 8 * n * (1 + ns * len(names))
-        self.shm = shared_memory.SharedMemory(create=True, size=max(size, 8))
-        buf = self.shm.buf
-        np.ndarray((n,), np.int64, buf)[:] = md.ts
-        for k, f in enumerate(names):
-            off = 8 * n * (1 + k * ns)
-            np.ndarray((n, ns), np.float64, buf, offset=off)[:] = md.fields[f]
-        self.layout = SharedLayout(self.shm.name, n, md.symbols, names)
+        where = "/dev/shm" if os.path.isdir("/dev/shm") else None
+        fd, path = tempfile.mkstemp(prefix="bt-sweep-", suffix=".bin", dir=where)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(md.ts.data)
+                for name in names:
+                    f.write(np.ascontiguousarray(md.fields[name]).data)
+        except BaseException:
+            os.unlink(path)
+            raise
+        self.layout = SharedLayout(path, md.n_bars, md.symbols, names, md.facts())
 
     def close(self) -> None:
-        self.shm.close()
-        self.shm.unlink()
+        # PermissionError: Windows keeps a file that a live process still maps (the workers
+        # have exited by now; a mapping made elsewhere keeps the file until it is closed).
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            os.unlink(self.layout.path)
 
 
 def attach(layout: SharedLayout) -> MarketData:
-    """Rebuild the data handle from a shared block (one copy into engine memory)."""
-    shm = shared_memory.SharedMemory(name=layout.name)
-    try:
-        n, ns = layout.n_bars, len(layout.symbols)
-        buf = shm.buf
-        ts = np.ndarray((n,), np.int64, buf)
-        fields = {
-            f: np.ndarray((n, ns), np.float64, buf, offset=8 * n * (1 + k * ns))
-            for k, f in enumerate(layout.fields)
-        }
-        symbols: list[str] = []
-        cols: list[dict[str, np.ndarray]] = []
-        for s, sym in enumerate(layout.symbols):
-            present = ~np.isnan(fields["close"][:, s])
-            d = {"ts": np.array(ts[present])}
-            for f, v in fields.items():
-                d[f] = np.array(v[present, s])
-            symbols.append(sym)
-            cols.append(d)
-        del ts, fields
-        with engine_errors():
-            handle = bt_engine.Data(symbols, cols)
-    finally:
-        shm.close()
-    return MarketData.from_handle(handle)
+    """The data handle over a read-only mapping of the shared file (no copy)."""
+    n, ns = layout.n_bars, len(layout.symbols)
+    with open(layout.path, "rb") as f:
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    ts = np.frombuffer(mapped, np.int64, n)
+    fields = {
+        name: np.frombuffer(mapped, np.float64, n * ns, 8 * n * (1 + k * ns)).reshape(n, ns)
+        for k, name in enumerate(layout.fields)
+    }
+    with engine_errors():
+        handle = bt_engine.Data.shared(list(layout.symbols), ts, fields)
+    return MarketData.from_handle(handle).adopt(layout.facts)
 
 
 # ----- strategies by reference (workers that import them) ------------------------------

@@ -3,8 +3,8 @@ cluster, or (built-in strategies) in the engine's Rust batch sweep.
 
 Every backend takes an iterator of ``(trial, params)`` lazily (so that Bayesian search can
 ask for the next set only when a slot is free) and yields :class:`~._work.Row` as trials
-finish. The data reaches each worker once: a forked worker inherits it, a spawned one
-attaches to one shared-memory block, a Ray worker reads the data in place in its machine's
+finish. The data reaches each worker once: a forked worker inherits it, a spawned one maps
+one file read-only (shared in place), a Ray worker reads the data in place in its machine's
 object store, fetched once per sweep.
 """
 
@@ -158,13 +158,13 @@ def _work(task: Task) -> Row:
 
 def default_start_method() -> str:
     """fork where the platform has it and it is safe (Linux): workers inherit the data
-    handle without a copy; spawn elsewhere (the data then goes through shared memory)."""
+    handle without a copy; spawn elsewhere (the data then goes through a shared file)."""
     return "fork" if sys.platform.startswith("linux") else "spawn"
 
 
 class Processes(Runner):
     """A process pool. Forked workers inherit the data handle (no copy, no pickling);
-    spawned ones attach to one shared-memory block written once. Rows come back small."""
+    spawned ones map one file written once, read in place. Rows come back small."""
 
     def __init__(self, md: MarketData, job: Job, n: int, start_method: str | None = None):
         method = start_method or default_start_method()
@@ -252,10 +252,10 @@ def _ray_chunk(token: str, refs: list[Any], chunk: list[Task]) -> list[Row]:
         import ray
 
         _RAY_HELD.clear()
-        (symbols, ts, fields), job = ray.get(refs)
+        (symbols, ts, fields, facts), job = ray.get(refs)
         # The arrays are read-only views of this machine's object store: the engine reads
         # them in place, so the workers of a machine share one copy of the data.
-        md = MarketData.from_handle(bt_engine.Data.shared(symbols, ts, fields))
+        md = MarketData.from_handle(bt_engine.Data.shared(symbols, ts, fields)).adopt(facts)
         job = replace(job, strategy=resolve(job.strategy))
         held = _RAY_HELD[token] = (make_backtest(md, job), job)
     bt, job = held
@@ -292,7 +292,7 @@ class Ray(Runner):
         _ship_by_value(job.strategy)
         self.width, self.chunk = n, max(1, chunk)
         self.token = uuid.uuid4().hex
-        data = (list(md.symbols), md.ts, dict(md.fields))
+        data = (list(md.symbols), md.ts, dict(md.fields), md.facts())
         self.refs = [self.ray.put(data), self.ray.put(job)]
         self.task = self.ray.remote(num_cpus=1, max_retries=0)(_ray_chunk)
         self.pending: set[Any] = set()

@@ -51,6 +51,9 @@ def _runner(
 ) -> be.Runner:
     """The backend's runner; ``total`` is the number of sets when known up front (None for
     Bayesian search, which asks for one set at a time)."""
+    # Once, here: forked workers inherit them, the others receive them with the data, and
+    # no worker's first set computes them beside its run.
+    bt.data.facts()
     if backend == "rust":
         return be.Rust(bt, job, n, chunk or 512)
     if backend == "sequential" or n == 1 and backend in ("process", "thread"):
