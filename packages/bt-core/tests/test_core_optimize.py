@@ -607,3 +607,42 @@ def test_spawned_workers_map_the_data_file_read_only(make_ohlc: Any) -> None:
         shared.close()
     assert not os.path.exists(shared.layout.path)
     shared.close()  # twice is harmless
+
+
+def test_a_ray_worker_copies_data_it_may_not_share(make_ohlc: Any) -> None:
+    # Ray hands out read-only views of its object store; should it hand out writable
+    # memory, the worker copies it once into immutable bytes rather than fail the sweep.
+    from bt_core.optimize import backends as be
+    from bt_core.optimize._work import Job
+
+    md = load_data(make_ohlc(200, seed=3))
+    writable = {k: np.array(v) for k, v in md.fields.items()}
+    with pytest.raises(bt_engine.ConfigError, match="writable memory"):
+        bt_engine.Data.shared(list(md.symbols), md.ts, writable)
+    frozen = {k: be._immutable(v) for k, v in writable.items()}
+    handle = bt_engine.Data.shared(list(md.symbols), be._immutable(np.array(md.ts)), frozen)
+    np.testing.assert_array_equal(handle.field("close"), md.fields["close"])
+
+    class FakeRay:
+        @staticmethod
+        def get(refs: Any) -> Any:
+            return refs
+
+    import sys
+
+    bt = Backtest(md, "sma_cross")
+    job = Job(strategy="sma_cross", config=bt.config)
+    data = (list(md.symbols), np.array(md.ts), writable, md.facts())
+    saved = sys.modules.get("ray")
+    sys.modules["ray"] = FakeRay  # type: ignore[assignment]
+    try:
+        be._RAY_HELD.clear()
+        rows = be._ray_chunk("t", [data, job], [(0, {"fast": 3, "slow": 12})])
+    finally:
+        be._RAY_HELD.clear()
+        if saved is None:
+            del sys.modules["ray"]
+        else:
+            sys.modules["ray"] = saved
+    assert rows[0].error is None
+    assert rows[0].stats == bt.run(fast=3, slow=12).stats

@@ -255,11 +255,24 @@ def _ray_chunk(token: str, refs: list[Any], chunk: list[Task]) -> list[Row]:
         (symbols, ts, fields, facts), job = ray.get(refs)
         # The arrays are read-only views of this machine's object store: the engine reads
         # them in place, so the workers of a machine share one copy of the data.
-        md = MarketData.from_handle(bt_engine.Data.shared(symbols, ts, fields)).adopt(facts)
+        try:
+            handle = bt_engine.Data.shared(symbols, ts, fields)
+        except bt_engine.ConfigError:
+            # Memory the engine may not share (a writable buffer, as Ray could hand out):
+            # one copy in immutable bytes instead.
+            handle = bt_engine.Data.shared(
+                symbols, _immutable(ts), {k: _immutable(v) for k, v in fields.items()}
+            )
+        md = MarketData.from_handle(handle).adopt(facts)
         job = replace(job, strategy=resolve(job.strategy))
         held = _RAY_HELD[token] = (make_backtest(md, job), job)
     bt, job = held
     return [evaluate(bt, job, t, p) for t, p in chunk]
+
+
+def _immutable(a: np.ndarray) -> np.ndarray:
+    """A copy of ``a`` in a bytes object: memory nobody can ever write to."""
+    return np.frombuffer(np.ascontiguousarray(a).tobytes(), a.dtype).reshape(a.shape)
 
 
 def _ship_by_value(strategy: Any) -> None:
