@@ -85,6 +85,7 @@ def test_shared_data_reads_never_writable_memory_in_place(make_ohlc: Any) -> Non
         (lambda ts: _frozen_copy(ts), "ts is writable memory"),
         (lambda ts: np.frombuffer(bytearray(ts.tobytes()), np.int64), "ts is writable memory"),
         (lambda ts: ts.astype(np.float64), "1-D int64"),
+        (lambda ts: np.frombuffer(b"x" + ts.tobytes(), np.int64, ts.size, 1), "aligned"),
         (lambda ts: ts[:-1], r"shape \(\d+, 1\), expected"),
     ],
 )

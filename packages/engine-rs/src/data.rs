@@ -62,8 +62,12 @@ unsafe impl<T> Sync for NumpyValues<T> {}
 
 impl<T: 'static> SharedValues<T> for NumpyValues<T> {
     fn values(&self) -> &[T] {
-        // SAFETY: `ptr` is the start of the `len` values of a C-contiguous array that lives
-        // as long as `self` and is never written (see above).
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: `ptr` is the start of the `len` values of an aligned, C-contiguous array
+        // (checked in `frozen`) that lives as long as `self` and is never written (see
+        // above).
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
@@ -77,12 +81,14 @@ fn frozen<T: numpy::Element + 'static>(
     ptr: *const T,
     len: usize,
 ) -> PyResult<Values<T>> {
-    let contiguous = a
-        .getattr("flags")?
-        .getattr("c_contiguous")?
-        .extract::<bool>()?;
-    if !contiguous {
-        return Err(config_error(name, format!("{name} must be C-contiguous")));
+    let flags = a.getattr("flags")?;
+    let contiguous = flags.getattr("c_contiguous")?.extract::<bool>()?;
+    let aligned = flags.getattr("aligned")?.extract::<bool>()?;
+    if !(contiguous && aligned) {
+        return Err(config_error(
+            name,
+            format!("{name} must be C-contiguous and aligned"),
+        ));
     }
     if !never_writable(a)? {
         return Err(config_error(
