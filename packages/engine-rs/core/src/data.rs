@@ -468,6 +468,19 @@ impl<T: PartialEq> PartialEq for Values<T> {
     }
 }
 
+/// An error naming the first symbol that appears twice.
+fn unique_symbols<'a>(names: impl Iterator<Item = &'a str>) -> Result<()> {
+    let mut seen: Vec<&str> = Vec::new();
+    for name in names {
+        if seen.contains(&name) {
+            return Err(EngineError::data(format!("symbol {name:?} appears twice"))
+                .with_field("symbol", name));
+        }
+        seen.push(name);
+    }
+    Ok(())
+}
+
 /// The bars of a run: validated once when built, aligned on the union of the symbols'
 /// timestamps (a symbol without a bar at a time holds NaN there: no bar, never a price), and
 /// immutable afterwards, so that many runs can share them, on several threads.
@@ -489,14 +502,7 @@ impl BarData {
         if inputs.is_empty() {
             return Err(EngineError::data("no symbols: the data is empty"));
         }
-        for (k, a) in inputs.iter().enumerate() {
-            if inputs[..k].iter().any(|b| b.name == a.name) {
-                return Err(
-                    EngineError::data(format!("symbol {:?} appears twice", a.name))
-                        .with_field("symbol", a.name),
-                );
-            }
-        }
+        unique_symbols(inputs.iter().map(|i| i.name))?;
         for inp in inputs {
             inp.validate()?;
         }
@@ -521,23 +527,17 @@ impl BarData {
         if ns == 1 {
             // One symbol: its columns are the matrix (copied once, no NaN fill first).
             let inp = &inputs[0];
-            return Ok(Self {
-                open: copy_to_vec(inp.open).into(),
-                high: copy_to_vec(inp.high).into(),
-                low: copy_to_vec(inp.low).into(),
-                close: copy_to_vec(inp.close).into(),
-                volume: copy_to_vec(inp.volume).into(),
-                extra: inp
-                    .extra
-                    .iter()
-                    .map(|(name, col)| Column {
-                        name: (*name).to_string(),
-                        values: copy_to_vec(col),
-                    })
-                    .collect(),
-                symbols,
-                ts: ts.into(),
-            });
+            let ohlcv = [inp.open, inp.high, inp.low, inp.close, inp.volume]
+                .map(|col| Values::from(copy_to_vec(col)));
+            let extra = inp
+                .extra
+                .iter()
+                .map(|(name, col)| Column {
+                    name: (*name).to_string(),
+                    values: copy_to_vec(col),
+                })
+                .collect();
+            return Ok(Self::from_parts(symbols, ts.into(), ohlcv, extra));
         }
         let cells = ts.len() * ns;
         let mut fields: [Vec<f64>; 5] = std::array::from_fn(|_| vec![f64::NAN; cells]);
@@ -569,9 +569,23 @@ impl BarData {
                 }
             }
         }
-        let [open, high, low, close, volume] = fields.map(Values::from);
-        Ok(Self {
-            ts: ts.into(),
+        Ok(Self::from_parts(
+            symbols,
+            ts.into(),
+            fields.map(Values::from),
+            extra,
+        ))
+    }
+
+    fn from_parts(
+        symbols: Vec<String>,
+        ts: Values<i64>,
+        ohlcv: [Values<f64>; 5],
+        extra: Vec<Column>,
+    ) -> Self {
+        let [open, high, low, close, volume] = ohlcv;
+        Self {
+            ts,
             open,
             high,
             low,
@@ -579,7 +593,7 @@ impl BarData {
             volume,
             extra,
             symbols,
-        })
+        }
     }
 
     /// Data over columns that are already aligned (time x symbols, row-major, NaN where a
@@ -592,14 +606,9 @@ impl BarData {
         ohlcv: [Values<f64>; 5],
         extra: Vec<Column>,
     ) -> Result<Self> {
-        for (k, a) in symbols.iter().enumerate() {
-            if symbols[..k].contains(a) {
-                return Err(EngineError::data(format!("symbol {a:?} appears twice"))
-                    .with_field("symbol", a.as_str()));
-            }
-        }
-        let [open, high, low, close, volume] = ohlcv;
-        Bars::new(&ts, &open, &high, &low, &close, &volume, symbols.len())?;
+        unique_symbols(symbols.iter().map(String::as_str))?;
+        let [open, high, low, close, volume] = &ohlcv;
+        Bars::new(&ts, open, high, low, close, volume, symbols.len())?;
         let cells = ts.len() * symbols.len();
         for c in &extra {
             if c.values.len() != cells {
@@ -612,16 +621,7 @@ impl BarData {
                 )));
             }
         }
-        Ok(Self {
-            ts,
-            open,
-            high,
-            low,
-            close,
-            volume,
-            extra,
-            symbols,
-        })
+        Ok(Self::from_parts(symbols, ts, ohlcv, extra))
     }
 
     /// The borrowed view the loops read (no validation: it happened when this was built).
