@@ -292,8 +292,8 @@ def _figures(
         del curve, peaks
         # r - rf: Sharpe's excess returns, Sortino's and Omega's shifted returns.
         shifted = rb - rf if rf != 0.0 else rb
-        sums["shifted"].append(np.add.reduce(shifted))
         if rf != 0.0:
+            sums["shifted"].append(np.add.reduce(shifted))
             bh, bl = shifted.max(), shifted.min()
             s_hi = bh if i == 0 else max(s_hi, bh)
             s_lo = bl if i == 0 else min(s_lo, bl)
@@ -328,7 +328,8 @@ def _figures(
     else:
         out["calmar"] = nan
     mean = total("r") / n
-    shifted_mean = total("shifted") / n
+    # r - 0.0 is r, bit for bit: without a risk-free rate the shifted returns are r.
+    shifted_mean = mean if rf == 0.0 else total("shifted") / n
     log_mean = total("logs") / n
 
     # Second pass: the deviations from the means.
