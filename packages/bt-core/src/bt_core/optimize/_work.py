@@ -84,16 +84,10 @@ def moments(x: np.ndarray) -> tuple[int, float, float]:
     return n, m, float(((x - m) ** 2).sum())
 
 
-def block_moments(r: np.ndarray, n_blocks: int) -> np.ndarray:
-    """(count, mean, M2) of ``r`` in ``n_blocks`` contiguous, nearly equal blocks."""
-    if n_blocks <= 0:
-        return np.zeros((0, 3))
-    return np.array([moments(b) for b in np.array_split(r, n_blocks)], dtype=np.float64)
-
-
-def curve_block_moments(equity: np.ndarray, n_blocks: int) -> np.ndarray:
-    """:func:`block_moments` of the returns of ``equity``, each block's returns made from
-    the curve when needed (``np.array_split``'s blocks: the first ``n % n_blocks`` longer)."""
+def block_moments(equity: np.ndarray, n_blocks: int) -> np.ndarray:
+    """(count, mean, M2) of the returns of ``equity`` in ``n_blocks`` contiguous, nearly
+    equal blocks (``np.array_split``'s: the first ``n % n_blocks`` one longer), each block's
+    returns made from the curve when needed."""
     if n_blocks <= 0:
         return np.zeros((0, 3))
     size, extra = divmod(int(equity.size) - 1, n_blocks)
@@ -111,7 +105,7 @@ def diagnostics(equity: np.ndarray, job: Job) -> Diagnostics:
     # No array of the returns (bt_analysis.return_moments makes them a block at a time): a
     # sweep holds this beside the curves of a set on every core at once.
     n = int(equity.size) - 1
-    blocks = curve_block_moments(equity, job.blocks)
+    blocks = block_moments(equity, job.blocks)
     cv = None
     if job.cv is not None:
         cv = job.cv.trial_moments(equity[1:] / equity[:-1] - 1.0)
