@@ -56,6 +56,20 @@ class OHLCVLines:
     @property
     def volume(self) -> bt_engine.Line:
         return self.field("volume")
+
+
+def inferred_periods_per_year(index: pd.DatetimeIndex) -> float | None:
+    """Bars per year inferred from the spacing of ``index``
+    (:func:`bt_analysis.infer_periods_per_year`); None when the spacing does not tell (e.g.
+    one day of minute bars)."""
+    if len(index) < 2:
+        return None
+    try:
+        return bt_analysis.infer_periods_per_year(index)
+    except ValueError:
+        return None
+
+
 _DATETIME_NAMES = ("datetime", "date", "time", "timestamp", "ts")
 
 
@@ -99,15 +113,9 @@ class MarketData:
 
     @cached_property
     def periods_per_year(self) -> float | None:
-        """Bars per year inferred from the spacing of the index
-        (:func:`bt_analysis.infer_periods_per_year`), once per data handle: every run on it
-        shares its index. None when the spacing does not tell (e.g. one day of minute bars)."""
-        if len(self.index) < 2:
-            return None
-        try:
-            return bt_analysis.infer_periods_per_year(self.index)
-        except ValueError:
-            return None
+        """:func:`inferred_periods_per_year` of the index, once per data handle: every run
+        on it shares its index."""
+        return inferred_periods_per_year(self.index)
 
     @cached_property
     def buy_hold_return(self) -> float | None:

@@ -13,6 +13,7 @@ import pandas as pd
 
 import bt_analysis
 from bt_core._optional import require
+from bt_core.data import inferred_periods_per_year
 
 if TYPE_CHECKING:
     from bt_core.data import MarketData
@@ -264,12 +265,7 @@ class Result:
         if md is not None and self.equity.index is md.index:
             # The data's own index: inferred once for every run on it (a sweep's sets).
             return md.periods_per_year
-        if len(self.equity) < 2:
-            return None
-        try:
-            return bt_analysis.infer_periods_per_year(pd.DatetimeIndex(self.equity.index))
-        except ValueError:
-            return None
+        return inferred_periods_per_year(pd.DatetimeIndex(self.equity.index))
 
     @cached_property
     def stats(self) -> dict[str, Any]:
