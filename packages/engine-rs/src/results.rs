@@ -1,5 +1,6 @@
 //! Run results as columns (dicts of numpy arrays / lists), one helper per column type.
 
+use bt_engine_core::mem::Chunked;
 use bt_engine_core::orders::Link;
 use bt_engine_core::types::MarginCall;
 use bt_engine_core::{Broker, Fill, Order, OrderStatus, Trade};
@@ -16,23 +17,23 @@ impl<'py> Columns<'py> {
         Self { d: PyDict::new(py) }
     }
     /// A numeric column from `rows`.
-    fn num<R, T: numpy::Element>(
+    fn num<'r, R: 'r, T: numpy::Element>(
         self,
         name: &str,
-        rows: &[R],
+        rows: impl IntoIterator<Item = &'r R>,
         f: impl Fn(&R) -> T,
     ) -> PyResult<Self> {
         let py = self.d.py();
         self.d
-            .set_item(name, PyArray1::from_iter(py, rows.iter().map(f)))?;
+            .set_item(name, PyArray1::from_iter(py, rows.into_iter().map(f)))?;
         Ok(self)
     }
     /// A column of a few distinct static labels (side, type, status ...): one Python string
     /// per distinct label, shared by every row.
-    fn label<R>(
+    fn label<'r, R: 'r>(
         self,
         name: &str,
-        rows: &[R],
+        rows: impl IntoIterator<Item = &'r R>,
         f: impl Fn(&R) -> Option<&'static str>,
     ) -> PyResult<Self> {
         let py = self.d.py();
@@ -48,20 +49,20 @@ impl<'py> Columns<'py> {
             seen.push((v, s.clone()));
             s.into_any()
         };
-        let items: Vec<Bound<'py, PyAny>> = rows.iter().map(|r| cell(f(r))).collect();
+        let items: Vec<Bound<'py, PyAny>> = rows.into_iter().map(|r| cell(f(r))).collect();
         self.d.set_item(name, PyList::new(py, items)?)?;
         Ok(self)
     }
     /// A text (or optional text) column from `rows`.
-    fn text<R, T: for<'a> IntoPyObject<'a>>(
+    fn text<'r, R: 'r, T: for<'a> IntoPyObject<'a>>(
         self,
         name: &str,
-        rows: &[R],
+        rows: impl IntoIterator<Item = &'r R>,
         f: impl Fn(&R) -> T,
     ) -> PyResult<Self> {
         let py = self.d.py();
-        self.d
-            .set_item(name, PyList::new(py, rows.iter().map(f))?)?;
+        let items: Vec<T> = rows.into_iter().map(f).collect();
+        self.d.set_item(name, PyList::new(py, items)?)?;
         Ok(self)
     }
     fn done(self) -> Bound<'py, PyDict> {
@@ -70,7 +71,7 @@ impl<'py> Columns<'py> {
 }
 
 /// Fills: order_id, symbol (index), bar, ts, side, size, price, commission, tax, slippage.
-pub fn fills<'py>(py: Python<'py>, f: &[Fill], ts: &[i64]) -> PyResult<Bound<'py, PyDict>> {
+pub fn fills<'py>(py: Python<'py>, f: &Chunked<Fill>, ts: &[i64]) -> PyResult<Bound<'py, PyDict>> {
     Ok(Columns::new(py)
         .num("order_id", f, |x| x.order_id)
         .and_then(|c| c.num("symbol", f, |x| x.symbol as i64))
@@ -92,7 +93,7 @@ pub fn fills<'py>(py: Python<'py>, f: &[Fill], ts: &[i64]) -> PyResult<Bound<'py
 /// submitted_bar, closed_bar (-1 while open), parent_id (-1: none; a bracket exit's entry or
 /// an OTO child's parent), oco_group (-1: none), commission and tax paid, liquidation (sent
 /// by a margin call).
-pub fn orders<'py>(py: Python<'py>, o: &[Order]) -> PyResult<Bound<'py, PyDict>> {
+pub fn orders<'py>(py: Python<'py>, o: &Chunked<Order>) -> PyResult<Bound<'py, PyDict>> {
     Ok(Columns::new(py)
         .num("order_id", o, |x| x.id)
         .and_then(|c| c.num("symbol", o, |x| x.symbol as i64))
@@ -111,8 +112,8 @@ pub fn orders<'py>(py: Python<'py>, o: &[Order]) -> PyResult<Bound<'py, PyDict>>
         .and_then(|c| c.num("stop_price", o, |x| x.stop_price))
         .and_then(|c| c.num("avg_price", o, |x| x.avg_price))
         .and_then(|c| c.label("status", o, |x| Some(x.status.as_str())))
-        .and_then(|c| c.label("reason_code", o, |x| x.reason_code))
-        .and_then(|c| c.text("reason", o, |x| x.reason.clone()))
+        .and_then(|c| c.label("reason_code", o, |x| x.reason_code()))
+        .and_then(|c| c.text("reason", o, |x| x.reason().map(str::to_owned)))
         .and_then(|c| c.num("submitted_bar", o, |x| x.submitted_bar as i64))
         .and_then(|c| c.num("closed_bar", o, |x| x.closed_bar.map_or(-1, |c| c as i64)))
         .and_then(|c| c.num("parent_id", o, |x| parent_id(x.link)))
@@ -138,7 +139,11 @@ pub fn oco_group(link: Option<Link>) -> i64 {
 }
 
 /// Closed round trips (FIFO lots).
-pub fn trades<'py>(py: Python<'py>, tr: &[Trade], ts: &[i64]) -> PyResult<Bound<'py, PyDict>> {
+pub fn trades<'py>(
+    py: Python<'py>,
+    tr: &Chunked<Trade>,
+    ts: &[i64],
+) -> PyResult<Bound<'py, PyDict>> {
     Ok(Columns::new(py)
         .num("symbol", tr, |x| x.symbol as i64)
         .and_then(|c| c.num("direction", tr, |x| x.direction))
@@ -194,11 +199,11 @@ pub fn margin_calls<'py>(
 
 /// Rejected orders by reason code: {code: (count, first message)}, without building the
 /// order table.
-pub fn rejections<'py>(py: Python<'py>, orders: &[Order]) -> PyResult<Bound<'py, PyDict>> {
+pub fn rejections<'py>(py: Python<'py>, orders: &Chunked<Order>) -> PyResult<Bound<'py, PyDict>> {
     let mut counts: Vec<(&'static str, usize, &str)> = Vec::new();
     // Cancellations by a rule (IOC, OCO, brackets) carry codes too; only rejections count.
     for o in orders.iter().filter(|o| o.status == OrderStatus::Rejected) {
-        if let (Some(code), Some(msg)) = (o.reason_code, o.reason.as_deref()) {
+        if let (Some(code), Some(msg)) = (o.reason_code(), o.reason()) {
             match counts.iter_mut().find(|(c, _, _)| *c == code) {
                 Some(entry) => entry.1 += 1,
                 None => counts.push((code, 1, msg)),

@@ -25,6 +25,7 @@ use crate::instrument::Instrument;
 use crate::ledger::Ledger;
 use crate::limits::{self, Limits};
 use crate::matching::{cap_to_limit, evaluate, Path};
+use crate::mem::Chunked;
 use crate::orders::{FillFees, Link, OrderBook};
 use crate::rules::{check_all, code, Exposure, Proposed, Reject, Rule, TOL};
 use crate::settlement::{self, Settlement};
@@ -93,7 +94,7 @@ pub struct Broker {
     instruments: Vec<Instrument>,
     book: OrderBook,
     ledger: Ledger,
-    fills: Vec<Fill>,
+    fills: Chunked<Fill>,
     events: Vec<Event>,
     record_events: bool,
     t: usize,
@@ -203,7 +204,7 @@ impl Broker {
             instruments,
             book: OrderBook::new(n),
             cfg,
-            fills: Vec::new(),
+            fills: Chunked::new(),
             events: Vec::new(),
             record_events: false,
             t: 0,
@@ -368,16 +369,16 @@ impl Broker {
     pub fn exposure_curve(&self) -> &[f64] {
         self.ledger.exposure_curve()
     }
-    pub fn trades(&self) -> &[Trade] {
+    pub fn trades(&self) -> &Chunked<Trade> {
         self.ledger.trades()
     }
-    pub fn orders(&self) -> &[Order] {
+    pub fn orders(&self) -> &Chunked<Order> {
         self.book.all()
     }
     pub fn order(&self, id: u64) -> Option<&Order> {
         self.book.get(id)
     }
-    pub fn fills(&self) -> &[Fill] {
+    pub fn fills(&self) -> &Chunked<Fill> {
         &self.fills
     }
     /// Ids of working orders, oldest first.
@@ -1371,7 +1372,7 @@ impl Broker {
         let o = book.order(i);
         if o.status == OrderStatus::Filled {
             self.after_final(book, i);
-        } else if o.bracket != Default::default() {
+        } else if o.bracket.is_some() {
             self.resize_exits(book, i);
         }
     }
@@ -1381,7 +1382,7 @@ impl Broker {
         if book.children_of(i).is_empty() {
             return;
         }
-        if book.order(i).bracket != Default::default() {
+        if book.order(i).bracket.is_some() {
             self.resize_exits(book, i);
         }
         let filled = book.order(i).status == OrderStatus::Filled;
@@ -1419,7 +1420,7 @@ impl Broker {
             e.status.is_open(),
             e.avg_price,
             e.side,
-            e.bracket,
+            e.bracket.as_deref().copied().unwrap_or_default(),
             e.symbol,
         );
         let mut exits = [usize::MAX; 2];

@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 
+use crate::mem::Chunked;
 use crate::rules::{Account, TOL};
 use crate::types::{Side, Trade};
 
@@ -31,7 +32,7 @@ pub struct Ledger {
     last_price: Vec<f64>,
     multiplier: Vec<f64>,
     lots: Vec<VecDeque<Lot>>,
-    trades: Vec<Trade>,
+    trades: Chunked<Trade>,
     equity: Vec<f64>,
     exposure: Vec<f64>,
 }
@@ -51,7 +52,7 @@ impl Ledger {
             last_price: vec![f64::NAN; n],
             multiplier,
             lots: vec![VecDeque::new(); n],
-            trades: Vec::new(),
+            trades: Chunked::new(),
             equity: Vec::new(),
             exposure: Vec::new(),
         }
@@ -102,7 +103,7 @@ impl Ledger {
     pub fn last_prices(&self) -> &[f64] {
         &self.last_price
     }
-    pub fn trades(&self) -> &[Trade] {
+    pub fn trades(&self) -> &Chunked<Trade> {
         &self.trades
     }
     pub fn equity_curve(&self) -> &[f64] {

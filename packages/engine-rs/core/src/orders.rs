@@ -9,8 +9,9 @@
 //! rejected. Pending orders (a bracket's exits, one-triggers-other children) wait for their
 //! parent outside the working list.
 
+use crate::mem::Chunked;
 use crate::rules::Reject;
-use crate::types::{Order, OrderKind, OrderRequest, OrderStatus, Sizing};
+use crate::types::{Bracket, Order, OrderKind, OrderRequest, OrderStatus, Sizing};
 
 /// How an order is tied to others; the broker acts on it when an order fills or ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,8 +27,9 @@ pub enum Link {
 
 #[derive(Debug, Default)]
 pub struct OrderBook {
-    orders: Vec<Order>,
-    /// Trading day of the first bar on which a DAY order could fill (None until then).
+    orders: Chunked<Order>,
+    /// Trading day of the first bar on which a DAY order could fill (None until then), by
+    /// order index; grown only as far as the DAY orders reach, so runs without any hold none.
     day: Vec<Option<i64>>,
     /// Working orders in submission order; entries whose order is no longer active are
     /// skipped and dropped by `sweep`.
@@ -36,8 +38,8 @@ pub struct OrderBook {
     spare: Vec<usize>,
     active_per_symbol: Vec<u32>,
     n_active: usize,
-    /// Orders linked to a parent (bracket exits, OTO children), by parent index (an empty
-    /// Vec allocates nothing, and a bar never hashes).
+    /// Orders linked to a parent (bracket exits, OTO children), by parent index, grown only
+    /// as far as the last parent (an empty Vec allocates nothing, and a bar never hashes).
     children: Vec<Vec<usize>>,
     /// Members of each OCO group, by group id.
     groups: Vec<Vec<usize>>,
@@ -51,7 +53,7 @@ impl OrderBook {
         }
     }
 
-    pub fn all(&self) -> &[Order] {
+    pub fn all(&self) -> &Chunked<Order> {
         &self.orders
     }
     pub fn get(&self, id: u64) -> Option<&Order> {
@@ -110,23 +112,24 @@ impl OrderBook {
             submitted_bar: bar,
             eligible_bar,
             closed_bar: None,
-            reason_code: None,
-            reason: None,
+            why: None,
             link,
             stop_price: req.kind.stop_price().unwrap_or(f64::NAN),
             triggered: false,
             trail_ref: f64::NAN,
             reduce_only: matches!(link, Some(Link::Bracket { .. })),
-            bracket: req.bracket,
+            bracket: (req.bracket != Bracket::default()).then(|| Box::new(req.bracket)),
             notional_filled: 0.0,
             commission: 0.0,
             tax: 0.0,
             liquidation: false,
         });
-        self.day.push(None);
-        self.children.push(Vec::new());
         if let Some(Link::Oto { parent } | Link::Bracket { parent }) = link {
-            self.children[parent as usize].push(i);
+            let p = parent as usize;
+            if p >= self.children.len() {
+                self.children.resize_with(p + 1, Vec::new);
+            }
+            self.children[p].push(i);
         }
         if !pending {
             self.work(i);
@@ -152,7 +155,7 @@ impl OrderBook {
     /// Orders linked to parent `i` (bracket exits, OTO children).
     #[inline]
     pub fn children_of(&self, i: usize) -> &[usize] {
-        &self.children[i]
+        self.children.get(i).map_or(&[], Vec::as_slice)
     }
 
     /// The members of OCO group `group`.
@@ -217,6 +220,9 @@ impl OrderBook {
 
     /// The trading day a DAY order is good for, fixed on its first eligible bar.
     pub fn day_of(&mut self, i: usize, today: i64) -> i64 {
+        if i >= self.day.len() {
+            self.day.resize(i + 1, None);
+        }
         *self.day[i].get_or_insert(today)
     }
 
@@ -280,8 +286,7 @@ impl OrderBook {
             return false;
         }
         let o = &mut self.orders[i];
-        o.reason_code = Some(why.code);
-        o.reason = Some(why.message);
+        o.why = Some(Box::new(why));
         true
     }
 
@@ -291,8 +296,7 @@ impl OrderBook {
 
     pub fn reject(&mut self, i: usize, bar: usize, why: Reject) {
         let o = &mut self.orders[i];
-        o.reason_code = Some(why.code);
-        o.reason = Some(why.message);
+        o.why = Some(Box::new(why));
         self.finish(i, OrderStatus::Rejected, bar);
     }
 

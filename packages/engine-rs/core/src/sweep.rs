@@ -645,7 +645,9 @@ mod tests {
         );
         let b = got.broker();
         // Debug text, not ==: an unfilled order's average price is NaN.
-        let text = |o: &[crate::types::Order]| o.iter().map(|x| format!("{x:?}")).collect();
+        let text = |o: &crate::mem::Chunked<crate::types::Order>| {
+            o.iter().map(|x| format!("{x:?}")).collect()
+        };
         let (go, wo): (Vec<String>, Vec<String>) = (text(b.orders()), text(want.orders()));
         assert_eq!(go.len(), wo.len(), "{c:?}");
         if let Some(k) = (0..go.len()).find(|&k| go[k] != wo[k]) {

@@ -268,9 +268,10 @@ pub struct Order {
     pub eligible_bar: usize,
     /// Bar on which the order reached a final status.
     pub closed_bar: Option<usize>,
-    /// Why the order was rejected: a stable snake_case code (see `rules`) and a message.
-    pub reason_code: Option<&'static str>,
-    pub reason: Option<String>,
+    /// Why the order was rejected, or cancelled by a rule: a stable snake_case code (see
+    /// `rules`) and a message. Boxed, like `bracket`: a run keeps every order it placed, and
+    /// most have neither (an order takes 200 bytes instead of 256).
+    pub why: Option<Box<crate::rules::Reject>>,
     /// Link to other orders (OCO / OTO / bracket).
     pub link: Option<crate::orders::Link>,
     /// The current stop price: the fixed one of a stop, the moving one of a trailing stop
@@ -283,8 +284,8 @@ pub struct Order {
     pub trail_ref: f64,
     /// Bracket exits: trade at most the position they protect, never past it.
     pub reduce_only: bool,
-    /// Exits to create when this entry first fills.
-    pub bracket: Bracket,
+    /// Exits to create when this entry first fills (None: no exits).
+    pub bracket: Option<Box<Bracket>>,
     /// Sum of fill notionals and the fees charged so far (minimums are per order).
     pub notional_filled: f64,
     pub commission: f64,
@@ -308,6 +309,14 @@ pub struct MarginCall {
 impl Order {
     pub fn remaining(&self) -> f64 {
         self.size - self.filled
+    }
+    /// The code of why the order was rejected or cancelled by a rule.
+    pub fn reason_code(&self) -> Option<&'static str> {
+        self.why.as_ref().map(|w| w.code)
+    }
+    /// The message of why the order was rejected or cancelled by a rule.
+    pub fn reason(&self) -> Option<&str> {
+        self.why.as_ref().map(|w| w.message.as_str())
     }
 }
 
@@ -393,4 +402,15 @@ pub enum Event {
     },
     /// A fill happened (index into the fill list).
     Fill(usize),
+}
+
+#[cfg(test)]
+mod tests {
+    /// A run keeps every order it placed: the rare parts (a rejection, bracket exits) are
+    /// boxed so that an order stays this small.
+    #[test]
+    fn an_order_stays_small() {
+        let n = std::mem::size_of::<super::Order>();
+        assert!(n <= 200, "{n} bytes");
+    }
 }

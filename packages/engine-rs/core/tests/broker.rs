@@ -146,7 +146,7 @@ fn buy_without_cash_is_rejected_with_reason() {
     );
     let o = &b.orders()[0];
     assert_eq!(o.status, OrderStatus::Rejected);
-    assert!(o.reason.as_deref().unwrap().contains("insufficient cash"));
+    assert!(o.reason().unwrap().contains("insufficient cash"));
     assert_eq!(b.cash(), 1_000.0);
     assert!(b.fills().is_empty());
 }
@@ -163,11 +163,7 @@ fn selling_more_than_held_is_rejected() {
         ],
     );
     assert_eq!(b.orders()[1].status, OrderStatus::Rejected);
-    assert!(b.orders()[1]
-        .reason
-        .as_deref()
-        .unwrap()
-        .contains("short selling"));
+    assert!(b.orders()[1].reason().unwrap().contains("short selling"));
     assert_eq!(b.position(0), 1.0);
 }
 
@@ -335,7 +331,7 @@ fn sale_cannot_overdraw_cash_with_its_commission() {
     assert!((b.cash() - 0.3).abs() < 1e-12);
     let o = &b.orders()[1];
     assert_eq!(o.status, OrderStatus::Rejected);
-    let reason = o.reason.as_deref().unwrap();
+    let reason = o.reason().unwrap();
     assert!(
         reason.contains("insufficient cash") && reason.contains("600000.SH"),
         "{reason}"

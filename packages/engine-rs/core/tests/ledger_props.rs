@@ -227,14 +227,14 @@ proptest! {
         prop_assert_eq!(b.equity_curve().len(), nb);
         prop_assert_eq!(&b.equity_curve()[..cut], early.equity_curve());
         let before: Vec<_> = b.fills().iter().filter(|f| f.bar < cut).cloned().collect();
-        prop_assert_eq!(before.as_slice(), early.fills());
+        prop_assert_eq!(before, early.fills().to_vec());
         // Rejections carry a code; so do cancellations by a rule (IOC, FOK, OCO, brackets).
         use bt_engine_core::OrderStatus::{Cancelled, Rejected};
         for o in b.orders() {
             if o.status == Rejected {
-                prop_assert!(o.reason_code.is_some());
+                prop_assert!(o.reason_code().is_some());
             }
-            if o.reason_code.is_some() {
+            if o.reason_code().is_some() {
                 prop_assert!(matches!(o.status, Rejected | Cancelled), "{:?}", o);
             }
         }

@@ -65,7 +65,7 @@ fn without_shorting_a_sell_beyond_the_position_is_rejected() {
     let b = run_script(&d, margin(0.5, 0.25), vec![(0, sell(1.0))]);
     let o = b.order(0).unwrap();
     assert_eq!(o.status, OrderStatus::Rejected);
-    assert_eq!(o.reason_code, Some("insufficient_position"));
+    assert_eq!(o.reason_code(), Some("insufficient_position"));
 }
 
 #[test]
@@ -74,8 +74,8 @@ fn a_cash_account_short_needs_cash_worth_its_value_besides_the_proceeds() {
     let b = run_script(&d, shorting(), vec![(0, sell(101.0)), (1, sell(100.0))]);
     let o = b.order(0).unwrap();
     assert_eq!(o.status, OrderStatus::Rejected);
-    assert_eq!(o.reason_code, Some("insufficient_cash"));
-    assert!(o.reason.as_deref().unwrap().contains("1010"));
+    assert_eq!(o.reason_code(), Some("insufficient_cash"));
+    assert!(o.reason().unwrap().contains("1010"));
     assert_eq!(b.order(1).unwrap().status, OrderStatus::Filled);
     assert_eq!(b.position(0), -100.0);
     assert!((b.cash() - 2_000.0).abs() < 1e-9);
@@ -96,7 +96,7 @@ fn an_instrument_may_forbid_shorting_when_the_account_allows_it() {
     };
     let b = run_script(&d, cfg, vec![(0, sell(1.0))]);
     assert_eq!(
-        b.order(0).unwrap().reason_code,
+        b.order(0).unwrap().reason_code(),
         Some("insufficient_position")
     );
 }
@@ -140,7 +140,7 @@ fn a_margin_account_buys_up_to_its_initial_margin() {
         vec![(0, buy(201.0)), (1, buy(200.0))],
     );
     let o = b.order(0).unwrap();
-    assert_eq!(o.reason_code, Some("insufficient_margin"));
+    assert_eq!(o.reason_code(), Some("insufficient_margin"));
     assert_eq!(b.order(1).unwrap().status, OrderStatus::Filled);
     assert!((b.cash() + 1_000.0).abs() < 1e-9, "borrowed 1000");
     assert!((b.equity() - 1_000.0).abs() < 1e-9);
@@ -154,7 +154,7 @@ fn the_leverage_limit_caps_gross_exposure() {
         ..margin(0.5, 0.25)
     };
     let b = run_script(&d, cfg, vec![(0, buy(200.0)), (1, buy(150.0))]);
-    assert_eq!(b.order(0).unwrap().reason_code, Some("max_leverage"));
+    assert_eq!(b.order(0).unwrap().reason_code(), Some("max_leverage"));
     assert_eq!(b.order(1).unwrap().status, OrderStatus::Filled);
 }
 
@@ -198,7 +198,7 @@ fn a_margin_call_liquidates_at_the_next_open_and_cancels_the_strategys_orders() 
     assert!((b.equity() - 280.0).abs() < 1e-9);
     let r = b.order(1).unwrap();
     assert_eq!(r.status, OrderStatus::Cancelled);
-    assert_eq!(r.reason_code, Some("margin_call"));
+    assert_eq!(r.reason_code(), Some("margin_call"));
 }
 
 fn two_symbols(mm: f64) -> Broker {
@@ -266,7 +266,10 @@ fn a_futures_style_contract_uses_its_own_margin_and_multiplier() {
     };
     // One contract is worth 5000; 10 % margin: 20 contracts need 10 000, 21 are too many.
     let b = run_script(&d, cfg, vec![(0, sell(21.0)), (0, sell(20.0))]);
-    assert_eq!(b.order(0).unwrap().reason_code, Some("insufficient_margin"));
+    assert_eq!(
+        b.order(0).unwrap().reason_code(),
+        Some("insufficient_margin")
+    );
     assert_eq!(b.position(0), -20.0);
     // Short 20 from 100 to 90: +10 x 50 x 20.
     assert!((b.equity() - 20_000.0).abs() < 1e-9);

@@ -15,7 +15,7 @@ fn fills(b: &Broker) -> Vec<(u64, usize, f64, f64)> {
 }
 
 fn code(b: &Broker, id: u64) -> Option<&'static str> {
-    b.order(id).unwrap().reason_code
+    b.order(id).unwrap().reason_code()
 }
 
 fn settings(set: InstrumentSettings) -> Config {

@@ -45,7 +45,7 @@ fn status(b: &Broker, id: u64) -> OrderStatus {
 }
 
 fn code(b: &Broker, id: u64) -> Option<&'static str> {
-    b.order(id).unwrap().reason_code
+    b.order(id).unwrap().reason_code()
 }
 
 const BAR: (f64, f64, f64, f64) = (10.0, 11.0, 9.0, 10.5);

@@ -100,8 +100,8 @@ fn whole_lots_and_zero_size() {
     );
     let o = &tiny.orders()[0];
     assert_eq!(o.status, OrderStatus::Rejected);
-    assert_eq!(o.reason_code, Some("zero_size"));
-    assert!(o.reason.as_deref().unwrap().contains("600000.SH"));
+    assert_eq!(o.reason_code(), Some("zero_size"));
+    assert!(o.reason().unwrap().contains("600000.SH"));
 }
 
 #[test]
