@@ -156,6 +156,22 @@ def _work(task: Task) -> Row:
     return evaluate(bt, job, *task)
 
 
+def _return_free_heap() -> None:
+    """Give the heap's free pages back to the system (glibc's ``malloc_trim``; a no-op
+    elsewhere). A forked worker's allocations reuse the free chunks it inherited, and each
+    page it writes there is copied while the parent keeps its own, unused copy: before a
+    sweep of 400 sets on 1M bars this made the pool grow by 20 MiB per worker halfway
+    through (+131 MiB at the peak against +105 with the pages returned first)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        pass
+
+
 def default_start_method() -> str:
     """fork where the platform has it and it is safe (Linux): workers inherit the data
     handle without a copy; spawn elsewhere (the data then goes through a shared file)."""
@@ -180,6 +196,7 @@ class Processes(Runner):
         self.token = uuid.uuid4().hex
         if method == "fork":
             _INHERITED[self.token] = (md, job)
+            _return_free_heap()  # the workers fork from this heap at the first submit
             self.ex = ProcessPoolExecutor(
                 n, mp_context=ctx, initializer=_init_forked, initargs=(self.token,)
             )
