@@ -136,14 +136,36 @@ def test_exposure_must_cover_every_bar_and_be_non_negative(sample_close) -> None
     half = pd.Series(np.where(np.arange(len(equity)) % 2 == 0, 0.0, 1.5), index=equity.index)
     m = ba.performance_metrics(equity, exposure=half)
     assert m["exposure"] == pytest.approx(half.mean())
-    assert m["time_in_market"] == pytest.approx((half > 0).mean())
+    assert m["time_in_market"] == (half > 0).mean()  # a count over the bars: exact
+    signed_zero = pd.Series(np.where(np.arange(len(equity)) % 3 == 0, -0.0, 0.25), equity.index)
+    m = ba.performance_metrics(equity, exposure=signed_zero)
+    assert m["time_in_market"] == (signed_zero > 0).mean()
+
+
+@pytest.mark.parametrize(
+    ("exposure", "message"),
+    [
+        ([0.5, np.nan, 0.5, -1.0], r"non-finite value \(nan\).*position 1"),
+        ([0.5, 0.5, np.inf, -1.0], r"non-finite value \(inf\).*position 2"),
+        ([0.5, 0.5, 0.5, -np.inf], r"non-finite value \(-inf\).*position 3"),
+        ([0.5, -0.1, 0.5, -1.0], r"exposure must be >= 0, got -0.1 .*position 1"),
+    ],
+)
+def test_bad_exposure_names_the_first_bad_bar(exposure, message) -> None:
+    index = pd.bdate_range("2024-01-01", periods=len(exposure))
+    equity = pd.Series([100.0, 101.0, 102.0, 103.0], index=index)
+    with pytest.raises(ValueError, match=message):
+        ba.performance_metrics(equity, exposure=pd.Series(exposure, index=index))
 
 
 @pytest.mark.parametrize(
     ("equity", "message"),
     [
-        ([100.0, -5.0, 10.0], "strictly positive"),
+        ([100.0, -5.0, 10.0], r"strictly positive.*got -5.0 at 2024-01-02"),
+        ([100.0, 0.0, 10.0], r"strictly positive.*got 0.0 at 2024-01-02"),
         ([100.0, np.inf], "non-finite"),
+        ([100.0, 5.0, np.nan, -1.0], r"non-finite value \(nan\) at 2024-01-03"),
+        ([-np.inf, 5.0], r"non-finite value \(-inf\) at 2024-01-01"),
     ],
 )
 def test_bad_equity_values(equity, message) -> None:

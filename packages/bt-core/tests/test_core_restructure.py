@@ -439,6 +439,27 @@ def test_results_pickle_without_the_engine(ohlc: pd.DataFrame) -> None:
     assert back.stats == res.stats
 
 
+def test_stats_read_the_fill_costs_without_the_fill_table(ohlc: pd.DataFrame) -> None:
+    # stats takes commission, tax and slippage from the engine's fill_costs (three columns
+    # instead of the whole table); the totals are those of the fill table bit for bit, before
+    # and after a pickle (where the costs come from the table carried along).
+    res = Backtest(ohlc, "sma_cross", commission=0.0007, slippage_bps=3.0).run(fast=3, slow=9)
+    out = res.output
+    assert out is not None
+    costs = out.fill_costs
+    assert "fills" not in out.__dict__
+    st = res.stats
+    assert "fills" not in out.__dict__
+    for k in ("commission", "tax", "slippage"):
+        np.testing.assert_array_equal(costs[k], out.fills[k])
+        assert st[f"total_{k}"] == float(np.sum(res.fills[k]))
+    assert st["total_commission"] > 0 and st["total_slippage"] > 0
+    back = pickle.loads(pickle.dumps(res))
+    assert back.output is not None
+    for k in ("commission", "tax", "slippage"):
+        np.testing.assert_array_equal(back.output.fill_costs[k], costs[k])
+
+
 def test_runs_on_threads_share_one_data_handle(make_ohlc: Any) -> None:
     # Native runs release the GIL and the data handle is shared read-only: a thread pool over
     # parameter sets gives exactly the sequential results.

@@ -523,6 +523,10 @@ impl Engine {
     fn fills<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         self.with_broker(|b| results::fills(py, b.fills(), self.inner().ts()))?
     }
+    /// Commission, tax and slippage of each fill (the `fills` columns the stats read).
+    fn fill_costs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.with_broker(|b| results::fill_costs(py, b.fills()))?
+    }
     /// Every order with its final status, as columns (see `results::orders`).
     fn order_columns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         self.with_broker(|b| results::orders(py, b.orders()))?

@@ -86,6 +86,16 @@ pub fn fills<'py>(py: Python<'py>, f: &Chunked<Fill>, ts: &[i64]) -> PyResult<Bo
         .done())
 }
 
+/// The costs of each fill (commission, tax, slippage): what a run's statistics need of its
+/// fills, without the other seven columns.
+pub fn fill_costs<'py>(py: Python<'py>, f: &Chunked<Fill>) -> PyResult<Bound<'py, PyDict>> {
+    Ok(Columns::new(py)
+        .num("commission", f, |x| x.commission)
+        .and_then(|c| c.num("tax", f, |x| x.tax))
+        .and_then(|c| c.num("slippage", f, |x| x.slippage))?
+        .done())
+}
+
 /// Every order: id, symbol (index), side, type, tif, size (units; NaN for a value or percent
 /// order that never traded), sizing and amount (the size as requested), filled, limit_price
 /// and stop_price (NaN when the kind has none; a trailing stop's last stop), avg_price (NaN if

@@ -14,7 +14,7 @@ use crate::results;
 use crate::views::readonly;
 
 /// The outcome of one parameter set of a sweep: the same result columns as an `Engine` that
-/// ran it (`equity_curve`, `exposure_curve`, `fills`, `order_columns`, `trades`, `ledger`,
+/// ran it (`equity_curve`, `exposure_curve`, `fills`, `fill_costs`, `order_columns`, `trades`, `ledger`,
 /// `margin_calls`, `rejections`, `n_orders`),
 /// read-only; the curves are views of the run's records, not copies.
 #[pyclass(frozen, module = "bt_engine._engine")]
@@ -39,6 +39,9 @@ impl SweepRun {
     }
     fn fills<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         results::fills(py, self.run.broker().fills(), self.ts())
+    }
+    fn fill_costs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        results::fill_costs(py, self.run.broker().fills())
     }
     fn order_columns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         results::orders(py, self.run.broker().orders())

@@ -199,7 +199,9 @@ def _exposure_stats(equity: pd.Series, exposure: pd.Series) -> dict[str, MetricV
             )
         aligned = exposure.loc[equity.index]
     values = check_series_values(aligned, "exposure", non_negative=True)
-    return {"exposure": float(values.mean()), "time_in_market": float((values > 0).mean())}
+    # The values are >= 0, so those above 0 are the non-zero ones: counted without a mask.
+    in_market = np.count_nonzero(values) / values.size if values.size else math.nan
+    return {"exposure": float(values.mean()), "time_in_market": float(in_market)}
 
 
 def performance_metrics(
