@@ -262,17 +262,17 @@ def test_a_resumed_study_continues_where_it_stopped(md: Any, tmp_path: Path) -> 
     url = f"sqlite:///{tmp_path / 'study.db'}"
     first = bt.optimize(space, "bayes", n_trials=4, seed=5, storage=url, n_jobs=1)
     calls: list[Any] = []
-    orig = Backtest.run
+    orig = Backtest._run  # what every trial runs (run() without the exposure curve)
 
-    def counting(self: Backtest, *a: Any, **k: Any) -> Any:
-        calls.append(k)
-        return orig(self, *a, **k)
+    def counting(self: Backtest, params: dict[str, Any], *a: Any, **k: Any) -> Any:
+        calls.append(params)
+        return orig(self, params, *a, **k)
 
     try:
-        Backtest.run = counting  # type: ignore[method-assign]
+        Backtest._run = counting  # type: ignore[method-assign]
         again = bt.optimize(space, "bayes", n_trials=7, seed=5, storage=url, n_jobs=1)
     finally:
-        Backtest.run = orig  # type: ignore[method-assign]
+        Backtest._run = orig  # type: ignore[method-assign]
     assert len(calls) == 3  # only the trials still missing ran
     assert again.n_trials == 7
     old = first.table.set_index("trial")["score"]
@@ -438,13 +438,13 @@ def test_bayes_with_folds_prunes_trials_early(md: Any) -> None:
     assert t["score"] == pytest.approx(np.mean(scores), rel=1e-12)
 
     calls: list[Any] = []
-    orig = Backtest.run
+    orig = Backtest._run  # what every trial runs (run() without the exposure curve)
 
-    def counting(self: Backtest, *a: Any, **k: Any) -> Any:
-        calls.append(k)
-        return orig(self, *a, **k)
+    def counting(self: Backtest, params: dict[str, Any], *a: Any, **k: Any) -> Any:
+        calls.append(params)
+        return orig(self, params, *a, **k)
 
-    Backtest.run = counting  # type: ignore[method-assign]
+    Backtest._run = counting  # type: ignore[method-assign]
     try:
         # Prunes every trial whose running mean is below an unreachable bar: one fold each.
         pruned = bt.optimize(
@@ -457,7 +457,7 @@ def test_bayes_with_folds_prunes_trials_early(md: Any) -> None:
             pruner=optuna.pruners.ThresholdPruner(lower=1e9),
         )
     finally:
-        Backtest.run = orig  # type: ignore[method-assign]
+        Backtest._run = orig  # type: ignore[method-assign]
     assert len(calls) == 4  # fold 0 of each trial only
     assert (pruned.table["error"].str.startswith("pruned after fold 0")).all()
     assert [t.state.name for t in pruned.study.trials] == ["PRUNED"] * 4

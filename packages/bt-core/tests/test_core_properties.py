@@ -389,6 +389,28 @@ def test_determinism(make_ohlc: Any, data: Any) -> None:
     _same(a, c)
 
 
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_exposure_figures_without_the_curve(make_ohlc: Any, data: Any) -> None:
+    # A sweep's run keeps only the exposure curve's figures, streamed by the engine: they are
+    # numpy's over the curve bit for bit, and the run's stats are a single run's.
+    sc = _build(make_ohlc, data.draw)
+    a, _ = run(sc)
+    RandomTrader._sink.clear()
+    b = Backtest(sc.frames, RandomTrader, **sc.cfg)._run(dict(sc.params), exposure_curve=False)
+    curve = a.exposure.to_numpy()
+    assert a.output is not None and b.output is not None
+    n, total, nonzero, bad = a.output.exposure_summary
+    assert (n, nonzero, bad) == (curve.size, np.count_nonzero(curve), None)
+    assert np.float64(total).tobytes() == np.add.reduce(curve).tobytes()
+    assert repr(b.output.exposure_summary) == repr(a.output.exposure_summary)
+    assert b.equity.to_numpy().tobytes() == a.equity.to_numpy().tobytes()
+    assert b.stats == a.stats
+    assert a.stats["exposure"] == float(curve.mean())
+    with pytest.raises(ValueError, match="kept no exposure curve"):
+        _ = b.exposure
+
+
 @settings(max_examples=15, deadline=None, derandomize=True)
 @given(
     seed=st.integers(0, 10_000),

@@ -4,6 +4,7 @@ order bookkeeping that scales."""
 
 from __future__ import annotations
 
+import math
 import pickle
 from pathlib import Path
 from typing import Any
@@ -458,6 +459,45 @@ def test_stats_read_the_fill_costs_without_the_fill_table(ohlc: pd.DataFrame) ->
     assert back.output is not None
     for k in ("commission", "tax", "slippage"):
         np.testing.assert_array_equal(back.output.fill_costs[k], costs[k])
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 127, 128, 129, 136, 1_000, 4_097, 65_537, 300_001])
+def test_streamed_exposure_figures_are_numpys(make_ohlc: Any, n: int) -> None:
+    # Without its exposure curve a run streams the curve's sum through numpy's pairwise tree
+    # (leaves of up to 128 values, split at multiples of 8): bit for bit np.add.reduce of the
+    # curve a single run keeps, at every length around the tree's edges, and the same stats.
+    bt = Backtest(make_ohlc(n, seed=n, freq="min"), "sma_cross", commission=0.0005)
+    kept = bt.run(fast=2, slow=5)
+    streamed = bt._run({"fast": 2, "slow": 5}, exposure_curve=False)
+    curve = kept.exposure.to_numpy()
+    assert kept.output is not None and streamed.output is not None
+    n_bars, total, nonzero, bad = streamed.output.exposure_summary
+    assert (n_bars, nonzero, bad) == (n, np.count_nonzero(curve), None)
+    assert np.float64(total).tobytes() == np.add.reduce(curve).tobytes()
+    assert streamed.stats == kept.stats
+    if n >= 1_000:  # long enough to trade: the figures are not all zeros
+        assert 0 < nonzero < n
+
+
+def test_an_engine_without_the_exposure_curve_says_so(ohlc: pd.DataFrame) -> None:
+    md = load_data(ohlc)
+    eng = bt_engine.Engine(md.handle, None, exposure_curve=False)
+    eng.run_sma_cross(3, 9, 1.0, "units")
+    with pytest.raises(bt_engine.ConfigError, match="keeps no exposure curve") as e:
+        eng.exposure_curve()
+    assert e.value.fields["parameter"] == "exposure_curve"
+    assert eng.exposure_summary()[0] == len(ohlc)
+
+
+def test_exposure_figures_name_a_bad_bar() -> None:
+    import bt_analysis
+
+    index = pd.date_range("2024-01-01", periods=3, freq="D", tz="UTC")
+    assert bt_analysis.exposure_figures(4, 1.0, 2) == {"exposure": 0.25, "time_in_market": 0.5}
+    with pytest.raises(ValueError, match=r"exposure has a non-finite value \(nan\) at 2024-01-02"):
+        bt_analysis.exposure_figures(3, math.nan, 3, (1, math.nan), index)
+    with pytest.raises(ValueError, match=r"exposure must be >= 0, got -1.0 at 2024-01-03"):
+        bt_analysis.exposure_figures(3, 1.0, 3, (2, -1.0), index)
 
 
 def test_runs_on_threads_share_one_data_handle(make_ohlc: Any) -> None:

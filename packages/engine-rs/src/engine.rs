@@ -141,8 +141,12 @@ impl Engine {
 #[pymethods]
 impl Engine {
     #[new]
-    #[pyo3(signature = (data, config = None))]
-    fn new(data: Py<PyData>, config: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+    #[pyo3(signature = (data, config = None, *, exposure_curve = true))]
+    fn new(
+        data: Py<PyData>,
+        config: Option<&Bound<'_, PyDict>>,
+        exposure_curve: bool,
+    ) -> PyResult<Self> {
         let cfg = convert::config(config)?;
         let instruments = data
             .get()
@@ -151,7 +155,8 @@ impl Engine {
             .iter()
             .map(Instrument::new)
             .collect();
-        let broker = Broker::with_instruments(cfg, instruments).map_err(to_py)?;
+        let mut broker = Broker::with_instruments(cfg, instruments).map_err(to_py)?;
+        broker.keep_exposure_curve(exposure_curve);
         Ok(Self {
             data,
             broker: Mutex::new(broker),
@@ -517,7 +522,21 @@ impl Engine {
     }
     /// Gross exposure per bar as a fraction of equity (read-only, like `equity_curve`).
     fn exposure_curve<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        if !slf.get().own_broker()?.keeps_exposure_curve() {
+            return Err(config_error(
+                "exposure_curve",
+                "this engine keeps no exposure curve (Engine(..., exposure_curve=False)); \
+                 exposure_summary() has its figures"
+                    .to_string(),
+            ));
+        }
         Self::curve(slf, |b| b.exposure_curve())
+    }
+    /// The exposure curve's figures, whether or not the curve is kept: (bars, numpy's sum of
+    /// the curve, values other than 0, the first value that is NaN, infinite or negative as
+    /// (bar, value) or None).
+    fn exposure_summary(&self) -> PyResult<results::ExposureFigures> {
+        self.with_broker(|b| results::exposure_figures(b.exposure_summary()))?
     }
     /// Fills as columns: order_id, symbol (index), bar, ts, side, size, price, commission, slippage.
     fn fills<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

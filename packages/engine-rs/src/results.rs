@@ -1,5 +1,6 @@
 //! Run results as columns (dicts of numpy arrays / lists), one helper per column type.
 
+use bt_engine_core::ledger::ExposureSummary;
 use bt_engine_core::mem::Chunked;
 use bt_engine_core::orders::Link;
 use bt_engine_core::types::MarginCall;
@@ -84,6 +85,22 @@ pub fn fills<'py>(py: Python<'py>, f: &Chunked<Fill>, ts: &[i64]) -> PyResult<Bo
         .and_then(|c| c.num("tax", f, |x| x.tax))
         .and_then(|c| c.num("slippage", f, |x| x.slippage))?
         .done())
+}
+
+/// (bars, numpy's sum, values other than 0, first bad value as (bar, value)).
+pub type ExposureFigures = (usize, f64, usize, Option<(usize, f64)>);
+
+/// A run's exposure figures, or why there are none.
+pub fn exposure_figures(s: Option<ExposureSummary>) -> PyResult<ExposureFigures> {
+    let s = s.ok_or_else(|| {
+        crate::errors::config_error(
+            "exposure_curve",
+            "no exposure figures: a run without its exposure curve streams them over the \
+             length planned at its start, and this one recorded a different number of bars"
+                .to_string(),
+        )
+    })?;
+    Ok((s.n, s.sum, s.nonzero, s.first_bad))
 }
 
 /// The costs of each fill (commission, tax, slippage): what a run's statistics need of its

@@ -2,6 +2,7 @@
 //! threads with the GIL released (the core's `sweep` module), each finished set handed to a
 //! Python callback as a `SweepRun` while the other sets keep running.
 
+use bt_engine_core::ledger::ExposureSummary;
 use bt_engine_core::sweep::{self, CrossRun, CrossSet, SweepOptions, SweepSink};
 use numpy::PyArray1;
 use pyo3::prelude::*;
@@ -39,6 +40,10 @@ impl SweepRun {
     }
     fn fills<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         results::fills(py, self.run.broker().fills(), self.ts())
+    }
+    fn exposure_summary(&self) -> PyResult<results::ExposureFigures> {
+        // The set's own curve: the batch keeps the curves of quiet stretches beside the broker.
+        results::exposure_figures(Some(ExposureSummary::of_curve(self.run.exposure_curve())))
     }
     fn fill_costs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         results::fill_costs(py, self.run.broker().fills())

@@ -9,6 +9,7 @@ from bt_analysis._validation import AnalysisInputError
 from bt_analysis.drawdown import drawdown_segments, underwater
 from bt_analysis.metrics import (
     METRIC_KEYS,
+    exposure_figures,
     performance_metrics,
     return_moments,
     returns_from_equity,
@@ -23,6 +24,7 @@ __all__ = [
     "METRIC_KEYS",
     "AnalysisInputError",
     "drawdown_segments",
+    "exposure_figures",
     "infer_periods_per_year",
     "json_safe",
     "monthly_returns",

@@ -60,6 +60,23 @@ def ns_stamps(index: pd.DatetimeIndex) -> np.ndarray:
     return index.as_unit("ns").asi8
 
 
+def bad_value(
+    name: str, value: float, at: object, pos: int, *, positive: bool = False
+) -> AnalysisInputError:
+    """The error for the first value of ``name`` (at label ``at``, position ``pos``) that is
+    not finite, or not > 0 (``positive``) / >= 0."""
+    if not math.isfinite(value):
+        return AnalysisInputError(
+            f"{name} has a non-finite value ({value}) at {at} (position {pos})"
+        )
+    if positive:
+        return AnalysisInputError(
+            f"{name} must be strictly positive (percentage returns and drawdowns are "
+            f"undefined otherwise), got {value} at {at} (position {pos})"
+        )
+    return AnalysisInputError(f"{name} must be >= 0, got {value} at {at} (position {pos})")
+
+
 def check_series_values(
     series: pd.Series, name: str, *, positive: bool = False, non_negative: bool = False
 ) -> np.ndarray:
@@ -79,22 +96,16 @@ def check_series_values(
     # min and max answer every check without a mask the size of the series (min is NaN when
     # a value is): a sweep validates each set's curves on every core at once.
     lo, hi = (float(values.min()), float(values.max())) if values.size else (1.0, 1.0)
+    bad = None
     if not (math.isfinite(lo) and math.isfinite(hi)):
-        pos = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise AnalysisInputError(
-            f"{name} has a non-finite value ({values[pos]}) at {series.index[pos]} (position {pos})"
-        )
-    if positive and not lo > 0:
-        pos = int(np.flatnonzero(values <= 0)[0])
-        raise AnalysisInputError(
-            f"{name} must be strictly positive (percentage returns and drawdowns are "
-            f"undefined otherwise), got {values[pos]} at {series.index[pos]} (position {pos})"
-        )
-    if non_negative and not lo >= 0:
-        pos = int(np.flatnonzero(values < 0)[0])
-        raise AnalysisInputError(
-            f"{name} must be >= 0, got {values[pos]} at {series.index[pos]} (position {pos})"
-        )
+        bad = ~np.isfinite(values)
+    elif positive and not lo > 0:
+        bad = values <= 0
+    elif non_negative and not lo >= 0:
+        bad = values < 0
+    if bad is not None:
+        pos = int(np.flatnonzero(bad)[0])
+        raise bad_value(name, float(values[pos]), series.index[pos], pos, positive=positive)
     return values
 
 

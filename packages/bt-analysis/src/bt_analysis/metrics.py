@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TypeAlias, cast
+from typing import Any, TypeAlias, cast
 
 import numpy as np
 import pandas as pd
@@ -13,6 +13,7 @@ from bt_analysis._json import json_safe
 from bt_analysis._summary import curve_returns, drawdown_summary, equity_return_stats, moment_sums
 from bt_analysis._validation import (
     AnalysisInputError,
+    bad_value,
     check_datetime_index,
     check_equity,
     check_series_values,
@@ -199,9 +200,32 @@ def _exposure_stats(equity: pd.Series, exposure: pd.Series) -> dict[str, MetricV
             )
         aligned = exposure.loc[equity.index]
     values = check_series_values(aligned, "exposure", non_negative=True)
-    # The values are >= 0, so those above 0 are the non-zero ones: counted without a mask.
-    in_market = np.count_nonzero(values) / values.size if values.size else math.nan
-    return {"exposure": float(values.mean()), "time_in_market": float(in_market)}
+    return exposure_figures(values.size, float(values.sum()), int(np.count_nonzero(values)))
+
+
+def exposure_figures(
+    n: int,
+    total: float,
+    nonzero: int,
+    first_bad: tuple[int, float] | None = None,
+    index: Any = None,
+) -> dict[str, MetricValue]:
+    """``exposure`` (the mean) and ``time_in_market`` (the share of bars above 0) of an
+    exposure curve, from its figures: its length ``n``, its sum (numpy's, for the mean to be
+    ``np.mean``'s), how many values are not 0, and the first value that is not a finite
+    number >= 0 as (position, value), an error naming its label in ``index``.
+
+    ``performance_metrics`` computes these from the curve; an engine that streams them
+    instead of keeping the curve (a parameter sweep) gets the same numbers from here.
+    """
+    if first_bad is not None:
+        pos, value = first_bad
+        at = index[pos] if index is not None else pos
+        raise bad_value("exposure", float(value), at, int(pos))
+    if n <= 0:
+        return {"exposure": math.nan, "time_in_market": math.nan}
+    # Values >= 0: those above 0 are the ones that are not 0.
+    return {"exposure": total / n, "time_in_market": nonzero / n}
 
 
 def performance_metrics(

@@ -14,6 +14,7 @@ import pandas as pd
 import bt_analysis
 from bt_core._optional import require
 from bt_core.data import inferred_periods_per_year
+from bt_core.errors import ParameterError
 
 if TYPE_CHECKING:
     from bt_core.data import MarketData
@@ -40,8 +41,12 @@ class RunOutput:
     equity or stats never builds the order, fill and trade columns.
     """
 
-    def __init__(self, engine: Engine, market_data: MarketData) -> None:
+    def __init__(
+        self, engine: Engine, market_data: MarketData, *, exposure_curve: bool = True
+    ) -> None:
         self._engine = engine
+        #: Whether the engine kept the exposure curve (a sweep's run keeps its figures only).
+        self.exposure_curve = exposure_curve
         #: The bars of the run (None after unpickling: the engine's data stays behind).
         self.market_data: MarketData | None = market_data
         self.index = market_data.index
@@ -64,10 +69,23 @@ class RunOutput:
 
     @cached_property
     def exposure(self) -> np.ndarray:
+        if not self.exposure_curve:
+            raise ParameterError(
+                "this run kept no exposure curve (a parameter sweep's run keeps only its "
+                "figures, in stats); run the parameters with Backtest.run to get it",
+                parameter="exposure_curve",
+            )
         return self._engine.exposure_curve()
+
+    @cached_property
+    def exposure_summary(self) -> tuple[int, float, int, tuple[int, float] | None]:
+        """The exposure curve's figures (see ``bt_analysis.exposure_figures``), which the
+        engine has whether or not it kept the curve."""
+        return self._engine.exposure_summary()
 
     _COLUMNS = (
         "exposure",
+        "exposure_summary",
         "fills",
         "orders",
         "trades",
@@ -81,8 +99,17 @@ class RunOutput:
     def __getstate__(self) -> dict[str, Any]:
         # The engine and its data do not cross processes: a pickled output carries its
         # columns instead.
-        state = {k: getattr(self, k) for k in self._COLUMNS}
-        state.update(index=self.index, ts=np.array(self.ts), symbols=self.symbols)
+        state = {
+            k: getattr(self, k)
+            for k in self._COLUMNS
+            if k != "exposure" or self.exposure_curve
+        }
+        state.update(
+            index=self.index,
+            ts=np.array(self.ts),
+            symbols=self.symbols,
+            exposure_curve=self.exposure_curve,
+        )
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -285,15 +312,18 @@ class Result:
         buy and hold of the same data and the orders' fate beside them."""
         # Unknown periods per year (e.g. one day of intraday bars): annualised figures are
         # None rather than a guess; pass Backtest(..., periods_per_year=...) to get them.
+        out = self._out()
         stats = bt_analysis.performance_metrics(
             self.equity,
             self.trades,
             benchmark=self.benchmark,
-            exposure=self.exposure,
             periods_per_year=self.periods_per_year,
             annualize=self.periods_per_year is not None,
         )
-        out = self._out()
+        # From the engine's figures of the curve rather than the curve, so that a sweep's
+        # run (which keeps only the figures) has the same stats as a single run.
+        n, total, nonzero, bad = out.exposure_summary
+        stats.update(bt_analysis.exposure_figures(n, total, nonzero, bad, self.equity.index))
         bars_held = self.trades["bars_held"]
         n_rejected = sum(n for n, _ in out.rejections.values())
         stats.update(

@@ -366,8 +366,20 @@ impl Broker {
     pub fn equity_curve(&self) -> &[f64] {
         self.ledger.equity_curve()
     }
+    /// Empty when the curve is not kept (see [`Broker::keep_exposure_curve`]).
     pub fn exposure_curve(&self) -> &[f64] {
         self.ledger.exposure_curve()
+    }
+    /// Keep the per-bar exposure curve (the default) or only its figures; before the run.
+    pub fn keep_exposure_curve(&mut self, keep: bool) {
+        self.ledger.keep_exposure_curve(keep);
+    }
+    pub fn keeps_exposure_curve(&self) -> bool {
+        self.ledger.keeps_exposure_curve()
+    }
+    /// The exposure curve's figures, kept or not (see [`Ledger::exposure_summary`]).
+    pub fn exposure_summary(&self) -> Option<crate::ledger::ExposureSummary> {
+        self.ledger.exposure_summary()
     }
     pub fn trades(&self) -> &Chunked<Trade> {
         self.ledger.trades()

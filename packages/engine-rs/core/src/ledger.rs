@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 
 use crate::mem::Chunked;
+use crate::numsum::{self, StreamSum};
 use crate::rules::{Account, TOL};
 use crate::types::{Side, Trade};
 
@@ -35,6 +36,46 @@ pub struct Ledger {
     trades: Chunked<Trade>,
     equity: Vec<f64>,
     exposure: Vec<f64>,
+    /// Without the exposure curve (`keep_exposure_curve(false)`): what its figures need,
+    /// streamed as the bars are recorded.
+    exposure_stream: Option<ExposureStream>,
+    keep_exposure: bool,
+}
+
+/// The exposure curve's figures without the curve: numpy's sum of it, how many of its values
+/// are not 0, and the first value that is not a finite number >= 0 (bar, value).
+#[derive(Clone, Debug)]
+struct ExposureStream {
+    sum: StreamSum,
+    nonzero: usize,
+    first_bad: Option<(usize, f64)>,
+}
+
+/// The figures of a run's exposure curve (gross exposure / equity per bar).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExposureSummary {
+    pub n: usize,
+    /// numpy's sum of the curve (np.add.reduce), so that sum / n is its np.mean bit for bit.
+    pub sum: f64,
+    /// Values other than 0.
+    pub nonzero: usize,
+    /// The first value that is NaN, infinite or negative: (bar, value).
+    pub first_bad: Option<(usize, f64)>,
+}
+
+impl ExposureSummary {
+    /// The figures of a kept curve.
+    pub fn of_curve(c: &[f64]) -> Self {
+        Self {
+            n: c.len(),
+            sum: numsum::sum(c),
+            nonzero: c.iter().filter(|&&x| x != 0.0).count(),
+            first_bad: c
+                .iter()
+                .position(|&x| !(x.is_finite() && x >= 0.0))
+                .map(|i| (i, c[i])),
+        }
+    }
 }
 
 impl Ledger {
@@ -55,18 +96,61 @@ impl Ledger {
             trades: Chunked::new(),
             equity: Vec::new(),
             exposure: Vec::new(),
+            exposure_stream: None,
+            keep_exposure: true,
         }
     }
 
+    /// Keep the per-bar exposure curve (the default), or only its figures
+    /// ([`Ledger::exposure_summary`]): a sweep that needs only a run's statistics then holds
+    /// 8 bytes less per bar.
+    pub fn keeps_exposure_curve(&self) -> bool {
+        self.keep_exposure
+    }
+    /// Only before the first bar is recorded (later calls change nothing).
+    pub fn keep_exposure_curve(&mut self, keep: bool) {
+        if self.equity.is_empty() {
+            self.keep_exposure = keep;
+        }
+    }
+
+    /// The figures of the exposure curve: from the curve when it is kept, else streamed (None
+    /// when the bars recorded differ from the run's planned length, as the stream needs).
+    pub fn exposure_summary(&self) -> Option<ExposureSummary> {
+        if self.keep_exposure {
+            return Some(ExposureSummary::of_curve(&self.exposure));
+        }
+        let st = self.exposure_stream.as_ref()?;
+        Some(ExposureSummary {
+            n: self.equity.len(),
+            sum: st.sum.total()?,
+            nonzero: st.nonzero,
+            first_bad: st.first_bad,
+        })
+    }
+
     pub fn reserve(&mut self, n_bars: usize) {
-        if self.equity.is_empty() && self.exposure.is_empty() {
+        let more = n_bars.saturating_sub(self.equity.len());
+        if self.equity.is_empty() {
             self.equity = crate::mem::with_capacity(n_bars);
+            if !self.keep_exposure {
+                // The stream's tree is that of the run's whole length, known from here.
+                self.exposure_stream = Some(ExposureStream {
+                    sum: StreamSum::new(n_bars),
+                    nonzero: 0,
+                    first_bad: None,
+                });
+            }
+        } else {
+            self.equity.reserve(more);
+        }
+        if !self.keep_exposure {
+            return;
+        }
+        if self.exposure.is_empty() {
             self.exposure = crate::mem::with_capacity(n_bars);
         } else {
-            self.equity
-                .reserve(n_bars.saturating_sub(self.equity.len()));
-            self.exposure
-                .reserve(n_bars.saturating_sub(self.exposure.len()));
+            self.exposure.reserve(more);
         }
     }
 
@@ -175,9 +259,17 @@ impl Ledger {
     #[inline]
     pub fn record(&mut self) {
         let (eq, gross) = self.marked();
+        let x = if eq > 0.0 { gross / eq } else { f64::NAN };
+        if self.keep_exposure {
+            self.exposure.push(x);
+        } else if let Some(st) = &mut self.exposure_stream {
+            st.sum.push(x);
+            st.nonzero += usize::from(x != 0.0);
+            if st.first_bad.is_none() && !(x.is_finite() && x >= 0.0) {
+                st.first_bad = Some((self.equity.len(), x));
+            }
+        }
         self.equity.push(eq);
-        self.exposure
-            .push(if eq > 0.0 { gross / eq } else { f64::NAN });
     }
 
     /// Book a fill of `size` units at `price` on bar `bar`, paying `commission` and `tax`

@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod limits;
 pub mod matching;
 pub mod mem;
+pub mod numsum;
 pub mod orders;
 pub mod resample;
 pub mod rules;

@@ -186,7 +186,8 @@ def evaluate(bt: Backtest, job: Job, trial: int, params: dict[str, Any]) -> Row:
         # Every row carries n_rejected; a warning per parameter set would only be noise.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RejectedOrdersWarning)
-            result = bt.run(**params)
+            # A row needs the exposure curve's figures only, not the curve.
+            result = bt._run(params, exposure_curve=False)
         return row_of(result, trial, params, job, t0)
     except (KeyboardInterrupt, SystemExit):
         raise
