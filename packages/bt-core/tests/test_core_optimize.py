@@ -310,6 +310,30 @@ def test_every_backend_gives_the_single_runs_table(md: Any, monkeypatch: Any) ->
         pd.testing.assert_frame_equal(t, first)
 
 
+def test_a_forked_pool_freezes_the_inherited_objects_only_while_it_runs(md: Any) -> None:
+    # The workers' collections must not copy the parent's pages (gc.freeze before the fork);
+    # the parent's objects are collectable again once the sweep is over, also after an error.
+    import gc
+
+    seen: list[int] = []
+
+    def during(done: int, total: int, row: Any) -> None:
+        seen.append(gc.get_freeze_count())
+
+    before = gc.get_freeze_count()
+    bt = Backtest(md, "sma_cross")
+    bt.optimize({"fast": [3, 5], "slow": [10]}, backend="process", n_jobs=2, on_trial=during)
+    assert seen and min(seen) > before
+    assert gc.get_freeze_count() == before
+
+    def fail(done: int, total: int, row: Any) -> None:
+        raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        bt.optimize({"fast": [3, 5], "slow": [10]}, backend="process", n_jobs=2, on_trial=fail)
+    assert gc.get_freeze_count() == before
+
+
 def test_a_strategy_file_reaches_spawned_workers(md: Any, tmp_path: Path) -> None:
     path = tmp_path / "file_strategy.py"
     path.write_text(
