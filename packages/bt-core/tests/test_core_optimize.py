@@ -377,6 +377,32 @@ def test_python_strategy_rows_equal_single_runs_with_failures(md: Any) -> None:
     assert_rows_are_single_runs(bt, res)
 
 
+@pytest.mark.parametrize("symbols", [1, 2])  # one symbol runs sparse, two run every bar
+def test_batch_runs_without_exposure_curves_keep_their_figures(
+    make_ohlc: Any, symbols: int
+) -> None:
+    # The batch's runs without exposure curves: the figures a single run's curve has, bit
+    # for bit, and a clear error for the curve they did not keep.
+    frames = {f"S{k}": make_ohlc(3_000, seed=20 + k) for k in range(symbols)}
+    md = load_data(frames)
+    fast, slow = [2, 3, 5], [9, 20, 40]
+    got: dict[int, Any] = {}
+    bt_engine.sweep_sma_cross(
+        md.handle, None, fast, slow, [1.0] * 3, got.__setitem__, exposure_curves=False
+    )
+    for i, run in got.items():
+        eng = bt_engine.Engine(md.handle)
+        eng.run_sma_cross(fast[i], slow[i], 1.0, "units")
+        curve = eng.exposure_curve()
+        n, total, nonzero, bad = run.exposure_summary()
+        assert (n, nonzero, bad) == (curve.size, np.count_nonzero(curve), None)
+        assert np.float64(total).tobytes() == np.add.reduce(curve).tobytes()
+        assert 0 < nonzero < n
+        np.testing.assert_array_equal(run.equity_curve(), eng.equity_curve())
+        with pytest.raises(bt_engine.ConfigError, match="kept no exposure curves"):
+            run.exposure_curve()
+
+
 def test_rust_backend_falls_back_for_sets_it_cannot_batch(md: Any) -> None:
     bt = Backtest(md, "sma_cross")
     res = bt.optimize(

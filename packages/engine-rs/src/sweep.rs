@@ -2,7 +2,6 @@
 //! threads with the GIL released (the core's `sweep` module), each finished set handed to a
 //! Python callback as a `SweepRun` while the other sets keep running.
 
-use bt_engine_core::ledger::ExposureSummary;
 use bt_engine_core::sweep::{self, CrossRun, CrossSet, SweepOptions, SweepSink};
 use numpy::PyArray1;
 use pyo3::prelude::*;
@@ -35,15 +34,25 @@ impl SweepRun {
     fn equity_curve<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyArray1<f64>> {
         readonly::vector(slf.as_any(), slf.get().run.equity_curve())
     }
-    fn exposure_curve<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyArray1<f64>> {
-        readonly::vector(slf.as_any(), slf.get().run.exposure_curve())
+    fn exposure_curve<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        if !slf.get().run.keeps_exposure_curve() {
+            return Err(config_error(
+                "exposure_curves",
+                "this sweep kept no exposure curves (sweep_sma_cross(..., \
+                 exposure_curves=False)); exposure_summary() has their figures"
+                    .to_string(),
+            ));
+        }
+        Ok(readonly::vector(
+            slf.as_any(),
+            slf.get().run.exposure_curve(),
+        ))
     }
     fn fills<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         results::fills(py, self.run.broker().fills(), self.ts())
     }
     fn exposure_summary(&self) -> PyResult<results::ExposureFigures> {
-        // The set's own curve: the batch keeps the curves of quiet stretches beside the broker.
-        results::exposure_figures(Some(ExposureSummary::of_curve(self.run.exposure_curve())))
+        results::exposure_figures(self.run.exposure_summary())
     }
     fn fill_costs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         results::fill_costs(py, self.run.broker().fills())
@@ -141,10 +150,11 @@ fn lengths_match(fast: &[usize], slow: &[usize], size: &[f64], sizing: usize) ->
 /// order), with a `SweepRun`, or with the `ConfigError` the set would raise in
 /// `Engine.run_sma_cross`; an exception it raises (or Ctrl-C) stops the sweep and
 /// propagates. Each distinct window's averages are computed once (within
-/// `memory_budget` bytes, see the core's `sweep` module). Returns the number of averages
-/// computed.
+/// `memory_budget` bytes, see the core's `sweep` module). With `exposure_curves=False` the
+/// runs keep only their exposure curves' figures (`SweepRun.exposure_summary()`), 8 bytes
+/// less per bar per run in flight. Returns the number of averages computed.
 #[pyfunction]
-#[pyo3(signature = (data, config, fast, slow, size, on_result, *, threads = None, memory_budget = None, sizing = None))]
+#[pyo3(signature = (data, config, fast, slow, size, on_result, *, threads = None, memory_budget = None, sizing = None, exposure_curves = true))]
 #[allow(clippy::too_many_arguments)]
 pub fn sweep_sma_cross(
     py: Python<'_>,
@@ -157,6 +167,7 @@ pub fn sweep_sma_cross(
     threads: Option<usize>,
     memory_budget: Option<usize>,
     sizing: Option<Vec<String>>,
+    exposure_curves: bool,
 ) -> PyResult<usize> {
     let sizing = match sizing {
         Some(texts) => texts
@@ -186,6 +197,7 @@ pub fn sweep_sma_cross(
     let opts = SweepOptions {
         threads: threads.unwrap_or(defaults.threads),
         memory_budget: memory_budget.unwrap_or(defaults.memory_budget),
+        exposure_curves,
     };
     let mut sink = PySink {
         data: data.clone_ref(py),

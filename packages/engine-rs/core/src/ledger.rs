@@ -45,10 +45,42 @@ pub struct Ledger {
 /// The exposure curve's figures without the curve: numpy's sum of it, how many of its values
 /// are not 0, and the first value that is not a finite number >= 0 (bar, value).
 #[derive(Clone, Debug)]
-struct ExposureStream {
+pub struct ExposureStream {
     sum: StreamSum,
     nonzero: usize,
     first_bad: Option<(usize, f64)>,
+    seen: usize,
+}
+
+impl ExposureStream {
+    /// For a curve of `n` values.
+    pub fn new(n: usize) -> Self {
+        Self {
+            sum: StreamSum::new(n),
+            nonzero: 0,
+            first_bad: None,
+            seen: 0,
+        }
+    }
+    /// The curve's next value.
+    #[inline]
+    pub fn push(&mut self, x: f64) {
+        self.sum.push(x);
+        self.nonzero += usize::from(x != 0.0);
+        if self.first_bad.is_none() && !(x.is_finite() && x >= 0.0) {
+            self.first_bad = Some((self.seen, x));
+        }
+        self.seen += 1;
+    }
+    /// The figures, once exactly the planned number of values has been pushed.
+    pub fn summary(&self) -> Option<ExposureSummary> {
+        Some(ExposureSummary {
+            n: self.seen,
+            sum: self.sum.total()?,
+            nonzero: self.nonzero,
+            first_bad: self.first_bad,
+        })
+    }
 }
 
 /// The figures of a run's exposure curve (gross exposure / equity per bar).
@@ -120,13 +152,7 @@ impl Ledger {
         if self.keep_exposure {
             return Some(ExposureSummary::of_curve(&self.exposure));
         }
-        let st = self.exposure_stream.as_ref()?;
-        Some(ExposureSummary {
-            n: self.equity.len(),
-            sum: st.sum.total()?,
-            nonzero: st.nonzero,
-            first_bad: st.first_bad,
-        })
+        self.exposure_stream.as_ref()?.summary()
     }
 
     pub fn reserve(&mut self, n_bars: usize) {
@@ -135,11 +161,7 @@ impl Ledger {
             self.equity = crate::mem::with_capacity(n_bars);
             if !self.keep_exposure {
                 // The stream's tree is that of the run's whole length, known from here.
-                self.exposure_stream = Some(ExposureStream {
-                    sum: StreamSum::new(n_bars),
-                    nonzero: 0,
-                    first_bad: None,
-                });
+                self.exposure_stream = Some(ExposureStream::new(n_bars));
             }
         } else {
             self.equity.reserve(more);
@@ -263,11 +285,7 @@ impl Ledger {
         if self.keep_exposure {
             self.exposure.push(x);
         } else if let Some(st) = &mut self.exposure_stream {
-            st.sum.push(x);
-            st.nonzero += usize::from(x != 0.0);
-            if st.first_bad.is_none() && !(x.is_finite() && x >= 0.0) {
-                st.first_bad = Some((self.equity.len(), x));
-            }
+            st.push(x);
         }
         self.equity.push(eq);
     }

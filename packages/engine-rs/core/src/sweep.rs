@@ -36,6 +36,7 @@ use crate::drivers::{self, Driver};
 use crate::error::{EngineError, Result};
 use crate::indicators;
 use crate::instrument::Instrument;
+use crate::ledger::{ExposureStream, ExposureSummary};
 use crate::types::{OrderRequest, Side, Sizing};
 
 /// One parameter set of the SMA cross.
@@ -164,6 +165,9 @@ pub struct SweepOptions {
     /// Bytes of averages kept at once (a soft bound: at least one inner window and the outer
     /// windows of the sets in flight are always kept).
     pub memory_budget: usize,
+    /// Keep each run's exposure curve (else only its figures: [`CrossRun::exposure_summary`];
+    /// 8 bytes less per bar per run in flight).
+    pub exposure_curves: bool,
 }
 
 impl Default for SweepOptions {
@@ -174,6 +178,7 @@ impl Default for SweepOptions {
             // ~100 MB on 2 cores; 64 MiB was ~15 % faster on 100 sets x 1M bars (30 windows
             // computed instead of 60) and ~30 MiB larger.
             memory_budget: 32 << 20,
+            exposure_curves: true,
         }
     }
 }
@@ -312,7 +317,37 @@ pub struct CrossRun {
     broker: Broker,
     /// The curves when the set ran sparse (the broker's own then hold only the bars it was
     /// driven on); None when the broker ran every bar.
-    curves: Option<(Vec<f64>, Vec<f64>)>,
+    curves: Option<(Vec<f64>, Exposures)>,
+}
+
+/// A sparse run's exposure per bar: the curve, or only its figures.
+#[derive(Debug)]
+enum Exposures {
+    Curve(Vec<f64>),
+    Figures(ExposureStream),
+}
+
+impl Exposures {
+    fn new(n: usize, keep: bool) -> Self {
+        if keep {
+            Exposures::Curve(Vec::with_capacity(n))
+        } else {
+            Exposures::Figures(ExposureStream::new(n))
+        }
+    }
+    #[inline]
+    fn push(&mut self, x: f64) {
+        match self {
+            Exposures::Curve(c) => c.push(x),
+            Exposures::Figures(s) => s.push(x),
+        }
+    }
+    fn extend(&mut self, xs: impl Iterator<Item = f64>) {
+        match self {
+            Exposures::Curve(c) => c.extend(xs),
+            Exposures::Figures(s) => xs.for_each(|x| s.push(x)),
+        }
+    }
 }
 
 impl CrossRun {
@@ -327,10 +362,28 @@ impl CrossRun {
             .as_ref()
             .map_or(self.broker.equity_curve(), |c| &c.0)
     }
+    /// Empty when the sweep kept only the figures ([`SweepOptions::exposure_curves`]).
     pub fn exposure_curve(&self) -> &[f64] {
-        self.curves
-            .as_ref()
-            .map_or(self.broker.exposure_curve(), |c| &c.1)
+        match &self.curves {
+            None => self.broker.exposure_curve(),
+            Some((_, Exposures::Curve(c))) => c,
+            Some((_, Exposures::Figures(_))) => &[],
+        }
+    }
+    /// Whether the run kept its exposure curve.
+    pub fn keeps_exposure_curve(&self) -> bool {
+        match &self.curves {
+            None => self.broker.keeps_exposure_curve(),
+            Some((_, e)) => matches!(e, Exposures::Curve(_)),
+        }
+    }
+    /// The exposure curve's figures, kept or not (see [`ExposureSummary`]).
+    pub fn exposure_summary(&self) -> Option<ExposureSummary> {
+        match &self.curves {
+            None => self.broker.exposure_summary(),
+            Some((_, Exposures::Curve(c))) => Some(ExposureSummary::of_curve(c)),
+            Some((_, Exposures::Figures(s))) => s.summary(),
+        }
     }
     /// Whether the set ran sparse (see the module docs).
     pub fn sparse(&self) -> bool {
@@ -344,6 +397,7 @@ fn sparse_applies(bars: &Bars) -> bool {
     bars.n_symbols == 1 && bars.close.iter().all(|c| !c.is_nan())
 }
 
+#[allow(clippy::too_many_arguments)] // one set's inputs, each used once
 fn run_one(
     bars: &Bars,
     cfg: Config,
@@ -352,12 +406,16 @@ fn run_one(
     fast: &[f64],
     slow: &[f64],
     sparse: bool,
+    keep_exposure: bool,
 ) -> Result<CrossRun> {
     let instruments = symbols.iter().map(Instrument::new).collect();
     let mut broker = Broker::with_instruments(cfg, instruments)?;
     if sparse {
-        return run_sparse(bars, broker, set, fast, slow);
+        // The broker keeps the curves of the bars it is driven on (their last values are
+        // read back); the run's own curves span every bar.
+        return run_sparse(bars, broker, set, fast, slow, keep_exposure);
     }
+    broker.keep_exposure_curve(keep_exposure);
     let mut drv = PrecomputedCross::new(bars, fast, slow, set.size, set.sizing)?;
     drivers::run(bars, &mut broker, &mut drv)?;
     Ok(CrossRun {
@@ -370,7 +428,7 @@ fn run_one(
 /// `record` for one symbol holding `position` with `cash`, marked to each bar's close.
 fn write_flat(
     equity: &mut Vec<f64>,
-    exposure: &mut Vec<f64>,
+    exposure: &mut Exposures,
     closes: &[f64],
     cash: f64,
     position: f64,
@@ -401,6 +459,7 @@ fn run_sparse(
     set: CrossSet,
     fast: &[f64],
     slow: &[f64],
+    keep_exposure: bool,
 ) -> Result<CrossRun> {
     let n = bars.n_bars;
     if fast.len() != n || slow.len() != n {
@@ -412,7 +471,7 @@ fn run_sparse(
     }
     let multiplier = broker.instruments()[0].multiplier;
     let mut equity = Vec::with_capacity(n);
-    let mut exposure = Vec::with_capacity(n);
+    let mut exposure = Exposures::new(n, keep_exposure);
     let (mut cash, mut position) = (broker.cash(), broker.position(0));
     let mut working = false;
     // `written`: bars whose equity is in the curves.
@@ -513,6 +572,7 @@ pub fn sweep_sma_cross<S: SweepSink>(
                         &f,
                         &s,
                         sparse,
+                        opts.exposure_curves,
                     )
                 });
                 fs.release();
@@ -638,9 +698,27 @@ mod tests {
     /// and the final ledger.
     fn assert_same(got: &CrossRun, want: &Broker, c: CrossSet) {
         assert_eq!(bits(got.equity_curve()), bits(want.equity_curve()), "{c:?}");
+        if got.keeps_exposure_curve() {
+            assert_eq!(
+                bits(got.exposure_curve()),
+                bits(want.exposure_curve()),
+                "{c:?}"
+            );
+        } else {
+            assert!(got.exposure_curve().is_empty(), "{c:?}");
+        }
+        // The figures, from the curve or streamed: the single run's curve's, bit for bit.
+        let key = |s: ExposureSummary| {
+            (
+                s.n,
+                s.sum.to_bits(),
+                s.nonzero,
+                s.first_bad.map(|(i, x)| (i, x.to_bits())),
+            )
+        };
         assert_eq!(
-            bits(got.exposure_curve()),
-            bits(want.exposure_curve()),
+            key(got.exposure_summary().expect("figures")),
+            key(ExposureSummary::of_curve(want.exposure_curve())),
             "{c:?}"
         );
         let b = got.broker();
@@ -681,11 +759,12 @@ mod tests {
                     });
                 }
             }
-            for threads in [1, 3] {
+            for (threads, exposure_curves) in [(1, true), (3, true), (2, false)] {
                 let mut sink = Collect(Vec::new());
                 let opts = SweepOptions {
                     threads,
                     memory_budget: 1 << 30,
+                    exposure_curves,
                 };
                 let rep =
                     sweep_sma_cross(&d.bars(), cfg.clone(), d.symbols(), &sets, opts, &mut sink)
@@ -756,11 +835,15 @@ mod tests {
                 ..Config::default()
             },
         ];
-        for cfg in configs {
+        for (cfg, exposure_curves) in configs
+            .into_iter()
+            .flat_map(|c| [(c.clone(), true), (c, false)])
+        {
             let mut sink = Collect(Vec::new());
             let opts = SweepOptions {
                 threads: 2,
                 memory_budget: 1 << 30,
+                exposure_curves,
             };
             sweep_sma_cross(&d.bars(), cfg.clone(), d.symbols(), &sets, opts, &mut sink).unwrap();
             assert_eq!(sink.0.len(), sets.len());
@@ -801,6 +884,7 @@ mod tests {
         let opts = SweepOptions {
             threads: 1,
             memory_budget: 2 * window_bytes,
+            exposure_curves: true,
         };
         let mut sink = Collect(Vec::new());
         let rep = sweep_sma_cross(
@@ -848,6 +932,7 @@ mod tests {
         let opts = SweepOptions {
             threads: 2,
             memory_budget: 1 << 20,
+            exposure_curves: true,
         };
         let r = sweep_sma_cross(
             &d.bars(),

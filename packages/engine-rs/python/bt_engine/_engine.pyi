@@ -79,6 +79,7 @@ def sweep_sma_cross(
     threads: int | None = None,
     memory_budget: int | None = None,
     sizing: Sequence[str] | None = None,
+    exposure_curves: bool = True,
 ) -> int: ...
 @final
 class SweepRun:

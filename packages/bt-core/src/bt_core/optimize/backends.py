@@ -441,7 +441,9 @@ class _Collector:
         if isinstance(outcome, BaseException):
             self.rows.append(failed_row(trial, params, from_engine(outcome), self.t0))
         else:
-            res = self.bt._result(outcome, "sma_cross", {**self.defaults, **params})
+            res = self.bt._result(
+                outcome, "sma_cross", {**self.defaults, **params}, exposure_curve=False
+            )
             self.rows.append(row_of(res, trial, params, self.job, self.t0))
         self.t0 = time.perf_counter()
 
@@ -496,6 +498,7 @@ def run_rust(
                 threads=min(n, RUST_THREADS),
                 memory_budget=RUST_MEMORY_BUDGET,
                 sizing=[b[3] for _, _, b in runs],  # type: ignore[index]
+                exposure_curves=False,  # a row needs the figures only
             )
         except BaseException as e:
             stopped = e
