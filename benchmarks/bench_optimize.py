@@ -173,8 +173,16 @@ def child(name: str, n_bars: int) -> dict[str, Any]:
         finals.clear()
         with Marked():
             t0 = time.perf_counter()
+            # Final equity only: the runs keep their exposure figures, not the curves.
             windows = bt_engine.sweep_sma_cross(
-                md.handle, cfg, fast, slow, [1.0] * len(fast), keep, threads=2
+                md.handle,
+                cfg,
+                fast,
+                slow,
+                [1.0] * len(fast),
+                keep,
+                threads=2,
+                exposure_curves=False,
             )
             out["seconds"] = time.perf_counter() - t0
         i = max(finals, key=lambda k: (finals[k], -k))

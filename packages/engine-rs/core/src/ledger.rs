@@ -72,6 +72,20 @@ impl ExposureStream {
         }
         self.seen += 1;
     }
+    /// Push `x` `k` times.
+    pub fn push_repeated(&mut self, x: f64, k: usize) {
+        if k == 0 {
+            return;
+        }
+        self.sum.push_repeated(x, k);
+        if x != 0.0 {
+            self.nonzero += k;
+        }
+        if self.first_bad.is_none() && !(x.is_finite() && x >= 0.0) {
+            self.first_bad = Some((self.seen, x));
+        }
+        self.seen += k;
+    }
     /// The figures, once exactly the planned number of values has been pushed.
     pub fn summary(&self) -> Option<ExposureSummary> {
         Some(ExposureSummary {

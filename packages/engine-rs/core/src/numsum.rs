@@ -124,6 +124,25 @@ impl StreamSum {
         }
     }
 
+    /// Push `x` `k` times (a stretch of equal values fills the leaves a run at a time).
+    pub fn push_repeated(&mut self, x: f64, mut k: usize) {
+        while k > 0 && self.seen < self.n {
+            let take = k.min(self.want - self.leaf.len());
+            if take == 1 {
+                self.push(x);
+            } else {
+                // All but the last of the run: the last goes through `push`, which sums a
+                // full leaf.
+                self.leaf.extend(std::iter::repeat_n(x, take - 1));
+                self.seen += take - 1;
+                self.push(x);
+            }
+            k -= take;
+        }
+        // Past the planned length: counted, so that the total says the count is wrong.
+        self.seen += k;
+    }
+
     /// The sum once exactly `n` values have been pushed (None before, or after more).
     pub fn total(&self) -> Option<f64> {
         if self.seen != self.n {
@@ -180,6 +199,32 @@ mod tests {
         // Fewer than 8: in order from -0.0, then the identity 0.0 (so -0.0 sums to 0.0).
         assert_eq!(sum(&[-0.0, -0.0]).to_bits(), 0.0f64.to_bits());
         assert_eq!(sum(&[]), 0.0);
+    }
+
+    #[test]
+    fn repeated_values_stream_as_single_ones() {
+        let runs = [
+            (0.5, 3),
+            (0.0, 200),
+            (1e-3, 129),
+            (7.0, 1),
+            (0.25, 1000),
+            (0.0, 40),
+        ];
+        let n: usize = runs.iter().map(|r| r.1).sum();
+        let (mut one, mut many) = (StreamSum::new(n), StreamSum::new(n));
+        let mut all = Vec::new();
+        for &(x, k) in &runs {
+            for _ in 0..k {
+                one.push(x);
+                all.push(x);
+            }
+            many.push_repeated(x, k);
+        }
+        assert_eq!(many.total().map(f64::to_bits), Some(sum(&all).to_bits()));
+        assert_eq!(one.total(), many.total());
+        many.push_repeated(1.0, 2);
+        assert_eq!(many.total(), None);
     }
 
     #[test]

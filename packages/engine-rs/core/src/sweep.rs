@@ -342,6 +342,12 @@ impl Exposures {
             Exposures::Figures(s) => s.push(x),
         }
     }
+    fn push_repeated(&mut self, x: f64, k: usize) {
+        match self {
+            Exposures::Curve(c) => c.extend(std::iter::repeat_n(x, k)),
+            Exposures::Figures(s) => s.push_repeated(x, k),
+        }
+    }
     fn extend(&mut self, xs: impl Iterator<Item = f64>) {
         match self {
             Exposures::Curve(c) => c.extend(xs),
@@ -437,7 +443,7 @@ fn write_flat(
     if position == 0.0 {
         let ex = if cash > 0.0 { 0.0 / cash } else { f64::NAN };
         equity.extend(std::iter::repeat_n(cash, closes.len()));
-        exposure.extend(std::iter::repeat_n(ex, closes.len()));
+        exposure.push_repeated(ex, closes.len());
         return;
     }
     equity.extend(closes.iter().map(|&px| cash + position * px * multiplier));
