@@ -309,6 +309,10 @@ def _stability(v: np.ndarray) -> float:
     n = v.size
     yc = np.log1p(v)
     np.cumsum(yc, out=yc)
+    if yc.max() == yc.min():
+        # Flat: no R². Tested before centring, where the mean's rounding (a curve of five
+        # equal values need not have exactly that mean) would leave noise to fit a line to.
+        return float("nan")
     yc -= yc.mean()
     xc = np.arange(n, dtype=np.float64)
     xc -= (n - 1) / 2
