@@ -35,11 +35,13 @@ pub struct Ledger {
     lots: Vec<VecDeque<Lot>>,
     trades: Chunked<Trade>,
     equity: Vec<f64>,
-    exposure: Vec<f64>,
-    /// Without the exposure curve (`keep_exposure_curve(false)`): what its figures need,
-    /// streamed as the bars are recorded.
-    exposure_stream: Option<ExposureStream>,
-    keep_exposure: bool,
+    /// The exposure per bar, or only its figures (`keep_exposure_curve(false)`).
+    exposure: Exposures,
+}
+
+/// Not a finite number >= 0: a value the exposure curve may not hold.
+fn bad(x: f64) -> bool {
+    !(x.is_finite() && x >= 0.0)
 }
 
 /// The exposure curve's figures without the curve: numpy's sum of it, how many of its values
@@ -49,7 +51,6 @@ pub struct ExposureStream {
     sum: StreamSum,
     nonzero: usize,
     first_bad: Option<(usize, f64)>,
-    seen: usize,
 }
 
 impl ExposureStream {
@@ -59,41 +60,94 @@ impl ExposureStream {
             sum: StreamSum::new(n),
             nonzero: 0,
             first_bad: None,
-            seen: 0,
         }
     }
     /// The curve's next value.
     #[inline]
     pub fn push(&mut self, x: f64) {
-        self.sum.push(x);
-        self.nonzero += usize::from(x != 0.0);
-        if self.first_bad.is_none() && !(x.is_finite() && x >= 0.0) {
-            self.first_bad = Some((self.seen, x));
-        }
-        self.seen += 1;
+        self.push_repeated(x, 1);
     }
     /// Push `x` `k` times.
+    #[inline]
     pub fn push_repeated(&mut self, x: f64, k: usize) {
         if k == 0 {
             return;
         }
-        self.sum.push_repeated(x, k);
+        if self.first_bad.is_none() && bad(x) {
+            self.first_bad = Some((self.sum.count(), x));
+        }
+        if k == 1 {
+            self.sum.push(x);
+        } else {
+            self.sum.push_repeated(x, k);
+        }
         if x != 0.0 {
             self.nonzero += k;
         }
-        if self.first_bad.is_none() && !(x.is_finite() && x >= 0.0) {
-            self.first_bad = Some((self.seen, x));
-        }
-        self.seen += k;
     }
     /// The figures, once exactly the planned number of values has been pushed.
     pub fn summary(&self) -> Option<ExposureSummary> {
         Some(ExposureSummary {
-            n: self.seen,
+            n: self.sum.count(),
             sum: self.sum.total()?,
             nonzero: self.nonzero,
             first_bad: self.first_bad,
         })
+    }
+}
+
+/// A run's exposure per bar: the curve, or only its figures (a sweep's run).
+#[derive(Clone, Debug)]
+pub enum Exposures {
+    Curve(Vec<f64>),
+    Figures(ExposureStream),
+}
+
+impl Exposures {
+    /// For `n` bars: the curve (`keep`), or its figures.
+    pub fn new(n: usize, keep: bool) -> Self {
+        if keep {
+            Exposures::Curve(Vec::with_capacity(n))
+        } else {
+            Exposures::Figures(ExposureStream::new(n))
+        }
+    }
+    #[inline]
+    pub fn push(&mut self, x: f64) {
+        match self {
+            Exposures::Curve(c) => c.push(x),
+            Exposures::Figures(s) => s.push(x),
+        }
+    }
+    pub fn push_repeated(&mut self, x: f64, k: usize) {
+        match self {
+            Exposures::Curve(c) => c.extend(std::iter::repeat_n(x, k)),
+            Exposures::Figures(s) => s.push_repeated(x, k),
+        }
+    }
+    pub fn extend(&mut self, xs: impl Iterator<Item = f64>) {
+        match self {
+            Exposures::Curve(c) => c.extend(xs),
+            Exposures::Figures(s) => xs.for_each(|x| s.push(x)),
+        }
+    }
+    pub fn is_curve(&self) -> bool {
+        matches!(self, Exposures::Curve(_))
+    }
+    /// The curve (empty when only the figures are kept).
+    pub fn curve(&self) -> &[f64] {
+        match self {
+            Exposures::Curve(c) => c,
+            Exposures::Figures(_) => &[],
+        }
+    }
+    /// The figures, from the curve or streamed (None when a stream did not get exactly the
+    /// values it was planned for).
+    pub fn summary(&self) -> Option<ExposureSummary> {
+        match self {
+            Exposures::Curve(c) => Some(ExposureSummary::of_curve(c)),
+            Exposures::Figures(s) => s.summary(),
+        }
     }
 }
 
@@ -116,10 +170,7 @@ impl ExposureSummary {
             n: c.len(),
             sum: numsum::sum(c),
             nonzero: c.iter().filter(|&&x| x != 0.0).count(),
-            first_bad: c
-                .iter()
-                .position(|&x| !(x.is_finite() && x >= 0.0))
-                .map(|i| (i, c[i])),
+            first_bad: c.iter().position(|&x| bad(x)).map(|i| (i, c[i])),
         }
     }
 }
@@ -141,9 +192,7 @@ impl Ledger {
             lots: vec![VecDeque::new(); n],
             trades: Chunked::new(),
             equity: Vec::new(),
-            exposure: Vec::new(),
-            exposure_stream: None,
-            keep_exposure: true,
+            exposure: Exposures::Curve(Vec::new()),
         }
     }
 
@@ -151,42 +200,36 @@ impl Ledger {
     /// ([`Ledger::exposure_summary`]): a sweep that needs only a run's statistics then holds
     /// 8 bytes less per bar.
     pub fn keeps_exposure_curve(&self) -> bool {
-        self.keep_exposure
+        self.exposure.is_curve()
     }
     /// Only before the first bar is recorded (later calls change nothing).
     pub fn keep_exposure_curve(&mut self, keep: bool) {
-        if self.equity.is_empty() {
-            self.keep_exposure = keep;
+        if self.equity.is_empty() && keep != self.exposure.is_curve() {
+            // Sized by `reserve`, which the run calls with its length.
+            self.exposure = Exposures::new(0, keep);
         }
     }
 
     /// The figures of the exposure curve: from the curve when it is kept, else streamed (None
     /// when the bars recorded differ from the run's planned length, as the stream needs).
     pub fn exposure_summary(&self) -> Option<ExposureSummary> {
-        if self.keep_exposure {
-            return Some(ExposureSummary::of_curve(&self.exposure));
-        }
-        self.exposure_stream.as_ref()?.summary()
+        self.exposure.summary()
     }
 
     pub fn reserve(&mut self, n_bars: usize) {
-        let more = n_bars.saturating_sub(self.equity.len());
         if self.equity.is_empty() {
             self.equity = crate::mem::with_capacity(n_bars);
-            if !self.keep_exposure {
+            self.exposure = match self.exposure {
+                Exposures::Curve(_) => Exposures::Curve(crate::mem::with_capacity(n_bars)),
                 // The stream's tree is that of the run's whole length, known from here.
-                self.exposure_stream = Some(ExposureStream::new(n_bars));
-            }
+                Exposures::Figures(_) => Exposures::Figures(ExposureStream::new(n_bars)),
+            };
         } else {
+            let more = n_bars.saturating_sub(self.equity.len());
             self.equity.reserve(more);
-        }
-        if !self.keep_exposure {
-            return;
-        }
-        if self.exposure.is_empty() {
-            self.exposure = crate::mem::with_capacity(n_bars);
-        } else {
-            self.exposure.reserve(more);
+            if let Exposures::Curve(c) = &mut self.exposure {
+                c.reserve(more);
+            }
         }
     }
 
@@ -230,7 +273,7 @@ impl Ledger {
         &self.equity
     }
     pub fn exposure_curve(&self) -> &[f64] {
-        &self.exposure
+        self.exposure.curve()
     }
     pub fn account(&self, s: usize) -> Account {
         Account {
@@ -296,11 +339,7 @@ impl Ledger {
     pub fn record(&mut self) {
         let (eq, gross) = self.marked();
         let x = if eq > 0.0 { gross / eq } else { f64::NAN };
-        if self.keep_exposure {
-            self.exposure.push(x);
-        } else if let Some(st) = &mut self.exposure_stream {
-            st.push(x);
-        }
+        self.exposure.push(x);
         self.equity.push(eq);
     }
 

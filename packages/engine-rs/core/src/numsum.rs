@@ -143,6 +143,11 @@ impl StreamSum {
         self.seen += k;
     }
 
+    /// How many values have been pushed.
+    pub fn count(&self) -> usize {
+        self.seen
+    }
+
     /// The sum once exactly `n` values have been pushed (None before, or after more).
     pub fn total(&self) -> Option<f64> {
         if self.seen != self.n {

@@ -36,7 +36,7 @@ use crate::drivers::{self, Driver};
 use crate::error::{EngineError, Result};
 use crate::indicators;
 use crate::instrument::Instrument;
-use crate::ledger::{ExposureStream, ExposureSummary};
+use crate::ledger::{ExposureSummary, Exposures};
 use crate::types::{OrderRequest, Side, Sizing};
 
 /// One parameter set of the SMA cross.
@@ -320,42 +320,6 @@ pub struct CrossRun {
     curves: Option<(Vec<f64>, Exposures)>,
 }
 
-/// A sparse run's exposure per bar: the curve, or only its figures.
-#[derive(Debug)]
-enum Exposures {
-    Curve(Vec<f64>),
-    Figures(ExposureStream),
-}
-
-impl Exposures {
-    fn new(n: usize, keep: bool) -> Self {
-        if keep {
-            Exposures::Curve(Vec::with_capacity(n))
-        } else {
-            Exposures::Figures(ExposureStream::new(n))
-        }
-    }
-    #[inline]
-    fn push(&mut self, x: f64) {
-        match self {
-            Exposures::Curve(c) => c.push(x),
-            Exposures::Figures(s) => s.push(x),
-        }
-    }
-    fn push_repeated(&mut self, x: f64, k: usize) {
-        match self {
-            Exposures::Curve(c) => c.extend(std::iter::repeat_n(x, k)),
-            Exposures::Figures(s) => s.push_repeated(x, k),
-        }
-    }
-    fn extend(&mut self, xs: impl Iterator<Item = f64>) {
-        match self {
-            Exposures::Curve(c) => c.extend(xs),
-            Exposures::Figures(s) => xs.for_each(|x| s.push(x)),
-        }
-    }
-}
-
 impl CrossRun {
     /// Orders, fills, trades and the final ledger. Its equity and exposure curves are
     /// partial after a sparse run: read [`CrossRun::equity_curve`] and
@@ -370,26 +334,21 @@ impl CrossRun {
     }
     /// Empty when the sweep kept only the figures ([`SweepOptions::exposure_curves`]).
     pub fn exposure_curve(&self) -> &[f64] {
-        match &self.curves {
-            None => self.broker.exposure_curve(),
-            Some((_, Exposures::Curve(c))) => c,
-            Some((_, Exposures::Figures(_))) => &[],
-        }
+        self.curves
+            .as_ref()
+            .map_or(self.broker.exposure_curve(), |c| c.1.curve())
     }
     /// Whether the run kept its exposure curve.
     pub fn keeps_exposure_curve(&self) -> bool {
-        match &self.curves {
-            None => self.broker.keeps_exposure_curve(),
-            Some((_, e)) => matches!(e, Exposures::Curve(_)),
-        }
+        self.curves
+            .as_ref()
+            .map_or(self.broker.keeps_exposure_curve(), |c| c.1.is_curve())
     }
     /// The exposure curve's figures, kept or not (see [`ExposureSummary`]).
     pub fn exposure_summary(&self) -> Option<ExposureSummary> {
-        match &self.curves {
-            None => self.broker.exposure_summary(),
-            Some((_, Exposures::Curve(c))) => Some(ExposureSummary::of_curve(c)),
-            Some((_, Exposures::Figures(s))) => s.summary(),
-        }
+        self.curves
+            .as_ref()
+            .map_or_else(|| self.broker.exposure_summary(), |c| c.1.summary())
     }
     /// Whether the set ran sparse (see the module docs).
     pub fn sparse(&self) -> bool {
